@@ -1,0 +1,1 @@
+//! UCI configuration (owned by the config work).
