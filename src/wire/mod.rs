@@ -1,1 +1,8 @@
-//! Zero-copy wire views.
+//! Zero-copy views over wire bytes, in the style of smoltcp's `wire` module: each view
+//! borrows the caller's buffer and exposes named byte ranges; nothing is copied.
+
+pub mod sdp;
+pub mod sip;
+pub mod text;
+pub mod uri;
+pub mod via;

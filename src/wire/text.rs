@@ -1,0 +1,231 @@
+//! Byte-level helpers shared by the SIP and SDP views: whitespace, case-insensitive
+//! comparison, decimal numbers and IPv4 literals, all on `&[u8]` without allocation.
+
+use core::ops::Range;
+use std::net::Ipv4Addr;
+
+/// Space or horizontal tab.
+pub fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Linear white space as it may appear inside a folded header value.
+pub fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// ASCII case-insensitive equality.
+pub fn eq_ci(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// ASCII case-insensitive prefix test.
+pub fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Narrows `r` so that it has no linear white space at either end.
+pub fn trim(buf: &[u8], mut r: Range<usize>) -> Range<usize> {
+    while r.start < r.end && is_lws(buf[r.start]) {
+        r.start += 1;
+    }
+    while r.end > r.start && is_lws(buf[r.end - 1]) {
+        r.end -= 1;
+    }
+    r
+}
+
+/// First index in `r` at or after `from` whose byte is not linear white space.
+pub fn skip_lws(buf: &[u8], from: usize, end: usize) -> usize {
+    let mut i = from;
+    while i < end && is_lws(buf[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Parses an unsigned decimal number of at most 10 digits that fits in `u32`.
+pub fn parse_u32(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(d - b'0');
+    }
+    u32::try_from(v).ok()
+}
+
+/// Parses a port number 0..=65535.
+pub fn parse_port(digits: &[u8]) -> Option<u16> {
+    parse_u32(digits).and_then(|v| u16::try_from(v).ok())
+}
+
+/// Parses a strict dotted-quad IPv4 literal (`1`–`3` digits per part, each ≤ 255).
+pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut parts = [0u8; 4];
+    let mut n = 0;
+    for part in s.split(|&b| b == b'.') {
+        if n == 4 || part.is_empty() || part.len() > 3 {
+            return None;
+        }
+        parts[n] = u8::try_from(parse_u32(part)?).ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| Ipv4Addr::from(parts))
+}
+
+/// Length of the run of bytes at the start of `s` that satisfy `pred`.
+pub fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
+    s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
+}
+
+/// A small formatter for addresses and numbers into a fixed inline buffer.
+#[derive(Clone, Copy)]
+pub struct Inline {
+    buf: [u8; 24],
+    len: u8,
+}
+
+impl Inline {
+    pub const fn new() -> Self {
+        Inline {
+            buf: [0; 24],
+            len: 0,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    pub fn push(&mut self, b: u8) {
+        let at = self.len as usize;
+        if at < self.buf.len() {
+            self.buf[at] = b;
+            self.len += 1;
+        }
+    }
+
+    pub fn push_u32(&mut self, v: u32) {
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut v = v;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            self.push(d);
+        }
+    }
+
+    pub fn push_ip(&mut self, ip: Ipv4Addr) {
+        for (i, o) in ip.octets().iter().enumerate() {
+            if i > 0 {
+                self.push(b'.');
+            }
+            self.push_u32(u32::from(*o));
+        }
+    }
+
+    pub fn ip(ip: Ipv4Addr) -> Self {
+        let mut s = Inline::new();
+        s.push_ip(ip);
+        s
+    }
+
+    pub fn number(v: u32) -> Self {
+        let mut s = Inline::new();
+        s.push_u32(v);
+        s
+    }
+
+    /// `ip` or `ip:port`.
+    pub fn host_port(ip: Ipv4Addr, port: Option<u16>) -> Self {
+        let mut s = Inline::ip(ip);
+        if let Some(p) = port {
+            s.push(b':');
+            s.push_u32(u32::from(p));
+        }
+        s
+    }
+}
+
+impl Default for Inline {
+    fn default() -> Self {
+        Inline::new()
+    }
+}
+
+impl core::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_literals() {
+        assert_eq!(
+            parse_ipv4(b"192.168.1.20"),
+            Some(Ipv4Addr::new(192, 168, 1, 20))
+        );
+        assert_eq!(parse_ipv4(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        for bad in [
+            &b"256.1.1.1"[..],
+            b"1.2.3",
+            b"1.2.3.4.5",
+            b"1..2.3",
+            b"a.b.c.d",
+            b"1.2.3.4 ",
+            b"",
+            b"0001.2.3.4",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32(b"0068"), Some(68));
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"12a"), None);
+        assert_eq!(parse_port(b"65535"), Some(65535));
+        assert_eq!(parse_port(b"65536"), None);
+    }
+
+    #[test]
+    fn inline_formatting() {
+        assert_eq!(
+            Inline::host_port(Ipv4Addr::new(203, 0, 113, 1), Some(5060)).as_bytes(),
+            b"203.0.113.1:5060"
+        );
+        assert_eq!(
+            Inline::host_port(Ipv4Addr::new(255, 255, 255, 255), Some(65535)).as_bytes(),
+            b"255.255.255.255:65535"
+        );
+        assert_eq!(Inline::number(0).as_bytes(), b"0");
+        assert_eq!(Inline::number(4294967295).as_bytes(), b"4294967295");
+    }
+
+    #[test]
+    fn trimming() {
+        let b = b" \r\n a b \t";
+        assert_eq!(&b[trim(b, 0..b.len())], b"a b");
+        assert_eq!(trim(b"   ", 0..3), 3..3);
+        assert!(starts_with_ci(b"Application/SDP", b"application/sdp"));
+        assert!(!starts_with_ci(b"app", b"application"));
+    }
+}

@@ -1,0 +1,180 @@
+//! A view of one Via entry (RFC 3261 §20.42):
+//!
+//! ```text
+//! SIP / 2.0 / UDP 10.0.0.2:5060 ;branch=z9hG4bK1;received=1.2.3.4;rport=5060
+//!             ^^^ ^^^^^^^^ ^^^^         transport, host, port
+//!                                              ^^^^^^^        ^^^^ received, rport values
+//! ```
+//! Linear white space may appear between the protocol tokens (RFC 4475 `wsinv`).
+
+use super::text::{eq_ci, is_lws, parse_ipv4, skip_lws};
+use super::uri::{params, Param};
+use core::ops::Range;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub transport: Transport,
+    pub host: Range<usize>,
+    pub port: Option<Range<usize>>,
+    pub received: Option<Range<usize>>,
+    pub rport: Option<Range<usize>>,
+    pub branch: Option<Range<usize>>,
+}
+
+fn token_end(buf: &[u8], from: usize, end: usize) -> usize {
+    let mut i = from;
+    while i < end && !is_lws(buf[i]) && !matches!(buf[i], b'/' | b';' | b':' | b',') {
+        i += 1;
+    }
+    i
+}
+
+fn expect(buf: &[u8], at: usize, end: usize, b: u8) -> Option<usize> {
+    let i = skip_lws(buf, at, end);
+    (i < end && buf[i] == b).then_some(i + 1)
+}
+
+impl Via {
+    /// Parses one Via entry (one element of a comma list).
+    pub fn parse(buf: &[u8], entry: Range<usize>) -> Option<Via> {
+        let end = entry.end;
+        let mut i = skip_lws(buf, entry.start, end);
+        let t = token_end(buf, i, end);
+        if !eq_ci(&buf[i..t], b"SIP") {
+            return None;
+        }
+        i = expect(buf, t, end, b'/')?;
+        i = skip_lws(buf, i, end);
+        let t = token_end(buf, i, end);
+        if &buf[i..t] != b"2.0" {
+            return None;
+        }
+        i = expect(buf, t, end, b'/')?;
+        i = skip_lws(buf, i, end);
+        let t = token_end(buf, i, end);
+        let transport = match &buf[i..t] {
+            x if eq_ci(x, b"UDP") => Transport::Udp,
+            x if eq_ci(x, b"TCP") => Transport::Tcp,
+            x if eq_ci(x, b"TLS") => Transport::Tls,
+            x if x.is_empty() => return None,
+            _ => Transport::Other,
+        };
+        i = skip_lws(buf, t, end);
+        let host_start = i;
+        let host_end = if buf.get(i) == Some(&b'[') {
+            i + buf[i..end].iter().position(|&b| b == b']')? + 1
+        } else {
+            token_end(buf, i, end)
+        };
+        if host_end == host_start {
+            return None;
+        }
+        let mut port = None;
+        let mut rest = host_end;
+        if host_end < end && buf[host_end] == b':' {
+            let p_end = token_end(buf, host_end + 1, end);
+            if p_end == host_end + 1 {
+                return None;
+            }
+            port = Some(host_end + 1..p_end);
+            rest = p_end;
+        }
+        let mut via = Via {
+            transport,
+            host: host_start..host_end,
+            port,
+            received: None,
+            rport: None,
+            branch: None,
+        };
+        for Param { name, value } in params(buf, rest..end) {
+            let n = &buf[name];
+            if eq_ci(n, b"received") {
+                via.received = value;
+            } else if eq_ci(n, b"rport") {
+                via.rport = value;
+            } else if eq_ci(n, b"branch") {
+                via.branch = value;
+            }
+        }
+        Some(via)
+    }
+
+    pub fn host_ipv4(&self, buf: &[u8]) -> Option<Ipv4Addr> {
+        parse_ipv4(&buf[self.host.clone()])
+    }
+
+    pub fn span(&self) -> Range<usize> {
+        self.host.start..self.port.as_ref().map_or(self.host.end, |p| p.end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(b: &[u8], r: Range<usize>) -> &str {
+        core::str::from_utf8(&b[r]).unwrap()
+    }
+
+    #[test]
+    fn plain_via_with_params() {
+        let b = b"SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;received=203.0.113.1;rport=40000";
+        let v = Via::parse(b, 0..b.len()).unwrap();
+        assert_eq!(v.transport, Transport::Udp);
+        assert_eq!(s(b, v.host.clone()), "10.0.0.2");
+        assert_eq!(s(b, v.port.clone().unwrap()), "5060");
+        assert_eq!(s(b, v.received.clone().unwrap()), "203.0.113.1");
+        assert_eq!(s(b, v.rport.clone().unwrap()), "40000");
+        assert_eq!(s(b, v.branch.clone().unwrap()), "z9hG4bK1");
+        assert_eq!(v.host_ipv4(b), Some(Ipv4Addr::new(10, 0, 0, 2)));
+    }
+
+    #[test]
+    fn folded_wsinv_via() {
+        let b = b"SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw";
+        let v = Via::parse(b, 0..b.len()).unwrap();
+        assert_eq!(s(b, v.host.clone()), "192.0.2.2");
+        assert_eq!(v.port, None);
+        assert_eq!(v.rport, None);
+    }
+
+    #[test]
+    fn empty_rport_and_tls() {
+        let b = b"SIP/2.0/TLS client.example.com;rport;branch=x";
+        let v = Via::parse(b, 0..b.len()).unwrap();
+        assert_eq!(v.transport, Transport::Tls);
+        assert_eq!(s(b, v.host.clone()), "client.example.com");
+        assert_eq!(v.rport, None);
+    }
+
+    #[test]
+    fn ipv6_and_garbage() {
+        let b = b"SIP/2.0/UDP [2001:db8::9:1]:5061;branch=x";
+        let v = Via::parse(b, 0..b.len()).unwrap();
+        assert_eq!(s(b, v.span()), "[2001:db8::9:1]:5061");
+        for bad in [
+            &b"SIP/2.0/UDP"[..],
+            b"HTTP/1.1/TCP x",
+            b"SIP/3.0/UDP x",
+            b"SIP/2.0/UDP x:",
+            b"",
+        ] {
+            assert_eq!(
+                Via::parse(bad, 0..bad.len()),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
