@@ -1,0 +1,166 @@
+'use strict';
+'require view';
+'require form';
+'require tools.widgets as widgets';
+
+/*
+ * Settings of sipalg (/etc/config/sipalg). The options, sections and
+ * datatypes follow the UCI table of the project's SPEC; the daemon validates
+ * the same file again (`sipalgd check`), so this page only catches typing
+ * mistakes early.
+ */
+
+/* DSCP names accepted in signaling_dscp / media_dscp, with their code points. */
+var DSCP_NAMES = [
+	[ 'CS0', 0, _('best effort') ],
+	[ 'LE', 1, _('lower effort') ],
+	[ 'CS1', 8, _('low priority') ],
+	[ 'AF11', 10 ], [ 'AF12', 12 ], [ 'AF13', 14 ],
+	[ 'CS2', 16 ],
+	[ 'AF21', 18 ], [ 'AF22', 20 ], [ 'AF23', 22 ],
+	[ 'CS3', 24 ],
+	[ 'AF31', 26 ], [ 'AF32', 28 ], [ 'AF33', 30 ],
+	[ 'CS4', 32 ],
+	[ 'AF41', 34 ], [ 'AF42', 36 ], [ 'AF43', 38 ],
+	[ 'CS5', 40, _('signaling') ],
+	[ 'VA', 44, _('voice admit') ],
+	[ 'EF', 46, _('telephony') ],
+	[ 'CS6', 48, _('network control') ],
+	[ 'CS7', 56 ]
+];
+
+/* A DSCP name from the list above, or a number 0-63. */
+var DSCP_DATATYPE = 'or(' + DSCP_NAMES.map(function(d) {
+	return '"' + d[0] + '"';
+}).join(',') + ',and(uinteger,range(0,63)))';
+
+function dscpOption(s, name, title, description, dflt) {
+	var o = s.option(form.Value, name, title, description);
+
+	DSCP_NAMES.forEach(function(d) {
+		o.value(d[0], d[2] ? '%s (%d, %s)'.format(d[0], d[1], d[2]) : '%s (%d)'.format(d[0], d[1]));
+	});
+	o.datatype = DSCP_DATATYPE;
+	o.default = dflt;
+	o.placeholder = dflt;
+	o.rmempty = false;
+
+	return o;
+}
+
+return view.extend({
+	render: function() {
+		var m, s, o;
+
+		m = new form.Map('sipalg', _('SIP ALG'),
+			_('Makes SIP phones, ATAs and PBXs behind this router work with a SIP provider: keeps Linux\'s own SIP helper out of the way, keeps NAT mappings of SIP and media alive long enough, and marks voice traffic for priority. The status page shows registrations, calls and one-way audio.'));
+
+		/* main */
+		s = m.section(form.NamedSection, 'main', 'sipalg', _('General settings'));
+		s.addremove = false;
+
+		o = s.option(form.Flag, 'alg', _('SIP ALG (rewrite SIP and SDP for NAT)'),
+			_('Turn this on only for phones that do not handle NAT themselves (no STUN, ICE or outbound proxy and no "NAT keep-alive"/rport setting); leave it off otherwise, because those phones already send their public address and work best unmodified.'));
+		o.default = '0';
+		o.rmempty = false;
+
+		o = s.option(form.Flag, 'enabled', _('Enable service'),
+			_('Runs sipalgd. Even with the ALG switch off it keeps the kernel SIP helper off SIP traffic, applies the SIP and media timeouts below and marks DSCP.'));
+		o.default = '1';
+		o.rmempty = false;
+
+		o = s.option(form.Flag, 'kernel_helper', _('Allow the kernel SIP helper'),
+			_('Leave unchecked: sipalg keeps Linux\'s nf_conntrack_sip / nf_nat_sip off SIP traffic, because a second ALG mangles SIP and causes one-way audio. Check only if you deliberately rely on the kernel helper instead of sipalg.'));
+		o.default = '0';
+		o.rmempty = false;
+
+		o = s.option(widgets.DeviceSelect, 'wan_device', _('WAN device'),
+			_('Network device facing the SIP provider. Empty: the device of the default route.'));
+		o.noaliases = true;
+		o.nocreate = true;
+		o.optional = true;
+		o.rmempty = true;
+		o.default = '';
+
+		o = s.option(form.Value, 'external_address', _('External address'),
+			_('Public IPv4 address to advertise instead of the WAN address, for double NAT or carrier-grade NAT. Empty: the WAN device\'s address.'));
+		o.datatype = 'ip4addr';
+		o.placeholder = '203.0.113.1';
+		o.rmempty = true;
+		o.default = '';
+
+		o = s.option(form.DynamicList, 'port', _('SIP ports'),
+			_('UDP (and TCP) ports on which SIP is handled, usually 5060.'));
+		o.datatype = 'port';
+		o.placeholder = '5060';
+		o.default = [ '5060' ];
+		o.rmempty = false;
+
+		o = s.option(form.Flag, 'tcp', _('SIP over TCP'),
+			_('Handle SIP over TCP as well as UDP. SIP over TLS (5061) is never modified.'));
+		o.default = '1';
+		o.rmempty = false;
+
+		o = s.option(form.DynamicList, 'trusted_source', _('Trusted sources'),
+			_('Extra provider addresses or networks (IPv4 or CIDR) allowed to reach registered phones on their public contact, besides the registrar itself. Everyone else is kept out (no ghost calls from scanners).'));
+		o.datatype = 'or(ip4addr,cidr4)';
+		o.placeholder = '198.51.100.0/24';
+		o.rmempty = true;
+		o.default = [];
+
+		o = s.option(form.ListValue, 'media_source', _('Media source check'),
+			_('"sdp": a media pinhole accepts packets only from the address the far end announced in its SDP (safest). "any": accept media from any address, for providers whose media servers send from other addresses than announced.'));
+		o.value('sdp', _('Only the address in the SDP (sdp)'));
+		o.value('any', _('Any address (any)'));
+		o.default = 'sdp';
+		o.rmempty = false;
+
+		o = s.option(form.ListValue, 'log_level', _('Log level'),
+			_('How much sipalgd writes to the system log (logread -e sipalgd).'));
+		o.value('error', _('Errors (error)'));
+		o.value('warning', _('Warnings (warning)'));
+		o.value('info', _('Information (info)'));
+		o.value('debug', _('Debug (debug)'));
+		o.default = 'info';
+		o.rmempty = false;
+
+		/* timeouts */
+		s = m.section(form.NamedSection, 'timeouts', 'timeouts', _('Timeouts'),
+			_('Idle timeouts of the NAT/conntrack entries of SIP and media flows. They apply to those flows only, not to all UDP traffic.'));
+		s.addremove = false;
+
+		o = s.option(form.Value, 'signaling', _('Signalling timeout (s)'),
+			_('Idle timeout of SIP flows in seconds, at least 120. A registered phone\'s mapping is kept at least until its registration expires, so incoming calls keep working.'));
+		o.datatype = 'and(uinteger,min(120))';
+		o.default = '3600';
+		o.placeholder = '3600';
+		o.rmempty = false;
+
+		o = s.option(form.Value, 'media', _('Media timeout (s)'),
+			_('Idle timeout of RTP/RTCP flows in seconds, at least 60. Long enough to survive a call on hold without packets.'));
+		o.datatype = 'and(uinteger,min(60))';
+		o.default = '300';
+		o.placeholder = '300';
+		o.rmempty = false;
+
+		/* qos */
+		s = m.section(form.NamedSection, 'qos', 'qos', _('QoS (DSCP marking)'),
+			_('Marks SIP and each call\'s media in both directions: towards the provider and towards the LAN, where Wi-Fi WMM and SQM use the marks.'));
+		s.addremove = false;
+
+		o = s.option(form.Flag, 'enabled', _('Mark DSCP'),
+			_('Set the DSCP field of SIP and media packets.'));
+		o.default = '1';
+		o.rmempty = false;
+
+		dscpOption(s, 'signaling_dscp', _('SIP DSCP'),
+			_('DSCP for SIP signalling: a name (CS0-CS7, AF11-AF43, EF, VA, LE) or a number 0-63. Default CS5, the RFC 4594 signalling class.'),
+			'CS5');
+
+		dscpOption(s, 'media_dscp', _('Media DSCP'),
+			_('DSCP for RTP/RTCP media: a name (CS0-CS7, AF11-AF43, EF, VA, LE) or a number 0-63. Default EF (46), expedited forwarding for voice.'),
+			'EF');
+
+		return m.render();
+	}
+});
