@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod rewrite;
+pub mod schema;
 
 const USAGE: &str = "usage:
   sipalgd [--config-dir DIR]              run the daemon in the foreground
@@ -15,6 +16,7 @@ pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         Some("check") => check::run(&args[1..]),
         Some("rewrite") => rewrite::run(&args[1..]),
+        Some("schema") => schema::run(&args[1..]),
         Some("--version") | Some("-V") => {
             println!("sipalgd {}", env!("CARGO_PKG_VERSION"));
             0

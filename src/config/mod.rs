@@ -1,1 +1,871 @@
-//! UCI configuration (owned by the config work).
+//! The UCI configuration `/etc/config/sipalg`: parsing, validation, defaults.
+//!
+//! # Why our own UCI parser
+//!
+//! The `uci_rs` crate (0.1.2, see `research/crates.md` §4) fails on
+//! `option x 'it'\''s'`, which is exactly the quoting `uci set`/`uci commit`
+//! write for a value holding an apostrophe, fails on multi-line quoted values
+//! and keeps the backslashes of `"a \"b\""`. `rust-uci` needs bindgen, libclang
+//! and a bundled libuci build. UCI's syntax is small, so [`uci`] implements it
+//! (read-only) in about 200 lines, following libuci's rules.
+//!
+//! # Sections and options
+//!
+//! sipalg reads three sections, each by name, or else the first anonymous
+//! section of the type (what `uci add` creates):
+//!
+//! | type | name | options |
+//! |---|---|---|
+//! | `sipalg` | `main` | enabled, alg, kernel_helper, wan_device, external_address, port (list), tcp, trusted_source (list), media_source, log_level |
+//! | `timeouts` | `timeouts` | signaling, media |
+//! | `qos` | `qos` | enabled, signaling_dscp, media_dscp |
+//!
+//! A missing section or option takes its default ([`SCHEMA`], the SPEC's
+//! defaults). An empty value (`option external_address ''`) also means the
+//! default, and empty list items are skipped, as `validate_data` does.
+//!
+//! # What is an error and what is a warning
+//!
+//! * **Errors** (the daemon refuses the config: it will not start, or keeps the
+//!   previous one on reload): syntax errors, bad values, and **unknown options
+//!   inside our three sections**, so a typo such as `option media_sorce 'any'`
+//!   is caught instead of silently ignored (the message suggests the closest
+//!   known name).
+//! * **Warnings** (reported by `sipalgd check` and logged, config accepted):
+//!   sections of an unknown type, and further sections of our types that are
+//!   ignored. Other tools may add their own sections, and a config written by
+//!   a newer sipalg should not stop an older one from starting; a warning for
+//!   a near-miss type (`config timeout`) still says what was probably meant.
+//!
+//! Every message names the file, line, section and option, for example
+//! `/etc/config/sipalg:12: section 'timeouts' option 'media': 30 is below the minimum 60`.
+//!
+//! The datatypes in [`SCHEMA`] are OpenWrt `validate_data` expressions used by
+//! the init script (`files/sipalg.init`; a test checks they agree). The daemon
+//! checks a little more than `validate_data` can (e.g. a multicast
+//! `external_address` is refused).
+
+pub mod uci;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Service on/off (`main.enabled`).
+    pub enabled: bool,
+    /// The ALG switch (`main.alg`).
+    pub alg: bool,
+    /// Leave Linux's SIP helper attached (`main.kernel_helper`).
+    pub kernel_helper: bool,
+    /// WAN devices (`main.wan_device`, space separated); empty: the default route's device.
+    pub wan_devices: Vec<String>,
+    /// Address to advertise instead of the WAN address (`main.external_address`).
+    pub external_address: Option<Ipv4Addr>,
+    /// SIP ports (`list port`), deduplicated, in file order; default `[5060]`.
+    pub ports: Vec<u16>,
+    /// Handle SIP over TCP too (`main.tcp`).
+    pub tcp: bool,
+    /// Extra addresses allowed to reach registered phones (`list trusted_source`).
+    pub trusted_sources: Vec<Cidr>,
+    /// Which peers a media pinhole accepts (`main.media_source`).
+    pub media_source: MediaSource,
+    /// Log level (`main.log_level`).
+    pub log_level: log::LevelFilter,
+    /// Idle timeouts (`config timeouts`).
+    pub timeouts: Timeouts,
+    /// DSCP marking (`config qos`).
+    pub qos: Qos,
+}
+
+/// An IPv4 prefix. `addr` has its host bits cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// Network address.
+    pub addr: Ipv4Addr,
+    /// Prefix length 0..=32.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    fn mask(prefix: u8) -> u32 {
+        if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(prefix.min(32)))
+        }
+    }
+
+    /// Builds a prefix, clearing the host bits of `addr`.
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Cidr {
+        let prefix = prefix.min(32);
+        Cidr {
+            addr: Ipv4Addr::from(u32::from(addr) & Self::mask(prefix)),
+            prefix,
+        }
+    }
+
+    /// True if `ip` lies inside this prefix.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let m = Self::mask(self.prefix);
+        u32::from(ip) & m == u32::from(self.addr) & m
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    /// `a.b.c.d` (a /32) or `a.b.c.d/n`.
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IPv4 address or address/prefix"))?;
+        let prefix = match p {
+            None => 32,
+            Some(p) => match parse_decimal(p) {
+                Some(n) if n <= 32 => n as u8,
+                _ => return Err(format!("'{s}': the prefix length must be 0 to 32")),
+            },
+        };
+        Ok(Cidr::new(addr, prefix))
+    }
+}
+
+/// `main.media_source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A media pinhole accepts only the address the peer's SDP announced.
+    Sdp,
+    /// A media pinhole accepts any source.
+    Any,
+}
+
+impl fmt::Display for MediaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MediaSource::Sdp => "sdp",
+            MediaSource::Any => "any",
+        })
+    }
+}
+
+/// `config timeouts`: idle timeouts in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// SIP flows; 120..=604800, default 3600.
+    pub signaling: u32,
+    /// RTP/RTCP flows; 60..=604800, default 300.
+    pub media: u32,
+}
+
+/// `config qos`: DSCP marking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Qos {
+    /// Mark at all.
+    pub enabled: bool,
+    /// DSCP of SIP, 0..=63; default CS5 (40).
+    pub signaling_dscp: u8,
+    /// DSCP of media, 0..=63; default EF (46).
+    pub media_dscp: u8,
+}
+
+/// Minimum signalling timeout (s).
+pub const MIN_SIGNALING_TIMEOUT: u32 = 120;
+/// Minimum media timeout (s).
+pub const MIN_MEDIA_TIMEOUT: u32 = 60;
+/// Maximum of both timeouts (s): 7 days.
+pub const MAX_TIMEOUT: u32 = 86400 * 7;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            alg: false,
+            kernel_helper: false,
+            wan_devices: Vec::new(),
+            external_address: None,
+            ports: vec![5060],
+            tcp: true,
+            trusted_sources: Vec::new(),
+            media_source: MediaSource::Sdp,
+            log_level: log::LevelFilter::Info,
+            timeouts: Timeouts::default(),
+            qos: Qos::default(),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            signaling: 3600,
+            media: 300,
+        }
+    }
+}
+
+impl Default for Qos {
+    fn default() -> Self {
+        Qos {
+            enabled: true,
+            signaling_dscp: 40,
+            media_dscp: 46,
+        }
+    }
+}
+
+/// One error (or warning) about the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file path as given.
+    pub file: String,
+    /// 1-based line, if the problem is on a line.
+    pub line: Option<usize>,
+    /// Section name, or `@type[n]` for an anonymous section.
+    pub section: Option<String>,
+    /// Option name.
+    pub option: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(":")?;
+        if let Some(s) = &self.section {
+            write!(f, " section '{s}'")?;
+        }
+        if let Some(o) = &self.option {
+            write!(f, " option '{o}'")?;
+        }
+        if self.section.is_some() || self.option.is_some() {
+            f.write_str(":")?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// All the errors of one config file; displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// One option of the configuration, for cross-checks with the init script,
+/// LuCI and the default config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// Section name (`main`, `timeouts`, `qos`).
+    pub section: &'static str,
+    /// Section type (`sipalg`, `timeouts`, `qos`).
+    pub section_type: &'static str,
+    /// Option name.
+    pub option: &'static str,
+    /// True for a `list` option.
+    pub list: bool,
+    /// The OpenWrt `validate_data` datatype expression.
+    pub uci_datatype: &'static str,
+    /// The default as written in UCI (`""`: unset).
+    pub default: &'static str,
+}
+
+const fn spec(
+    section: &'static str,
+    section_type: &'static str,
+    option: &'static str,
+    list: bool,
+    uci_datatype: &'static str,
+    default: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        section,
+        section_type,
+        option,
+        list,
+        uci_datatype,
+        default,
+    }
+}
+
+/// `validate_data` expression for a DSCP: a number 0-63 or a name, any case.
+/// (`regex()` anchors the pattern; no ',' or ':' may appear in it, since
+/// `validate_data` splits on them.)
+const DSCP_DATATYPE: &str = "regex(\"(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])\")";
+
+/// `validate_data` expression for one network device name.
+const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex(\".*/.*\"))))";
+
+/// Every option sipalg reads, in file order.
+pub const SCHEMA: &[OptionSpec] = &[
+    spec("main", "sipalg", "enabled", false, "bool", "1"),
+    spec("main", "sipalg", "alg", false, "bool", "0"),
+    spec("main", "sipalg", "kernel_helper", false, "bool", "0"),
+    spec("main", "sipalg", "wan_device", false, DEVICE_DATATYPE, ""),
+    spec("main", "sipalg", "external_address", false, "ip4addr", ""),
+    spec(
+        "main",
+        "sipalg",
+        "port",
+        true,
+        "list(and(port,min(1)))",
+        "5060",
+    ),
+    spec("main", "sipalg", "tcp", false, "bool", "1"),
+    spec("main", "sipalg", "trusted_source", true, "list(cidr4)", ""),
+    spec(
+        "main",
+        "sipalg",
+        "media_source",
+        false,
+        "or(\"sdp\",\"any\")",
+        "sdp",
+    ),
+    spec(
+        "main",
+        "sipalg",
+        "log_level",
+        false,
+        "or(\"error\",\"warning\",\"info\",\"debug\")",
+        "info",
+    ),
+    spec(
+        "timeouts",
+        "timeouts",
+        "signaling",
+        false,
+        "and(uinteger,range(120,604800))",
+        "3600",
+    ),
+    spec(
+        "timeouts",
+        "timeouts",
+        "media",
+        false,
+        "and(uinteger,range(60,604800))",
+        "300",
+    ),
+    spec("qos", "qos", "enabled", false, "bool", "1"),
+    spec("qos", "qos", "signaling_dscp", false, DSCP_DATATYPE, "CS5"),
+    spec("qos", "qos", "media_dscp", false, DSCP_DATATYPE, "EF"),
+];
+
+/// The sections sipalg reads: (type, name).
+const SECTIONS: &[(&str, &str)] = &[("sipalg", "main"), ("timeouts", "timeouts"), ("qos", "qos")];
+
+/// Reads and validates `DIR/sipalg`.
+pub fn load(config_dir: &Path) -> Result<Config, ConfigErrors> {
+    load_with_warnings(config_dir).map(|(c, _)| c)
+}
+
+/// Like [`load`], also returning the warnings (unknown or ignored sections).
+pub fn load_with_warnings(config_dir: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    let path = config_dir.join("sipalg");
+    let file = path.display().to_string();
+    match std::fs::read(&path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => parse_with_warnings(&file, &text),
+            Err(_) => Err(ConfigErrors(vec![whole_file(
+                &file,
+                "is not valid UTF-8 text".into(),
+            )])),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigErrors(vec![whole_file(
+            &file,
+            "the file does not exist (reinstall the sipalg package to get the default, \
+             or give another directory with --config-dir)"
+                .into(),
+        )])),
+        Err(e) => Err(ConfigErrors(vec![whole_file(
+            &file,
+            format!("cannot read the file: {e}"),
+        )])),
+    }
+}
+
+fn whole_file(file: &str, message: String) -> ConfigError {
+    ConfigError {
+        file: file.to_string(),
+        line: None,
+        section: None,
+        option: None,
+        message,
+    }
+}
+
+/// Parses and validates the text of a config file; `file_name` is used in messages.
+pub fn parse(file_name: &str, text: &str) -> Result<Config, ConfigErrors> {
+    parse_with_warnings(file_name, text).map(|(c, _)| c)
+}
+
+/// Like [`parse`], also returning the warnings (unknown or ignored sections).
+pub fn parse_with_warnings(
+    file_name: &str,
+    text: &str,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    let file = uci::parse(text).map_err(|errs| {
+        ConfigErrors(
+            errs.into_iter()
+                .map(|e| ConfigError {
+                    file: file_name.to_string(),
+                    line: Some(e.line),
+                    section: None,
+                    option: None,
+                    message: e.message,
+                })
+                .collect(),
+        )
+    })?;
+    let mut v = Validator {
+        file: file_name,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = v.config(&file);
+    if v.errors.is_empty() {
+        Ok((config, v.warnings))
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+/// Parses a DSCP: a name (`CS0`..`CS7`, `AF11`..`AF43`, `EF`, `VA`, `LE`; any
+/// case) or a number 0..=63.
+pub fn parse_dscp(s: &str) -> Result<u8, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return match parse_decimal(s) {
+            Some(n) if n <= 63 => Ok(n as u8),
+            _ => Err(format!("DSCP {s} is out of range 0-63")),
+        };
+    }
+    let u = s.to_ascii_uppercase();
+    let b = u.as_bytes();
+    let value = match b {
+        b"EF" => Some(46),
+        b"VA" => Some(44),
+        b"LE" => Some(1),
+        [b'C', b'S', d @ b'0'..=b'7'] => Some((d - b'0') * 8),
+        [b'A', b'F', x @ b'1'..=b'4', y @ b'1'..=b'3'] => Some((x - b'0') * 8 + (y - b'0') * 2),
+        _ => None,
+    };
+    value.ok_or_else(|| {
+        format!("'{s}' is not a DSCP: use a number 0-63 or a name (CS0-CS7, AF11-AF43, EF, VA, LE)")
+    })
+}
+
+/// The name of a DSCP value if it has one (`40` → `CS5`), else the number.
+pub fn dscp_name(v: u8) -> String {
+    match v {
+        46 => "EF".into(),
+        44 => "VA".into(),
+        1 => "LE".into(),
+        v if v % 8 == 0 && v <= 56 => format!("CS{}", v / 8),
+        v if v % 2 == 0 && (10..=38).contains(&v) && (1..=3).contains(&((v % 8) / 2)) => {
+            format!("AF{}{}", v / 8, (v % 8) / 2)
+        }
+        v => v.to_string(),
+    }
+}
+
+/// Digits only (no sign, no spaces), saturating at u64::MAX.
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.bytes().fold(0u64, |n, b| {
+        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    }))
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "on" | "true" | "yes" | "enabled" => Ok(true),
+        "0" | "off" | "false" | "no" | "disabled" => Ok(false),
+        _ => Err(format!(
+            "'{s}' is not a boolean: use 1/0, on/off, true/false, yes/no or enabled/disabled"
+        )),
+    }
+}
+
+fn parse_timeout(s: &str, min: u32) -> Result<u32, String> {
+    let n = parse_decimal(s).ok_or_else(|| format!("'{s}' is not a whole number of seconds"))?;
+    if n < u64::from(min) {
+        Err(format!("{n} is below the minimum {min}"))
+    } else if n > u64::from(MAX_TIMEOUT) {
+        Err(format!("{n} is above the maximum {MAX_TIMEOUT} (7 days)"))
+    } else {
+        Ok(n as u32)
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match parse_decimal(s) {
+        Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        Some(_) => Err(format!("port {s} is out of range 1-65535")),
+        None => Err(format!("'{s}' is not a port number")),
+    }
+}
+
+fn parse_device(s: &str) -> Result<String, String> {
+    if s.len() > 15 {
+        Err(format!(
+            "'{s}' is not a network device name: longer than 15 characters"
+        ))
+    } else if s.contains('/') || s == "." || s == ".." {
+        Err(format!("'{s}' is not a network device name"))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+fn parse_external(s: &str) -> Result<Ipv4Addr, String> {
+    let a: Ipv4Addr = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not an IPv4 address"))?;
+    if a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback() {
+        return Err(format!(
+            "{a} cannot be advertised: give the public IPv4 address of the outer router"
+        ));
+    }
+    Ok(a)
+}
+
+fn parse_log_level(s: &str) -> Result<log::LevelFilter, String> {
+    match s {
+        "error" => Ok(log::LevelFilter::Error),
+        "warning" => Ok(log::LevelFilter::Warn),
+        "info" => Ok(log::LevelFilter::Info),
+        "debug" => Ok(log::LevelFilter::Debug),
+        _ => Err(format!(
+            "'{s}' is not a log level: use error, warning, info or debug"
+        )),
+    }
+}
+
+fn parse_media_source(s: &str) -> Result<MediaSource, String> {
+    match s {
+        "sdp" => Ok(MediaSource::Sdp),
+        "any" => Ok(MediaSource::Any),
+        _ => Err(format!("'{s}' is not a media source: use 'sdp' or 'any'")),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d > 0)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+struct Validator<'f> {
+    file: &'f str,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+}
+
+/// A chosen section: its label for messages and its entries (merged when a
+/// named section appears several times, as libuci merges them).
+struct Chosen<'a> {
+    label: String,
+    entries: Vec<&'a uci::Entry>,
+}
+
+impl<'f> Validator<'f> {
+    fn at(
+        &self,
+        line: Option<usize>,
+        section: Option<&str>,
+        option: Option<&str>,
+        message: String,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            section: section.map(str::to_string),
+            option: option.map(str::to_string),
+            message,
+        }
+    }
+
+    fn config(&mut self, file: &uci::UciFile) -> Config {
+        let mut chosen: Vec<Option<Chosen<'_>>> = Vec::new();
+        let mut used = vec![false; file.sections.len()];
+        for (stype, name) in SECTIONS {
+            let named: Vec<usize> = (0..file.sections.len())
+                .filter(|&i| {
+                    file.sections[i].stype == *stype
+                        && file.sections[i].name.as_deref() == Some(*name)
+                })
+                .collect();
+            let pick: Vec<usize> = if named.is_empty() {
+                (0..file.sections.len())
+                    .find(|&i| file.sections[i].stype == *stype && file.sections[i].name.is_none())
+                    .into_iter()
+                    .collect()
+            } else {
+                named
+            };
+            let label = match pick.first() {
+                Some(&i) if file.sections[i].name.is_none() => format!("@{stype}[0]"),
+                _ => name.to_string(),
+            };
+            for &i in &pick {
+                used[i] = true;
+            }
+            chosen.push(if pick.is_empty() {
+                None
+            } else {
+                Some(Chosen {
+                    label,
+                    entries: pick
+                        .iter()
+                        .flat_map(|&i| file.sections[i].entries.iter())
+                        .collect(),
+                })
+            });
+        }
+        self.warn_unused(file, &used);
+
+        let mut c = Config::default();
+        let [main, timeouts, qos] = [0, 1, 2].map(|i| chosen[i].take());
+        if let Some(s) = main {
+            self.check_unknown(&s, "main");
+            self.bool_opt(&s, "enabled", &mut c.enabled);
+            self.bool_opt(&s, "alg", &mut c.alg);
+            self.bool_opt(&s, "kernel_helper", &mut c.kernel_helper);
+            if let Some(v) = self.list(&s, "wan_device", parse_device) {
+                c.wan_devices = dedup(v);
+            }
+            if let Some(v) = self.single(&s, "external_address", parse_external) {
+                c.external_address = Some(v);
+            }
+            if let Some(v) = self.list(&s, "port", parse_port) {
+                c.ports = dedup(v);
+            }
+            self.bool_opt(&s, "tcp", &mut c.tcp);
+            if let Some(v) = self.list(&s, "trusted_source", |s| s.parse::<Cidr>()) {
+                c.trusted_sources = dedup(v);
+            }
+            if let Some(v) = self.single(&s, "media_source", parse_media_source) {
+                c.media_source = v;
+            }
+            if let Some(v) = self.single(&s, "log_level", parse_log_level) {
+                c.log_level = v;
+            }
+        }
+        if let Some(s) = timeouts {
+            self.check_unknown(&s, "timeouts");
+            if let Some(v) =
+                self.single(&s, "signaling", |v| parse_timeout(v, MIN_SIGNALING_TIMEOUT))
+            {
+                c.timeouts.signaling = v;
+            }
+            if let Some(v) = self.single(&s, "media", |v| parse_timeout(v, MIN_MEDIA_TIMEOUT)) {
+                c.timeouts.media = v;
+            }
+        }
+        if let Some(s) = qos {
+            self.check_unknown(&s, "qos");
+            self.bool_opt(&s, "enabled", &mut c.qos.enabled);
+            if let Some(v) = self.single(&s, "signaling_dscp", parse_dscp) {
+                c.qos.signaling_dscp = v;
+            }
+            if let Some(v) = self.single(&s, "media_dscp", parse_dscp) {
+                c.qos.media_dscp = v;
+            }
+        }
+        c
+    }
+
+    fn warn_unused(&mut self, file: &uci::UciFile, used: &[bool]) {
+        let mut seen_anonymous = std::collections::HashMap::<&str, usize>::new();
+        for (i, s) in file.sections.iter().enumerate() {
+            let label = match &s.name {
+                Some(n) => n.clone(),
+                None => {
+                    let n = seen_anonymous.entry(s.stype.as_str()).or_default();
+                    *n += 1;
+                    format!("@{}[{}]", s.stype, *n - 1)
+                }
+            };
+            if used[i] {
+                continue;
+            }
+            let message = match SECTIONS.iter().find(|(t, _)| *t == s.stype) {
+                Some((t, n)) => format!(
+                    "ignored: sipalg reads only the '{t}' section named '{n}' \
+                     (or, without it, the first anonymous '{t}' section)"
+                ),
+                None => {
+                    let hint = closest(&s.stype, SECTIONS.iter().map(|(t, _)| *t))
+                        .map(|t| format!("; did you mean 'config {t}'?"))
+                        .unwrap_or_default();
+                    format!(
+                        "unknown section type '{}' is ignored (sipalg reads 'sipalg', \
+                         'timeouts' and 'qos'){hint}",
+                        s.stype
+                    )
+                }
+            };
+            let w = self.at(Some(s.line), Some(&label), None, message);
+            self.warnings.push(w);
+        }
+    }
+
+    fn check_unknown(&mut self, s: &Chosen<'_>, section: &str) {
+        let known = || {
+            SCHEMA
+                .iter()
+                .filter(move |o| o.section == section)
+                .map(|o| o.option)
+        };
+        for e in &s.entries {
+            if known().any(|k| k == e.key) {
+                continue;
+            }
+            let hint = closest(&e.key, known())
+                .map(|k| format!("; did you mean '{k}'?"))
+                .unwrap_or_default();
+            let all: Vec<&str> = known().collect();
+            let err = self.at(
+                Some(e.line),
+                Some(&s.label),
+                Some(&e.key),
+                format!("unknown option{hint} (known: {})", all.join(", ")),
+            );
+            self.errors.push(err);
+        }
+    }
+
+    /// The value of a single-valued option: the last `option` line wins (as in
+    /// libuci); a `list` line is an error; an empty value means the default.
+    fn single<T>(
+        &mut self,
+        s: &Chosen<'_>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let mut last = None;
+        for e in s.entries.iter().filter(|e| e.key == key) {
+            if e.list {
+                let err = self.at(
+                    Some(e.line),
+                    Some(&s.label),
+                    Some(key),
+                    format!("takes a single value: write 'option {key}', not 'list {key}'"),
+                );
+                self.errors.push(err);
+                return None;
+            }
+            last = Some(*e);
+        }
+        let e = last?;
+        if e.value.is_empty() {
+            return None;
+        }
+        match parse(&e.value) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                let err = self.at(Some(e.line), Some(&s.label), Some(key), m);
+                self.errors.push(err);
+                None
+            }
+        }
+    }
+
+    fn bool_opt(&mut self, s: &Chosen<'_>, key: &str, out: &mut bool) {
+        if let Some(v) = self.single(s, key, parse_bool) {
+            *out = v;
+        }
+    }
+
+    /// The items of a list option: `list` lines append, an `option` line
+    /// replaces what came before (as in libuci); every value is split on
+    /// whitespace and empty items are skipped, as `validate_data` does.
+    /// `None` when no item is given (the default applies) or on error.
+    fn list<T>(
+        &mut self,
+        s: &Chosen<'_>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
+        let mut lines: Vec<&uci::Entry> = Vec::new();
+        for e in s.entries.iter().filter(|e| e.key == key) {
+            if !e.list {
+                lines.clear();
+            }
+            lines.push(e);
+        }
+        let mut out = Vec::new();
+        let mut ok = true;
+        for e in lines {
+            for item in e.value.split_whitespace() {
+                match parse(item) {
+                    Ok(v) => out.push(v),
+                    Err(m) => {
+                        ok = false;
+                        let err = self.at(Some(e.line), Some(&s.label), Some(key), m);
+                        self.errors.push(err);
+                    }
+                }
+            }
+        }
+        (ok && !out.is_empty()).then_some(out)
+    }
+}
+
+fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
