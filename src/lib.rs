@@ -10,3 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod wire;
+
+#[cfg(test)]
+mod platform_check;
