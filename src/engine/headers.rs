@@ -1,0 +1,302 @@
+//! Header rules: one pass over the header fields that records facts and plans the
+//! address edits of the top Via, Contact, Record-Route (outbound) and of every URI that
+//! carries this flow's public mapping (inbound).
+
+use super::edit::{Edits, Field};
+use super::facts::{Contact, Facts};
+use super::{Direction, Nat};
+use crate::wire::sip::{Message, Name};
+use crate::wire::text::{eq_ci, parse_ipv4, parse_port, parse_u32, starts_with_ci, trim, Inline};
+use crate::wire::uri::{self, HostPort, Scheme};
+use crate::wire::via::{Transport, Via};
+use core::ops::Range;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const DEFAULT_PORT: u16 = 5060;
+
+/// What the header pass learned that the body pass and the caller need.
+pub(super) struct Scan {
+    /// Outbound: the sender already writes the public address somewhere.
+    pub nat_aware: bool,
+    /// SIPS Request-URI or TLS top Via.
+    pub secure: bool,
+    /// The body range if it is an SDP body whose length is known and complete.
+    pub sdp_body: Option<Range<usize>>,
+    /// The Content-Length value range and its declared number.
+    pub content_length: Option<(Range<usize>, u32)>,
+}
+
+/// How an `ip[:port]` token that refers to one side of the mapping is rewritten to the
+/// other side. The port is written explicitly iff the token had one or the new port is
+/// not the default.
+fn replacement(ip: Ipv4Addr, port: u16, had_port: bool) -> Inline {
+    let write_port = had_port || port != DEFAULT_PORT;
+    Inline::host_port(ip, write_port.then_some(port))
+}
+
+/// Plans the edit of one `host[:port]` (given as ranges) according to the direction.
+/// Returns whether the token carried the public IP (outbound: a NAT-aware sender).
+fn map_host_port(
+    buf: &[u8],
+    host: Range<usize>,
+    port: Option<Range<usize>>,
+    direction: Direction,
+    nat: &Nat,
+    field: Field,
+    edits: &mut Edits,
+) -> bool {
+    let Some(ip) = parse_ipv4(&buf[host.clone()]) else {
+        return false;
+    };
+    let written_port = match &port {
+        None => None,
+        Some(p) => match parse_port(&buf[p.clone()]) {
+            Some(n) => Some(n),
+            None => return false,
+        },
+    };
+    let effective_port = written_port.unwrap_or(DEFAULT_PORT);
+    let span = host.start..port.as_ref().map_or(host.end, |p| p.end);
+    match direction {
+        Direction::Outbound => {
+            if ip == *nat.public.ip() && ip != *nat.private.ip() {
+                return true;
+            }
+            if ip != *nat.private.ip() {
+                return false;
+            }
+            let with = if effective_port == nat.private.port() {
+                replacement(*nat.public.ip(), nat.public.port(), written_port.is_some())
+            } else {
+                // The sender's own address, but not the port this flow is mapped from:
+                // only the address can be translated.
+                Inline::host_port(*nat.public.ip(), written_port)
+            };
+            edits.replace(buf, span, field, with);
+            false
+        }
+        Direction::Inbound => {
+            if ip == *nat.public.ip() && effective_port == nat.public.port() {
+                let with = replacement(
+                    *nat.private.ip(),
+                    nat.private.port(),
+                    written_port.is_some(),
+                );
+                edits.replace(buf, span, field, with);
+            }
+            false
+        }
+    }
+}
+
+fn map_uri(
+    buf: &[u8],
+    hp: &HostPort,
+    direction: Direction,
+    nat: &Nat,
+    field: Field,
+    edits: &mut Edits,
+) -> bool {
+    if hp.scheme != Scheme::Sip {
+        return false;
+    }
+    map_host_port(
+        buf,
+        hp.host.clone(),
+        hp.port.clone(),
+        direction,
+        nat,
+        field,
+        edits,
+    )
+}
+
+/// The value of parameter `name` among the `;params` in `r`.
+fn param<'a>(buf: &'a [u8], r: Range<usize>, name: &[u8]) -> Option<&'a [u8]> {
+    uri::params(buf, r)
+        .find(|p| eq_ci(&buf[p.name.clone()], name))
+        .map(|p| p.value.map_or(&buf[0..0], |v| &buf[v]))
+}
+
+fn tag_of<'a>(buf: &'a [u8], value: Range<usize>) -> Option<&'a [u8]> {
+    let entry = uri::entries(buf, value.clone()).next()?;
+    let after_uri = match uri::entry_uri(buf, entry.clone()) {
+        Some(u) if buf.get(u.end) == Some(&b'>') => u.end + 1,
+        Some(u) => u.end,
+        None => return None,
+    };
+    param(buf, after_uri..entry.end, b"tag")
+}
+
+pub(super) fn scan<'a>(
+    msg: &Message<'a>,
+    direction: Direction,
+    nat: &Nat,
+    facts: &mut Facts<'a>,
+    edits: &mut Edits,
+) -> Scan {
+    let buf = msg.buf();
+    let mut out = Scan {
+        nat_aware: false,
+        secure: false,
+        sdp_body: None,
+        content_length: None,
+    };
+    let mut is_sdp = false;
+    let mut top_via_seen = false;
+
+    if let Some(uri) = msg.request_uri() {
+        match uri::host_port(buf, uri) {
+            Some(hp) if hp.scheme == Scheme::Sips => out.secure = true,
+            Some(hp) if direction == Direction::Inbound => {
+                map_uri(buf, &hp, direction, nat, Field::RequestUri, edits);
+            }
+            _ => {}
+        }
+    }
+
+    for h in msg.headers() {
+        let name = Name::of(&buf[h.name.clone()]);
+        let value = h.value.clone();
+        match name {
+            Name::Via if !top_via_seen => {
+                top_via_seen = true;
+                let Some(entry) = uri::entries(buf, value).next() else {
+                    continue;
+                };
+                let Some(via) = Via::parse(buf, entry) else {
+                    continue;
+                };
+                facts.transport = Some(via.transport);
+                if via.transport == Transport::Tls {
+                    out.secure = true;
+                    continue;
+                }
+                out.nat_aware |= map_host_port(
+                    buf,
+                    via.host.clone(),
+                    via.port.clone(),
+                    direction,
+                    nat,
+                    Field::ViaSentBy,
+                    edits,
+                );
+                if direction == Direction::Inbound {
+                    restore_via_params(buf, &via, nat, edits);
+                }
+            }
+            Name::Contact | Name::RecordRoute | Name::Route | Name::From | Name::To => {
+                let field = match name {
+                    Name::Contact => Field::Contact,
+                    Name::RecordRoute => Field::RecordRoute,
+                    Name::Route => Field::Route,
+                    Name::From => Field::From,
+                    _ => Field::To,
+                };
+                if name == Name::From {
+                    facts.from_tag = tag_of(buf, value.clone());
+                }
+                if name == Name::To {
+                    facts.to_tag = tag_of(buf, value.clone());
+                    facts.to_uri = uri::entries(buf, value.clone())
+                        .next()
+                        .and_then(|e| uri::entry_uri(buf, e))
+                        .map(|u| &buf[u]);
+                }
+                let rewrite_here = match direction {
+                    Direction::Outbound => matches!(name, Name::Contact | Name::RecordRoute),
+                    Direction::Inbound => true,
+                };
+                for entry in uri::entries(buf, value) {
+                    if name == Name::Contact && &buf[entry.clone()] == b"*" {
+                        facts.contact_star = true;
+                        continue;
+                    }
+                    let Some(u) = uri::entry_uri(buf, entry.clone()) else {
+                        continue;
+                    };
+                    let Some(hp) = uri::host_port(buf, u.clone()) else {
+                        continue;
+                    };
+                    if name == Name::Contact {
+                        let after = if buf.get(u.end) == Some(&b'>') {
+                            u.end + 1
+                        } else {
+                            u.end
+                        };
+                        let expires = param(buf, after..entry.end, b"expires").and_then(parse_u32);
+                        let address = hp.ipv4(buf).and_then(|ip| {
+                            let port = hp.port_number(buf).ok()?.unwrap_or(DEFAULT_PORT);
+                            Some(SocketAddrV4::new(ip, port))
+                        });
+                        facts.push_contact(Contact { address, expires });
+                    }
+                    if rewrite_here {
+                        out.nat_aware |= map_uri(buf, &hp, direction, nat, field, edits)
+                            && name == Name::Contact;
+                    }
+                }
+            }
+            Name::CallId => facts.call_id = Some(&buf[value]),
+            Name::CSeq => {
+                let v = &buf[value.clone()];
+                let digits = v
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(v.len());
+                facts.cseq = parse_u32(&v[..digits]);
+                let rest = trim(buf, value.start + digits..value.end);
+                facts.cseq_method = (!rest.is_empty()).then(|| &buf[rest]);
+            }
+            Name::Expires => facts.expires = parse_u32(&buf[value]),
+            Name::ContentLength if out.content_length.is_none() => {
+                if let Some(n) = parse_u32(&buf[value.clone()]) {
+                    out.content_length = Some((value, n));
+                }
+            }
+            Name::ContentType => is_sdp = starts_with_ci(&buf[value], b"application/sdp"),
+            _ => {}
+        }
+    }
+
+    if is_sdp && msg.is_terminated() {
+        let body = msg.body();
+        let available = body.len();
+        out.sdp_body = match out.content_length {
+            Some((_, n)) if n as usize > available => None, // truncated: leave the body alone
+            Some((_, n)) => Some(body.start..body.start + n as usize),
+            None => Some(body),
+        };
+    }
+    out
+}
+
+/// In a message towards the LAN, the top Via's `received`/`rport` carry what the far
+/// end saw: the public mapping. Give the phone back its own view.
+fn restore_via_params(buf: &[u8], via: &Via, nat: &Nat, edits: &mut Edits) {
+    let received_public = via
+        .received
+        .as_ref()
+        .is_some_and(|r| parse_ipv4(&buf[r.clone()]) == Some(*nat.public.ip()));
+    if let (true, Some(r)) = (received_public, &via.received) {
+        edits.replace(
+            buf,
+            r.clone(),
+            Field::ViaReceived,
+            Inline::ip(*nat.private.ip()),
+        );
+    }
+    let sent_by_public = via.host_ipv4(buf) == Some(*nat.public.ip());
+    if let Some(r) = &via.rport {
+        if (received_public || sent_by_public)
+            && parse_port(&buf[r.clone()]) == Some(nat.public.port())
+        {
+            edits.replace(
+                buf,
+                r.clone(),
+                Field::ViaRport,
+                Inline::number(u32::from(nat.private.port())),
+            );
+        }
+    }
+}
