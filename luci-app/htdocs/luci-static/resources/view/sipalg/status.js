@@ -62,14 +62,23 @@ function text(v) {
 }
 
 function label(cls, txt, title) {
-	return E('span', { 'class': 'label ' + cls, 'title': title || null }, txt);
+	return E('span', { 'class': 'label ' + cls, 'title': title || null }, [ txt ]);
+}
+
+/*
+ * Children for E(): E() puts a lone string in as HTML, so text that comes from
+ * the daemon (SIP URIs, Call-IDs, warnings) always goes in wrapped in an array,
+ * where it becomes a text node.
+ */
+function cell(c) {
+	return Array.isArray(c) ? c : [ c ];
 }
 
 function kvTable(id, rows) {
 	return E('table', { 'class': 'table', 'id': id }, rows.map(function(r) {
 		return E('tr', { 'class': 'tr' }, [
-			E('td', { 'class': 'td left', 'width': '33%' }, r[0]),
-			E('td', { 'class': 'td left' }, r[1])
+			E('td', { 'class': 'td left', 'width': '33%' }, cell(r[0])),
+			E('td', { 'class': 'td left' }, cell(r[1]))
 		]);
 	}));
 }
@@ -87,7 +96,7 @@ function dataTable(id, titles, rows, empty) {
 
 	rows.forEach(function(r) {
 		t.appendChild(E('tr', { 'class': 'tr' + (r.cls ? ' ' + r.cls : '') }, r.cells.map(function(c, i) {
-			return E('td', { 'class': 'td', 'data-title': titles[i] }, c);
+			return E('td', { 'class': 'td', 'data-title': titles[i] }, cell(c));
 		})));
 	});
 
@@ -137,7 +146,7 @@ return view.extend({
 		return E('div', { 'class': 'alert-message warning', 'id': 'sipalg-not-running' }, [
 			E('h4', {}, _('The SIP ALG daemon is not running')),
 			E('p', {}, _('sipalgd did not answer, so there is no live status. SIP passes through the router unmodified.')),
-			st.error ? E('p', {}, [ _('Details:'), ' ', E('code', {}, String(st.error)) ]) : '',
+			st.error ? E('p', {}, [ _('Details:'), ' ', E('code', {}, [ String(st.error) ]) ]) : '',
 			E('p', {}, hints)
 		]);
 	},
@@ -197,7 +206,7 @@ return view.extend({
 		if (warnings.length)
 			nodes.push(E('div', { 'class': 'alert-message notice', 'id': 'sipalg-warnings' }, [
 				E('strong', {}, _('Warnings from sipalgd')),
-				E('ul', {}, warnings.map(function(w) { return E('li', {}, String(w)); }))
+				E('ul', {}, warnings.map(function(w) { return E('li', {}, [ String(w) ]); }))
 			]));
 
 		return nodes;

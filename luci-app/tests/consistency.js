@@ -1,0 +1,257 @@
+'use strict';
+/*
+ * Consistency of luci-app-sipalg with the rest of the project:
+ *  - the (section, option) pairs the settings view declares
+ *    == the SPEC's UCI table == files/sipalg.config (when present)
+ *    == `sipalgd schema` (when a built sipalgd has that command);
+ *  - list-ness, section types, defaults and datatypes agree;
+ *  - the rpcd ACL grants every exec / ubus / uci access the views make;
+ *  - menu.d points at view files that exist and at this ACL.
+ */
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const P = require('./lib/paths');
+const { parseUci, options, forLuci } = require('./lib/uci');
+const { check, note, summary } = require('./lib/tap');
+
+globalThis.SipalgDatatypes = require('./stub/datatypes.js');
+require('./stub/luci-stub.js');
+const stub = globalThis.LuCIStub;
+const DT = globalThis.SipalgDatatypes;
+
+const key = (o) => `${o.section}.${o.option}`;
+const setDiff = (a, b) => [ ...a ].filter((x) => !b.has(x));
+function sameSet(name, a, b, an, bn) {
+	const A = new Set(a), B = new Set(b);
+	const onlyA = setDiff(A, B), onlyB = setDiff(B, A);
+	return check(name, !onlyA.length && !onlyB.length,
+		[ onlyA.length ? `only in ${an}: ${onlyA.join(', ')}` : '', onlyB.length ? `only in ${bn}: ${onlyB.join(', ')}` : '' ].filter(Boolean).join('; '));
+}
+
+/* default values as lists of non-empty strings, for comparison */
+function norm(v) {
+	if (v == null) return [];
+	if (typeof v == 'boolean') return [ v ? '1' : '0' ];
+	const a = Array.isArray(v) ? v : [ v ];
+	return a.map(String).filter((x) => x !== '');
+}
+const eq = (a, b) => JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+
+/* values to probe datatypes with */
+const PROBES = [ '0', '1', '-1', '1.5', '8', '46', '59', '60', '61', '63', '64', '119', '120', '121', '300', '3600',
+	'5060', '65535', '65536', 'EF', 'ef', 'CS0', 'CS5', 'CS7', 'CS8', 'AF11', 'AF41', 'AF44', 'VA', 'LE', 'BE',
+	'abc', 'eth0', 'sdp', 'any', 'info', 'debug', 'warning', 'error', 'yes', 'no', 'on', 'off', 'true', 'false',
+	'192.168.1.1', '203.0.113.1', '256.1.1.1', '1.2.3', '198.51.100.0/24', '10.0.0.0/33', '::1', '2001:db8::/32',
+	'pbx.example.net', ' 5060' ];
+
+async function main() {
+	/* ---- 1. what the settings view declares (run in Node with the stand-in) ---- */
+	const cfg = P.configText();
+	const cfgData = parseUci(cfg.text, cfg.name);
+	stub.install({
+		readSource: (url) => Promise.resolve(fs.readFileSync(path.join(P.HTDOCS, url), 'utf8')),
+		backend: (kind, req) => kind === 'uci' && req.config === 'sipalg'
+			? Promise.resolve(forLuci(cfgData))
+			: Promise.reject(new Error(`no ${kind} backend in the consistency test`))
+	});
+	await stub.loadView('sipalg/settings');
+	const maps = stub.maps.map((m) => m.describe());
+	check('settings view builds exactly one form.Map, for config "sipalg"', maps.length === 1 && maps[0].config === 'sipalg',
+		JSON.stringify(maps.map((m) => m.config)));
+	const view = maps[0] ? maps[0].options : [];
+	const viewKeys = view.map(key);
+
+	check('settings view: the ALG switch (main.alg, a Flag) is the first option',
+		view[0] && view[0].section === 'main' && view[0].option === 'alg' && view[0].widget === 'Flag',
+		view[0] ? `${key(view[0])} (${view[0].widget})` : 'no options');
+	check('settings view: no option declared twice', new Set(viewKeys).size === viewKeys.length);
+	const undocumented = view.filter((o) => !o.title || !o.description || o.description.length < 20).map(key);
+	check('settings view: every option has a title and help text', !undocumented.length, undocumented.join(', '));
+
+	const badDt = [];
+	for (const o of view) {
+		if (!o.datatype) continue;
+		try { DT.compile(o.datatype); } catch (e) { badDt.push(`${key(o)}: ${e.message}`); }
+	}
+	check('settings view: every datatype is a valid LuCI datatype expression', !badDt.length, badDt.join('; '));
+
+	/* the SPEC table: from SPEC.md when found (and the committed copy must match it), else the copy */
+	const specPath = P.findSpec();
+	const copy = options(parseUci(fs.readFileSync(P.SPEC_COPY, 'utf8'), 'spec-uci.conf'));
+	let spec = copy;
+	if (specPath) {
+		spec = options(parseUci(P.specUciBlock(specPath), specPath));
+		check('tests/spec-uci.conf is the same table as SPEC.md', JSON.stringify(spec) === JSON.stringify(copy),
+			'update luci-app/tests/spec-uci.conf from SPEC.md');
+	}
+	else note('SPEC.md not found beside the repository; using luci-app/tests/spec-uci.conf');
+
+	const specBy = Object.fromEntries(spec.map((o) => [ key(o), o ]));
+	sameSet('settings view options == SPEC UCI table', viewKeys, spec.map(key), 'view', 'SPEC');
+
+	const typeErr = view.filter((o) => specBy[key(o)] && specBy[key(o)].type !== o.sectiontype)
+		.map((o) => `${key(o)}: view type ${o.sectiontype}, SPEC ${specBy[key(o)].type}`);
+	check('settings view section types (main=sipalg, timeouts, qos) match SPEC', !typeErr.length, typeErr.join('; '));
+
+	const listErr = view.filter((o) => specBy[key(o)] && specBy[key(o)].list !== o.list)
+		.map((o) => `${key(o)}: view ${o.list ? 'list' : 'option'}, SPEC ${specBy[key(o)].list ? 'list' : 'option'}`);
+	check('settings view uses DynamicList exactly for SPEC lists', !listErr.length, listErr.join('; '));
+
+	const dflErr = view.filter((o) => specBy[key(o)] && !eq(o.default, specBy[key(o)].value))
+		.map((o) => `${key(o)}: view ${JSON.stringify(o.default)}, SPEC ${JSON.stringify(specBy[key(o)].value)}`);
+	check('settings view defaults == SPEC defaults', !dflErr.length, dflErr.join('; '));
+
+	/* SPEC comments that state a datatype: check the view's datatype agrees on probes */
+	const expectations = [
+		[ 'timeouts.signaling', [ '120', '3600' ], [ '119', '-1', 'abc', '1.5' ] ],
+		[ 'timeouts.media', [ '60', '300' ], [ '59', 'abc' ] ],
+		[ 'main.port', [ '5060', '1', '65535' ], [ '0x1', '65536', 'abc', '-1' ] ],
+		[ 'main.external_address', [ '203.0.113.1' ], [ '256.1.1.1', 'pbx.example.net', '::1' ] ],
+		[ 'main.trusted_source', [ '198.51.100.10', '198.51.100.0/24' ], [ '10.0.0.0/33', 'abc' ] ],
+		[ 'qos.signaling_dscp', [ 'CS5', 'EF', 'AF41', 'VA', 'LE', 'CS0', '0', '46', '63' ], [ '64', 'CS8', 'abc', '-1', '1.5' ] ],
+		[ 'qos.media_dscp', [ 'EF', 'CS5', '46' ], [ '64', 'XX' ] ]
+	];
+	const viewBy = Object.fromEntries(view.map((o) => [ key(o), o ]));
+	const semErr = [];
+	for (const [ k, good, bad ] of expectations) {
+		const o = viewBy[k];
+		if (!o || !o.datatype) { semErr.push(`${k}: no datatype`); continue; }
+		const f = DT.compile(o.datatype);
+		good.filter((v) => !f(v)).forEach((v) => semErr.push(`${k} rejects ${v}`));
+		bad.filter((v) => f(v)).forEach((v) => semErr.push(`${k} accepts ${v}`));
+	}
+	check('settings view datatypes accept/reject what the SPEC describes', !semErr.length, semErr.join('; '));
+	const choiceErr = [];
+	if (viewBy['main.media_source'] && viewBy['main.media_source'].choices.join() !== 'sdp,any') choiceErr.push('media_source');
+	if (viewBy['main.log_level'] && viewBy['main.log_level'].choices.join() !== 'error,warning,info,debug') choiceErr.push('log_level');
+	check('settings view choices: media_source sdp|any, log_level error|warning|info|debug', !choiceErr.length, choiceErr.join(', '));
+
+	/* ---- 2. files/sipalg.config ---- */
+	if (fs.existsSync(P.DEFAULT_CONFIG)) {
+		const conf = options(parseUci(fs.readFileSync(P.DEFAULT_CONFIG, 'utf8'), 'files/sipalg.config'));
+		sameSet('files/sipalg.config options == settings view options', conf.map(key), viewKeys, 'files/sipalg.config', 'view');
+		const confErr = conf.filter((o) => viewBy[key(o)]).flatMap((o) => {
+			const v = viewBy[key(o)], e = [];
+			if (o.type !== v.sectiontype) e.push(`${key(o)}: section type ${o.type} vs view ${v.sectiontype}`);
+			if (o.list !== v.list) e.push(`${key(o)}: ${o.list ? 'list' : 'option'} vs view ${v.list ? 'DynamicList' : v.widget}`);
+			if (!eq(o.value, v.default)) e.push(`${key(o)}: ${JSON.stringify(o.value)} vs view default ${JSON.stringify(v.default)}`);
+			if (v.datatype && norm(o.value).some((x) => !DT.compile(v.datatype)(x))) e.push(`${key(o)}: ${JSON.stringify(o.value)} fails view datatype`);
+			return e;
+		});
+		check('files/sipalg.config types, list-ness and values agree with the settings view', !confErr.length, confErr.join('; '));
+	}
+	else note('files/sipalg.config not present: compared against the SPEC table only');
+
+	/* ---- 3. sipalgd schema ---- */
+	const bin = P.sipalgdBinary();
+	let schema = null;
+	if (!bin) note('no built sipalgd (target/debug or target/release): schema comparison skipped');
+	else {
+		let out = null;
+		try { out = execFileSync(bin, [ 'schema' ], { encoding: 'utf8', stdio: [ 'ignore', 'pipe', 'pipe' ], timeout: 10000 }); }
+		catch (e) { note(`${path.relative(P.REPO, bin)} schema exited ${e.status}: this build has no schema command yet; schema comparison skipped`); }
+		if (out != null) {
+			try { schema = JSON.parse(out); } catch (e) { schema = null; }
+			check('sipalgd schema prints a JSON array of {section, option, ...}', Array.isArray(schema) &&
+				schema.every((s) => s && typeof s.section == 'string' && typeof s.option == 'string'), out.slice(0, 200));
+		}
+	}
+	if (Array.isArray(schema)) {
+		/* section may be given by name (main) or by type (sipalg) */
+		const typeToName = {};
+		view.forEach((o) => { typeToName[o.sectiontype] = o.section; });
+		const sk = (s) => `${viewBy[`${s.section}.${s.option}`] ? s.section : (typeToName[s.section] || s.section)}.${s.option}`;
+		sameSet('sipalgd schema options == settings view options', schema.map(sk), viewKeys, 'schema', 'view');
+
+		const errs = [], notes = [];
+		for (const s of schema) {
+			const o = viewBy[sk(s)];
+			if (!o) continue;
+			if (s.list != null && !!s.list !== o.list) errs.push(`${sk(s)}: schema list=${s.list}, view ${o.widget}`);
+			if (s.default !== undefined && !eq(s.default, o.default)) errs.push(`${sk(s)}: schema default ${JSON.stringify(s.default)}, view ${JSON.stringify(o.default)}`);
+			if (!s.datatype) continue;
+			if (/^\s*(list\()?string\)?\s*$/.test(String(s.datatype))) { notes.push(`${sk(s)}: schema datatype "${s.datatype}" constrains nothing; not compared`); continue; }
+			let sdt = String(s.datatype);
+			const lm = /^\s*list\((.*)\)\s*$/.exec(sdt);
+			if (lm && o.list) sdt = lm[1];
+			let sf;
+			try { sf = DT.compile(sdt); }
+			catch (e) { notes.push(`${sk(s)}: schema datatype "${s.datatype}" not comparable (${e.message})`); continue; }
+			if (o.kind === 'flag') {
+				if (!sf('0') || !sf('1')) errs.push(`${sk(s)}: schema datatype ${s.datatype} rejects 0/1 of a Flag`);
+			}
+			else if (o.kind === 'select') {
+				o.choices.filter((c) => !sf(c)).forEach((c) => errs.push(`${sk(s)}: schema datatype ${s.datatype} rejects choice ${c}`));
+				const extra = PROBES.filter((v) => sf(v) && !o.choices.includes(v));
+				if (extra.length) notes.push(`${sk(s)}: schema datatype ${s.datatype} is wider than the view's choices (${extra.slice(0, 5).join(', ')})`);
+			}
+			else if (o.datatype) {
+				const vf = DT.compile(o.datatype);
+				const diff = PROBES.filter((v) => vf(v) !== sf(v));
+				if (diff.length) errs.push(`${sk(s)}: view ${o.datatype} vs schema ${s.datatype} differ on ${diff.map((v) => JSON.stringify(v)).join(', ')}`);
+			}
+			else notes.push(`${sk(s)}: schema has datatype ${s.datatype}, the view widget ${o.widget} has none`);
+		}
+		notes.forEach(note);
+		check('sipalgd schema list-ness, defaults and datatypes agree with the settings view', !errs.length, errs.join('; '));
+	}
+
+	/* ---- 4. ACL covers what the views use ---- */
+	const acl = JSON.parse(fs.readFileSync(P.ACL, 'utf8'));
+	check('ACL file defines exactly the group "luci-app-sipalg"', Object.keys(acl).join() === 'luci-app-sipalg', Object.keys(acl).join());
+	const g = acl['luci-app-sipalg'] || {};
+	const rd = g.read || {}, wr = g.write || {};
+	const fileGrants = Object.assign({}, rd.file || {}, wr.file || {});
+	const ubusGrants = Object.assign({}, rd.ubus || {}, wr.ubus || {});
+	const used = { exec: new Set(), ubus: new Set(), uciRead: new Set(), uciWrite: new Set() };
+	for (const f of fs.readdirSync(P.VIEWS).filter((f) => f.endsWith('.js'))) {
+		const src = fs.readFileSync(path.join(P.VIEWS, f), 'utf8');
+		for (const m of src.matchAll(/fs\.exec(?:_direct)?\(\s*'([^']+)'\s*,\s*\[([^\]]*)\]/g)) {
+			const args = [ ...m[2].matchAll(/'([^']*)'/g) ].map((x) => x[1]);
+			used.exec.add([ m[1], ...args ].join(' '));
+		}
+		for (const m of src.matchAll(/rpc\.declare\(\{[^}]*?object:\s*'([^']+)'[^}]*?method:\s*'([^']+)'/g))
+			used.ubus.add(`${m[1]}.${m[2]}`);
+		for (const m of src.matchAll(/uci\.load\(\s*'([^']+)'/g)) used.uciRead.add(m[1]);
+		for (const m of src.matchAll(/new form\.Map\(\s*'([^']+)'/g)) { used.uciRead.add(m[1]); used.uciWrite.add(m[1]); }
+		if (/fs\.(read|write|list|stat|remove)/.test(src)) used.exec.add(`(other fs call in ${f})`);
+	}
+	note(`views use: exec ${[ ...used.exec ].join(', ') || '-'}; ubus ${[ ...used.ubus ].join(', ') || '-'}; uci ${[ ...used.uciRead ].join(', ')}`);
+	check('views use the sipalgd status exec, the service list ubus call and uci sipalg',
+		used.exec.has('/usr/sbin/sipalgd status --json') && used.ubus.has('service.list') && used.uciRead.has('sipalg'));
+	const miss = [];
+	used.exec.forEach((c) => { if (!(fileGrants[c] || []).includes('exec')) miss.push(`file exec ${c}`); });
+	used.ubus.forEach((u) => { const [ o, m ] = u.split('.'); if (!(ubusGrants[o] || []).includes(m)) miss.push(`ubus ${u}`); });
+	used.uciRead.forEach((c) => { if (!(rd.uci || []).includes(c)) miss.push(`uci read ${c}`); });
+	used.uciWrite.forEach((c) => { if (!(wr.uci || []).includes(c)) miss.push(`uci write ${c}`); });
+	check('ACL grants every exec / ubus / uci access the views make', !miss.length, miss.join('; '));
+	const extra = [];
+	Object.keys(fileGrants).forEach((c) => { if (!used.exec.has(c)) extra.push(`file ${c}`); });
+	Object.keys(ubusGrants).forEach((o) => ubusGrants[o].forEach((m) => { if (!used.ubus.has(`${o}.${m}`)) extra.push(`ubus ${o}.${m}`); }));
+	(wr.uci || []).forEach((c) => { if (!used.uciWrite.has(c)) extra.push(`uci write ${c}`); });
+	check('ACL grants nothing the views do not use', !extra.length, extra.join('; '));
+
+	/* ---- 5. menu.d ---- */
+	const menu = JSON.parse(fs.readFileSync(P.MENU, 'utf8'));
+	const top = menu['admin/services/sipalg'] || {};
+	check('menu: admin/services/sipalg titled "SIP ALG", gated on the ACL and uci sipalg',
+		top.title === 'SIP ALG' && top.depends && JSON.stringify(top.depends.acl) === '["luci-app-sipalg"]' &&
+		top.depends.uci && top.depends.uci.sipalg === true);
+	const kids = [ 'status', 'settings' ].map((k) => menu[`admin/services/sipalg/${k}`]);
+	const missingViews = kids.map((k, i) => {
+		if (!k || !k.action || k.action.type !== 'view') return `admin/services/sipalg/${[ 'status', 'settings' ][i]} is not a view`;
+		const f = path.join(P.HTDOCS, 'luci-static/resources/view', `${k.action.path}.js`);
+		return fs.existsSync(f) ? null : `${k.action.path}.js missing`;
+	}).filter(Boolean);
+	check('menu: status and settings children point at existing view files', !missingViews.length, missingViews.join('; '));
+	const alias = top.action && top.action.type === 'alias' ? top.action.path : null;
+	check('menu: the parent entry opens a child page', (alias && menu[alias]) || (top.action && top.action.type === 'firstchild'),
+		JSON.stringify(top.action));
+}
+
+main().catch((e) => { check('consistency test ran', false, e.stack || String(e)); }).finally(() => {
+	const s = summary();
+	note(`consistency: ${s.passed} passed, ${s.failed} failed`);
+	process.exitCode = s.failed ? 1 : 0;
+});

@@ -1,0 +1,161 @@
+/*
+ * A small evaluator of LuCI / UCI datatype expressions ("and(uinteger,min(120))",
+ * 'or("EF",range(0,63))', "list(port)"), written for the tests of luci-app-sipalg.
+ *
+ * It parses expressions the way LuCI's validation.js does (function names,
+ * numbers and quoted string literals as arguments; or/and/not/list combine
+ * them) and knows the common datatypes' meaning. An unknown datatype name is
+ * an error, as it is in LuCI, so a typo in a view's datatype fails the tests.
+ *
+ * Used both in Node (consistency test) and in the browser (form stand-in).
+ */
+(function(root) {
+	'use strict';
+
+	function isInt(v) { return /^-?(0|[1-9][0-9]*)$/.test(v); }
+	function isUint(v) { return /^(0|[1-9][0-9]*)$/.test(v); }
+	function isFloat(v) { return /^-?[0-9]+(\.[0-9]+)?$/.test(v); }
+
+	function ip4(v) {
+		var m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+		if (!m) return false;
+		for (var i = 1; i <= 4; i++)
+			if (+m[i] > 255 || (m[i].length > 1 && m[i][0] == '0')) return false;
+		return true;
+	}
+
+	function ip6(v) {
+		if (!/^[0-9a-fA-F:.]+$/.test(v) || v.indexOf(':') < 0) return false;
+		var dbl = v.split('::');
+		if (dbl.length > 2) return false;
+		var groups = v.replace('::', ':x:').split(':').filter(function(g) { return g !== ''; });
+		var n = 0;
+		for (var i = 0; i < groups.length; i++) {
+			if (groups[i] == 'x') continue;
+			if (i == groups.length - 1 && groups[i].indexOf('.') >= 0) { if (!ip4(groups[i])) return false; n += 2; continue; }
+			if (!/^[0-9a-fA-F]{1,4}$/.test(groups[i])) return false;
+			n++;
+		}
+		return dbl.length == 2 ? n < 8 : n == 8;
+	}
+
+	function cidr(v, check, maxlen) {
+		var m = /^(.+)\/(\d{1,3})$/.exec(v);
+		return !!m && check(m[1]) && +m[2] <= maxlen;
+	}
+
+	function hostname(v) {
+		return v.length <= 253 && /^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*\.?$/.test(v);
+	}
+
+	/* datatype name -> function(value, args...) returning true/false */
+	var types = {
+		'integer': function(v) { return isInt(v); },
+		'uinteger': function(v) { return isUint(v); },
+		'float': function(v) { return isFloat(v); },
+		'ufloat': function(v) { return isFloat(v) && +v >= 0; },
+		'bool': function(v) { return /^(0|1|yes|no|on|off|true|false|enabled|disabled)$/.test(v); },
+		'string': function() { return true; },
+		'ipaddr': function(v) { return ip4(v) || ip6(v); },
+		'ip4addr': function(v) { return ip4(v); },
+		'ip6addr': function(v) { return ip6(v); },
+		'cidr': function(v) { return cidr(v, ip4, 32) || cidr(v, ip6, 128); },
+		'cidr4': function(v) { return cidr(v, ip4, 32); },
+		'cidr6': function(v) { return cidr(v, ip6, 128); },
+		'ipmask4': function(v) { return cidr(v, ip4, 32) || ip4(v); },
+		'port': function(v) { return isUint(v) && +v <= 65535; },
+		'portrange': function(v) {
+			var m = /^(\d+)(?:-(\d+))?$/.exec(v);
+			return !!m && +m[1] <= 65535 && (m[2] == null || (+m[2] <= 65535 && +m[2] >= +m[1]));
+		},
+		'hostname': function(v) { return hostname(v); },
+		'host': function(v) { return hostname(v) || ip4(v) || ip6(v); },
+		'uciname': function(v) { return /^[a-zA-Z0-9_]+$/.test(v); },
+		'min': function(v, n) { return isFloat(v) && +v >= n; },
+		'max': function(v, n) { return isFloat(v) && +v <= n; },
+		'range': function(v, a, b) { return isFloat(v) && +v >= a && +v <= b; },
+		'minlength': function(v, n) { return v.length >= n; },
+		'maxlength': function(v, n) { return v.length <= n; },
+		'rangelength': function(v, a, b) { return v.length >= a && v.length <= b; }
+	};
+
+	/* Parse "name(arg,arg)" into a tree: {fn, args} | {lit} | {num} */
+	function parse(code) {
+		var pos = 0;
+
+		function ws() { while (pos < code.length && /\s/.test(code[pos])) pos++; }
+
+		function expr() {
+			ws();
+			var c = code[pos];
+			if (c == '"' || c == "'") {
+				var end = code.indexOf(c, pos + 1);
+				if (end < 0) throw new SyntaxError('unterminated string in datatype "' + code + '"');
+				var lit = code.substring(pos + 1, end);
+				pos = end + 1;
+				return { lit: lit };
+			}
+			var m = /^-?[0-9.]+/.exec(code.substring(pos));
+			if (m) { pos += m[0].length; return { num: +m[0] }; }
+			m = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(code.substring(pos));
+			if (!m) throw new SyntaxError('unexpected "' + code.substring(pos) + '" in datatype "' + code + '"');
+			pos += m[0].length;
+			var node = { fn: m[0], args: [] };
+			ws();
+			if (code[pos] == '(') {
+				pos++;
+				ws();
+				if (code[pos] != ')') {
+					for (;;) {
+						node.args.push(expr());
+						ws();
+						if (code[pos] == ',') { pos++; continue; }
+						if (code[pos] == ')') break;
+						throw new SyntaxError('expected "," or ")" in datatype "' + code + '"');
+					}
+				}
+				pos++;
+			}
+			var known = { or: 1, and: 1, not: 1, neg: 1, list: 1 };
+			if (!known[node.fn] && !types[node.fn])
+				throw new SyntaxError('unknown datatype "' + node.fn + '" in "' + code + '"');
+			return node;
+		}
+
+		var tree = expr();
+		ws();
+		if (pos != code.length) throw new SyntaxError('trailing "' + code.substring(pos) + '" in datatype "' + code + '"');
+		return tree;
+	}
+
+	function evaluate(node, value) {
+		if (node.lit != null) return value === node.lit;
+		if (node.num != null) return value === String(node.num);
+		var a = node.args;
+		switch (node.fn) {
+		case 'or': return a.some(function(x) { return evaluate(x, value); });
+		case 'and': return a.every(function(x) { return evaluate(x, value); });
+		case 'not': return !evaluate(a[0], value);
+		case 'neg': return evaluate(a[0], value.replace(/^\s*!\s*/, ''));
+		case 'list': return String(value).trim().split(/\s+/).every(function(x) { return evaluate(a[0], x); });
+		}
+		var args = a.map(function(x) {
+			if (x.num != null) return x.num;
+			if (x.lit != null) return x.lit;
+			throw new SyntaxError('argument of ' + node.fn + '() must be a number or a string');
+		});
+		return types[node.fn].apply(null, [ String(value) ].concat(args));
+	}
+
+	function compile(code) {
+		var tree = parse(String(code));
+		return function(value) { return evaluate(tree, String(value)); };
+	}
+
+	var api = { compile: compile, parse: parse, types: Object.keys(types) };
+
+	if (typeof module == 'object' && module.exports)
+		module.exports = api;
+	else
+		root.SipalgDatatypes = api;
+})(typeof window != 'undefined' ? window : globalThis);
