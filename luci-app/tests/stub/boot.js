@@ -1,0 +1,27 @@
+/* Starts the view named in ?view=... with the LuCI stand-in, talking to server.js. */
+(function() {
+	'use strict';
+
+	function post(kind, payload) {
+		return fetch('/__stub/' + kind, { method: 'POST', body: JSON.stringify(payload) }).then(function(res) {
+			if (!res.ok)
+				return res.text().then(function(t) { throw new Error('HTTP ' + res.status + ': ' + t); });
+			return kind === 'exec' ? res.text() : res.json();
+		});
+	}
+
+	var stub = window.LuCIStub.install({
+		readSource: function(url) {
+			return fetch(url).then(function(res) {
+				if (!res.ok) throw new Error('HTTP ' + res.status + ' while loading ' + url);
+				return res.text();
+			});
+		},
+		backend: post
+	});
+
+	var view = new URLSearchParams(location.search).get('view') || 'sipalg/status';
+	window.__viewDone = stub.loadView(view).then(function() { return 'ok'; }, function(e) {
+		return 'error: ' + (e && e.stack || e);
+	});
+})();
