@@ -62,6 +62,8 @@
 		'cidr': function(v) { return cidr(v, ip4, 32) || cidr(v, ip6, 128); },
 		'cidr4': function(v) { return cidr(v, ip4, 32); },
 		'cidr6': function(v) { return cidr(v, ip6, 128); },
+		/* procd's validate_data only (the init script, `sipalgd schema`): an anchored extended regex */
+		'regex': function(v, re) { return new RegExp('^(?:' + re + ')$').test(v); },
 		'ipmask4': function(v) { return cidr(v, ip4, 32) || ip4(v); },
 		'port': function(v) { return isUint(v) && +v <= 65535; },
 		'portrange': function(v) {
@@ -79,8 +81,10 @@
 		'rangelength': function(v, a, b) { return v.length >= a && v.length <= b; }
 	};
 
+ var procdOnly = { regex: 1 };
+
 	/* Parse "name(arg,arg)" into a tree: {fn, args} | {lit} | {num} */
-	function parse(code) {
+	function parse(code, flavor) {
 		var pos = 0;
 
 		function ws() { while (pos < code.length && /\s/.test(code[pos])) pos++; }
@@ -117,7 +121,7 @@
 				pos++;
 			}
 			var known = { or: 1, and: 1, not: 1, neg: 1, list: 1 };
-			if (!known[node.fn] && !types[node.fn])
+			if (!known[node.fn] && (!types[node.fn] || (flavor != 'procd' && procdOnly[node.fn])))
 				throw new SyntaxError('unknown datatype "' + node.fn + '" in "' + code + '"');
 			return node;
 		}
@@ -128,17 +132,20 @@
 		return tree;
 	}
 
-	function evaluate(node, value) {
+	function evaluate(node, value, flavor) {
 		if (node.lit != null) return value === node.lit;
 		if (node.num != null) return value === String(node.num);
 		var a = node.args;
 		switch (node.fn) {
-		case 'or': return a.some(function(x) { return evaluate(x, value); });
-		case 'and': return a.every(function(x) { return evaluate(x, value); });
-		case 'not': return !evaluate(a[0], value);
-		case 'neg': return evaluate(a[0], value.replace(/^\s*!\s*/, ''));
-		case 'list': return String(value).trim().split(/\s+/).every(function(x) { return evaluate(a[0], x); });
+		case 'or': return a.some(function(x) { return evaluate(x, value, flavor); });
+		case 'and': return a.every(function(x) { return evaluate(x, value, flavor); });
+		case 'not': return !evaluate(a[0], value, flavor);
+		case 'neg': return evaluate(a[0], value.replace(/^\s*!\s*/, ''), flavor);
+		case 'list': return String(value).trim().split(/\s+/).every(function(x) { return evaluate(a[0], x, flavor); });
 		}
+		/* procd's cidr4/cidr6 take a bare address too (the mask is optional); LuCI's need the mask */
+		if (flavor == 'procd' && (node.fn == 'cidr4' || node.fn == 'cidr6') && String(value).indexOf('/') < 0)
+			return node.fn == 'cidr4' ? ip4(String(value)) : ip6(String(value));
 		var args = a.map(function(x) {
 			if (x.num != null) return x.num;
 			if (x.lit != null) return x.lit;
@@ -147,9 +154,10 @@
 		return types[node.fn].apply(null, [ String(value) ].concat(args));
 	}
 
-	function compile(code) {
-		var tree = parse(String(code));
-		return function(value) { return evaluate(tree, String(value)); };
+	/* flavor: 'luci' (views, LuCI's validation.js; default) or 'procd' (validate_data, sipalgd schema) */
+	function compile(code, flavor) {
+		var tree = parse(String(code), flavor);
+		return function(value) { return evaluate(tree, String(value), flavor); };
 	}
 
 	var api = { compile: compile, parse: parse, types: Object.keys(types) };

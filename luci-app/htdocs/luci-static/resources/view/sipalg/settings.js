@@ -91,7 +91,7 @@ return view.extend({
 
 		o = s.option(form.DynamicList, 'port', _('SIP ports'),
 			_('UDP (and TCP) ports on which SIP is handled, usually 5060.'));
-		o.datatype = 'port';
+		o.datatype = 'and(port,min(1))';
 		o.placeholder = '5060';
 		o.default = [ '5060' ];
 		o.rmempty = false;
@@ -130,15 +130,15 @@ return view.extend({
 		s.addremove = false;
 
 		o = s.option(form.Value, 'signaling', _('Signalling timeout (s)'),
-			_('Idle timeout of SIP flows in seconds, at least 120. A registered phone\'s mapping is kept at least until its registration expires, so incoming calls keep working.'));
-		o.datatype = 'and(uinteger,min(120))';
+			_('Idle timeout of SIP flows in seconds, 120 to 604800 (a week). A registered phone\'s mapping is kept at least until its registration expires, so incoming calls keep working.'));
+		o.datatype = 'and(uinteger,range(120,604800))';
 		o.default = '3600';
 		o.placeholder = '3600';
 		o.rmempty = false;
 
 		o = s.option(form.Value, 'media', _('Media timeout (s)'),
-			_('Idle timeout of RTP/RTCP flows in seconds, at least 60. Long enough to survive a call on hold without packets.'));
-		o.datatype = 'and(uinteger,min(60))';
+			_('Idle timeout of RTP/RTCP flows in seconds, 60 to 604800 (a week). Long enough to survive a call on hold without packets.'));
+		o.datatype = 'and(uinteger,range(60,604800))';
 		o.default = '300';
 		o.placeholder = '300';
 		o.rmempty = false;

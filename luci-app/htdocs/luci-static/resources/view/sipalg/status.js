@@ -145,7 +145,7 @@ return view.extend({
 
 		return E('div', { 'class': 'alert-message warning', 'id': 'sipalg-not-running' }, [
 			E('h4', {}, _('The SIP ALG daemon is not running')),
-			E('p', {}, _('sipalgd did not answer, so there is no live status. SIP passes through the router unmodified.')),
+			E('p', {}, _('sipalgd did not answer, so there is no live status. While it is down, sipalg does not rewrite SIP, guard against the kernel SIP helper, or apply its timeouts and DSCP marks.')),
 			st.error ? E('p', {}, [ _('Details:'), ' ', E('code', {}, [ String(st.error) ]) ]) : '',
 			E('p', {}, hints)
 		]);
@@ -242,7 +242,7 @@ return view.extend({
 					cells: [
 						text(c.call_id), text(s.kind), text(s.private), text(s.public), text(s.remote),
 						String(+s.packets_out || 0), String(+s.packets_in || 0),
-						oneway ? label('warning', _('one-way audio'), oneWayHint(s)) : label('success', _('both ways'))
+						oneway ? [ label('warning', _('one-way audio')), ' ', oneWayHint(s) ] : label('success', _('both ways'))
 					]
 				});
 			});
