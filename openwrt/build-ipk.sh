@@ -66,7 +66,8 @@ rust_triple() {
 build_host_static() {
 	local exe
 	echo "build-ipk.sh: building a static x86-64 sipalgd with the host toolchain" >&2
-	exe=$(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' "$CARGO" build --release \
+	# CARGO_ENCODED_RUSTFLAGS would take precedence over RUSTFLAGS.
+	exe=$(cd "$ROOT" && unset CARGO_ENCODED_RUSTFLAGS && RUSTFLAGS='-C target-feature=+crt-static' "$CARGO" build --release \
 		--target x86_64-unknown-linux-gnu --bin sipalgd --message-format=json-render-diagnostics |
 		sed -n 's/.*"executable":"\([^"]*\/sipalgd\)".*/\1/p' | tail -n 1)
 	if [ -z "$exe" ] || [ ! -x "$exe" ]; then

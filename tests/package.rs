@@ -1,0 +1,921 @@
+//! Packaging tests: the .ipk layout built by `openwrt/build-ipk.sh`, shellcheck
+//! of the shell scripts, and agreement between `sipalgd schema`, the init
+//! script's validate_data datatypes and the default config file.
+//!
+//! Needs GNU tar, gzip and shellcheck (`apt-get install shellcheck`); no root.
+//! The x86-64 binary is built by build-ipk.sh with the host toolchain into
+//! `<target dir>/ipk-build` (a separate cargo target dir: the outer
+//! `cargo test` holds the lock of its own), so later runs reuse that build.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sipalgd() -> &'static str {
+    env!("CARGO_BIN_EXE_sipalgd")
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "sipalg-package-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn cargo_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// The cargo target dir of this test binary (…/target/debug/deps/package-… → …/target).
+fn target_dir() -> PathBuf {
+    let exe = PathBuf::from(sipalgd());
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn build_ipks(out_dir: &Path) -> String {
+    let out = run(Command::new(root().join("openwrt/build-ipk.sh"))
+        .arg("x86_64")
+        .current_dir(root())
+        .env("OUT_DIR", out_dir)
+        .env("SOURCE_DATE_EPOCH", "0")
+        .env("CARGO_TARGET_DIR", target_dir().join("ipk-build"))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Built {
+    _dir: TempDir,
+    out_dir: PathBuf,
+    stdout: String,
+}
+
+/// Builds the ipks once for all tests of this file.
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = TempDir::new("dist");
+        let out_dir = dir.0.clone();
+        let stdout = build_ipks(&out_dir);
+        Built {
+            _dir: dir,
+            out_dir,
+            stdout,
+        }
+    })
+}
+
+fn sipalg_ipk() -> PathBuf {
+    built()
+        .out_dir
+        .join(format!("sipalg_{}_x86_64.ipk", cargo_version()))
+}
+
+fn luci_ipk() -> PathBuf {
+    built()
+        .out_dir
+        .join(format!("luci-app-sipalg_{}_all.ipk", cargo_version()))
+}
+
+/// One member of a tar listing.
+#[derive(Debug, Clone)]
+struct Member {
+    mode: String,
+    owner: String,
+    size: u64,
+    name: String,
+}
+
+/// `tar -tzv` of a gzip tar file.
+fn list(tar_gz: &Path) -> Vec<Member> {
+    let out = run(Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-tzvf")
+        .arg(tar_gz));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert!(f.len() >= 6, "unexpected tar listing line: {l}");
+            Member {
+                mode: f[0].to_string(),
+                owner: f[1].to_string(),
+                size: f[2].parse().unwrap(),
+                name: f[5..].join(" "),
+            }
+        })
+        .collect()
+}
+
+/// Extracts an ipk into `dir`, then its data and control tars into
+/// `dir/data` and `dir/control`.
+fn unpack(ipk: &Path, dir: &Path) {
+    run(Command::new("tar").arg("-xzf").arg(ipk).arg("-C").arg(dir));
+    for part in ["data", "control"] {
+        let d = dir.join(part);
+        std::fs::create_dir_all(&d).unwrap();
+        run(Command::new("tar")
+            .arg("-xzf")
+            .arg(dir.join(format!("{part}.tar.gz")))
+            .arg("-C")
+            .arg(&d));
+    }
+}
+
+fn control_fields(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn gunzipped_len(path: &Path) -> u64 {
+    let out = run(Command::new("gzip").arg("-dc").arg(path));
+    out.stdout.len() as u64
+}
+
+fn check_outer(ipk: &Path) {
+    let bytes = std::fs::read(ipk).unwrap();
+    assert_eq!(
+        &bytes[..2],
+        &[0x1f, 0x8b],
+        "{} must be a gzip-compressed tar (opkg-lede), not an ar archive",
+        ipk.display()
+    );
+    let names: Vec<String> = list(ipk).into_iter().map(|m| m.name).collect();
+    assert_eq!(
+        names,
+        vec!["./debian-binary", "./data.tar.gz", "./control.tar.gz"],
+        "outer members of {}",
+        ipk.display()
+    );
+}
+
+fn check_common_control(dir: &Path, package: &str, arch: &str) -> BTreeMap<String, String> {
+    assert_eq!(
+        std::fs::read_to_string(dir.join("debian-binary")).unwrap(),
+        "2.0\n",
+        "debian-binary of {package}"
+    );
+    let control = std::fs::read_to_string(dir.join("control/control")).unwrap();
+    let f = control_fields(&control);
+    assert_eq!(
+        f.get("Package").map(String::as_str),
+        Some(package),
+        "{control}"
+    );
+    assert_eq!(
+        f.get("Version"),
+        Some(&cargo_version()),
+        "Version must be Cargo.toml's:\n{control}"
+    );
+    assert_eq!(
+        f.get("Architecture").map(String::as_str),
+        Some(arch),
+        "{control}"
+    );
+    assert!(
+        f.get("Description").is_some_and(|d| !d.is_empty()),
+        "Description missing:\n{control}"
+    );
+    for k in ["Source", "License", "Section", "Maintainer"] {
+        assert!(
+            f.contains_key(k),
+            "control of {package} lacks {k}:\n{control}"
+        );
+    }
+    let installed = gunzipped_len(&dir.join("data.tar.gz"));
+    assert_eq!(
+        f.get("Installed-Size"),
+        Some(&installed.to_string()),
+        "Installed-Size must be the uncompressed data.tar size (zcat data.tar.gz | wc -c)"
+    );
+    let members = list(&dir.join("control.tar.gz"));
+    for m in &members {
+        assert_eq!(m.owner, "0/0", "control member {} of {package}", m.name);
+    }
+    let mode = |n: &str| {
+        members
+            .iter()
+            .find(|m| m.name == n)
+            .map(|m| m.mode.clone())
+            .unwrap_or_else(|| panic!("{package} control.tar.gz lacks {n}: {members:?}"))
+    };
+    assert_eq!(mode("./control"), "-rw-r--r--");
+    for (script, call) in [
+        ("postinst", "default_postinst $0 $@"),
+        ("prerm", "default_prerm $0 $@"),
+    ] {
+        assert_eq!(
+            mode(&format!("./{script}")),
+            "-rwxr-xr-x",
+            "{package} {script} mode"
+        );
+        let text = std::fs::read_to_string(dir.join("control").join(script)).unwrap();
+        assert!(
+            text.starts_with("#!/bin/sh\n"),
+            "{package} {script}:\n{text}"
+        );
+        assert!(
+            text.contains(". ${IPKG_INSTROOT}/lib/functions.sh") && text.contains(call),
+            "{package} {script} must source functions.sh and call {call}:\n{text}"
+        );
+    }
+    for m in members.iter().filter(|m| {
+        ["./postinst-pkg", "./prerm-pkg", "./postrm", "./preinst"].contains(&m.name.as_str())
+    }) {
+        assert_eq!(m.mode, "-rwxr-xr-x", "{package} {}", m.name);
+    }
+    f
+}
+
+/// Checks an x86-64 ELF executable without a program interpreter and
+/// without DT_NEEDED libraries (static or static-pie).
+fn check_static_x86_64_elf(bin: &[u8]) {
+    let u16_at = |o: usize| u16::from_le_bytes([bin[o], bin[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(bin[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(bin[o..o + 8].try_into().unwrap());
+    assert_eq!(&bin[..4], b"\x7fELF", "sipalgd is not an ELF file");
+    assert_eq!(bin[4], 2, "sipalgd must be ELF64");
+    assert_eq!(bin[5], 1, "sipalgd must be little-endian");
+    assert_eq!(u16_at(18), 0x3e, "sipalgd e_machine must be x86-64 (0x3E)");
+    let e_type = u16_at(16);
+    assert!(
+        e_type == 2 || e_type == 3,
+        "e_type {e_type} is not EXEC/DYN"
+    );
+    let phoff = u64_at(32) as usize;
+    let phentsize = u16_at(54) as usize;
+    let phnum = u16_at(56) as usize;
+    assert!(phnum > 0 && phentsize >= 56);
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let p_type = u32_at(ph);
+        assert_ne!(
+            p_type, 3,
+            "sipalgd has a PT_INTERP program header: it is dynamically linked"
+        );
+        if p_type == 2 {
+            // PT_DYNAMIC (static-pie keeps one for self-relocation): no DT_NEEDED.
+            let off = u64_at(ph + 8) as usize;
+            let size = u64_at(ph + 32) as usize;
+            for d in (off..off + size).step_by(16) {
+                let tag = u64_at(d);
+                if tag == 0 {
+                    break;
+                }
+                assert_ne!(
+                    tag, 1,
+                    "sipalgd has a DT_NEEDED entry: it needs shared libraries"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sipalg_ipk_layout() {
+    let ipk = sipalg_ipk();
+    assert!(
+        ipk.is_file(),
+        "missing {}; build-ipk.sh said:\n{}",
+        ipk.display(),
+        built().stdout
+    );
+    assert!(
+        built().stdout.contains(&ipk.display().to_string()),
+        "build-ipk.sh must print the ipk path:\n{}",
+        built().stdout
+    );
+    check_outer(&ipk);
+    let dir = TempDir::new("sipalg-ipk");
+    unpack(&ipk, &dir.0);
+    let f = check_common_control(&dir.0, "sipalg", "x86_64");
+    let depends = &f["Depends"];
+    for kmod in [
+        "kmod-nft-queue",
+        "kmod-nfnetlink-queue",
+        "kmod-nft-core",
+        "kmod-nf-conntrack-netlink",
+        "kmod-nft-nat",
+    ] {
+        assert!(
+            depends.split(", ").any(|d| d == kmod),
+            "Depends lacks {kmod}: {depends}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("control/conffiles")).unwrap(),
+        "/etc/config/sipalg\n"
+    );
+
+    let members = list(&dir.0.join("data.tar.gz"));
+    let by_name: BTreeMap<&str, &Member> = members.iter().map(|m| (m.name.as_str(), m)).collect();
+    for m in &members {
+        assert_eq!(
+            m.owner, "0/0",
+            "data member {} must be owned by root",
+            m.name
+        );
+        assert!(
+            m.name.starts_with("./"),
+            "data member {} must start with ./",
+            m.name
+        );
+    }
+    for (path, mode) in [
+        ("./usr/sbin/sipalgd", "-rwxr-xr-x"),
+        ("./etc/init.d/sipalg", "-rwxr-xr-x"),
+        ("./etc/config/sipalg", "-rw-r--r--"),
+    ] {
+        let m = by_name
+            .get(path)
+            .unwrap_or_else(|| panic!("data.tar.gz lacks {path}: {members:?}"));
+        assert_eq!(m.mode, mode, "mode of {path}");
+    }
+    let bin = std::fs::read(dir.0.join("data/usr/sbin/sipalgd")).unwrap();
+    assert_eq!(bin.len() as u64, by_name["./usr/sbin/sipalgd"].size);
+    check_static_x86_64_elf(&bin);
+    assert_eq!(
+        std::fs::read(dir.0.join("data/etc/config/sipalg")).unwrap(),
+        std::fs::read(root().join("files/sipalg.config")).unwrap(),
+        "/etc/config/sipalg must be files/sipalg.config"
+    );
+    assert_eq!(
+        std::fs::read(dir.0.join("data/etc/init.d/sipalg")).unwrap(),
+        std::fs::read(root().join("files/sipalg.init")).unwrap(),
+        "/etc/init.d/sipalg must be files/sipalg.init"
+    );
+    // fw4 include files, if the repository has any.
+    let nft = root().join("files/nftables.d");
+    for rel in files_under(&nft) {
+        let path = format!("./usr/share/nftables.d/{rel}");
+        let m = by_name
+            .get(path.as_str())
+            .unwrap_or_else(|| panic!("data.tar.gz lacks {path}"));
+        assert_eq!(m.mode, "-rw-r--r--", "mode of {path}");
+    }
+    // Nothing else.
+    for m in &members {
+        let n = m.name.as_str();
+        assert!(
+            m.mode.starts_with('d')
+                || [
+                    "./usr/sbin/sipalgd",
+                    "./etc/init.d/sipalg",
+                    "./etc/config/sipalg"
+                ]
+                .contains(&n)
+                || n.starts_with("./usr/share/nftables.d/"),
+            "unexpected file in data.tar.gz: {n}"
+        );
+    }
+
+    // The packaged binary runs and validates the packaged config.
+    let out = Command::new(dir.0.join("data/usr/sbin/sipalgd"))
+        .args(["check", "--config-dir"])
+        .arg(dir.0.join("data/etc/config"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "packaged sipalgd check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Relative paths of the regular files under `dir` (empty if it does not exist).
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if p.is_file() {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn luci_ipk_layout() {
+    let luci = root().join("luci-app");
+    let htdocs = files_under(&luci.join("htdocs"));
+    let rootfs = files_under(&luci.join("root"));
+    let ipk = luci_ipk();
+    if htdocs.is_empty() && rootfs.is_empty() {
+        assert!(
+            !ipk.exists(),
+            "no luci-app files, but {} was built",
+            ipk.display()
+        );
+        return;
+    }
+    assert!(
+        ipk.is_file(),
+        "missing {}; build-ipk.sh said:\n{}",
+        ipk.display(),
+        built().stdout
+    );
+    check_outer(&ipk);
+    let dir = TempDir::new("luci-ipk");
+    unpack(&ipk, &dir.0);
+    let f = check_common_control(&dir.0, "luci-app-sipalg", "all");
+    let depends: BTreeSet<&str> = f["Depends"].split(", ").collect();
+    assert!(
+        depends.contains("luci-base") && depends.contains("sipalg"),
+        "luci-app-sipalg Depends: {:?}",
+        f["Depends"]
+    );
+    let members = list(&dir.0.join("data.tar.gz"));
+    let names: BTreeSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    let expected: BTreeSet<String> = htdocs
+        .iter()
+        .map(|r| format!("./www/{r}"))
+        .chain(rootfs.iter().map(|r| format!("./{r}")))
+        .collect();
+    let files: BTreeSet<String> = members
+        .iter()
+        .filter(|m| !m.mode.starts_with('d'))
+        .map(|m| m.name.clone())
+        .collect();
+    assert_eq!(files, expected, "luci-app-sipalg data files");
+    if luci
+        .join("htdocs/luci-static/resources/view/sipalg")
+        .is_dir()
+    {
+        assert!(
+            names.iter().any(
+                |n| n.starts_with("./www/luci-static/resources/view/sipalg/") && n.ends_with(".js")
+            ),
+            "no view under ./www/luci-static/resources/view/sipalg/: {names:?}"
+        );
+    }
+    if luci.join("root/usr/share/luci/menu.d").is_dir() {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("./usr/share/luci/menu.d/") && n.ends_with(".json")),
+            "no menu under ./usr/share/luci/menu.d/: {names:?}"
+        );
+    }
+    for m in &members {
+        assert_eq!(m.owner, "0/0", "{}", m.name);
+    }
+}
+
+#[test]
+fn ipks_are_reproducible() {
+    let again = TempDir::new("dist-again");
+    build_ipks(&again.0);
+    for ipk in [sipalg_ipk(), luci_ipk()] {
+        if !ipk.exists() {
+            continue;
+        }
+        let other = again.0.join(ipk.file_name().unwrap());
+        assert_eq!(
+            std::fs::read(&ipk).unwrap(),
+            std::fs::read(&other).unwrap(),
+            "{} differs between two builds with the same SOURCE_DATE_EPOCH",
+            ipk.display()
+        );
+    }
+}
+
+#[test]
+fn unknown_arch_without_binary_is_a_clear_error() {
+    let dir = TempDir::new("dist-mips");
+    let out = Command::new(root().join("openwrt/build-ipk.sh"))
+        .arg("mips_24kc")
+        .env("OUT_DIR", &dir.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mips-unknown-linux-musl/sipalgd is missing")
+            && err.contains("openwrt/cross-build.sh"),
+        "{err}"
+    );
+    let out = Command::new(root().join("openwrt/build-ipk.sh"))
+        .arg("sparc")
+        .env("OUT_DIR", &dir.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown architecture 'sparc'"));
+}
+
+fn shellcheck(args: &[&str], file: &Path) {
+    let out = match Command::new("shellcheck").args(args).arg(file).output() {
+        Ok(o) => o,
+        Err(e) => panic!("shellcheck is not installed ({e}): apt-get install shellcheck"),
+    };
+    assert!(
+        out.status.success(),
+        "shellcheck {args:?} {} found problems:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn packaging_scripts_pass_shellcheck() {
+    // The init script is sourced by /etc/rc.common (busybox ash). Excluded,
+    // as false positives there:
+    //   SC2034 START/STOP/USE_PROCD "appear unused": rc.common reads them;
+    //   SC3043 "local is undefined in POSIX sh": busybox ash supports it
+    //          (and rc.common, procd.sh and every OpenWrt init script use it).
+    shellcheck(
+        &["-s", "sh", "-e", "SC2034,SC3043"],
+        &root().join("files/sipalg.init"),
+    );
+    shellcheck(&[], &root().join("openwrt/build-ipk.sh"));
+}
+
+#[test]
+fn all_shell_scripts_pass_shellcheck() {
+    let mut scripts = Vec::new();
+    for d in ["openwrt", "tests"] {
+        for rel in files_under(&root().join(d)) {
+            if rel.ends_with(".sh") {
+                scripts.push(root().join(d).join(rel));
+            }
+        }
+    }
+    assert!(
+        scripts.iter().any(|s| s.ends_with("openwrt/build-ipk.sh")),
+        "{scripts:?}"
+    );
+    let mut failures = Vec::new();
+    for s in &scripts {
+        if let Err(e) = std::panic::catch_unwind(|| shellcheck(&[], s)) {
+            failures.push(
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| s.display().to_string()),
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A minimal JSON reader for `sipalgd schema`: an array of flat objects whose
+/// values are strings or booleans.
+fn parse_schema_json(s: &str) -> Vec<BTreeMap<String, String>> {
+    struct P<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+    impl P<'_> {
+        fn ws(&mut self) {
+            while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
+        fn eat(&mut self, c: u8) {
+            self.ws();
+            assert_eq!(
+                self.b.get(self.i).copied(),
+                Some(c),
+                "schema JSON: expected '{}' at byte {}",
+                c as char,
+                self.i
+            );
+            self.i += 1;
+        }
+        fn peek(&mut self) -> u8 {
+            self.ws();
+            self.b[self.i]
+        }
+        fn string(&mut self) -> String {
+            self.eat(b'"');
+            let mut out = Vec::new();
+            loop {
+                let c = self.b[self.i];
+                self.i += 1;
+                match c {
+                    b'"' => break,
+                    b'\\' => {
+                        let e = self.b[self.i];
+                        self.i += 1;
+                        out.push(match e {
+                            b'n' => b'\n',
+                            b't' => b'\t',
+                            b'r' => b'\r',
+                            other => other,
+                        });
+                    }
+                    c => out.push(c),
+                }
+            }
+            String::from_utf8(out).unwrap()
+        }
+        fn value(&mut self) -> String {
+            match self.peek() {
+                b'"' => self.string(),
+                b't' => {
+                    self.i += 4;
+                    "true".into()
+                }
+                b'f' => {
+                    self.i += 5;
+                    "false".into()
+                }
+                c => panic!("schema JSON: unexpected '{}' at byte {}", c as char, self.i),
+            }
+        }
+    }
+    let mut p = P {
+        b: s.as_bytes(),
+        i: 0,
+    };
+    let mut out = Vec::new();
+    p.eat(b'[');
+    if p.peek() == b']' {
+        return out;
+    }
+    loop {
+        p.eat(b'{');
+        let mut obj = BTreeMap::new();
+        loop {
+            let k = p.string();
+            p.eat(b':');
+            let v = p.value();
+            obj.insert(k, v);
+            if p.peek() == b',' {
+                p.i += 1;
+            } else {
+                break;
+            }
+        }
+        p.eat(b'}');
+        out.push(obj);
+        if p.peek() == b',' {
+            p.i += 1;
+        } else {
+            break;
+        }
+    }
+    p.eat(b']');
+    out
+}
+
+/// (section type, option) -> (list, datatype, default).
+type SchemaMap = BTreeMap<(String, String), (bool, String, String)>;
+
+/// From `sipalgd schema`: the options, and section type -> section name.
+fn schema() -> (SchemaMap, BTreeMap<String, String>) {
+    let out = run(Command::new(sipalgd()).arg("schema"));
+    let objs = parse_schema_json(&String::from_utf8(out.stdout).unwrap());
+    assert!(!objs.is_empty(), "sipalgd schema printed no options");
+    let mut map = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for o in objs {
+        for k in [
+            "section",
+            "section_type",
+            "option",
+            "list",
+            "datatype",
+            "default",
+        ] {
+            assert!(o.contains_key(k), "schema entry without {k}: {o:?}");
+        }
+        names.insert(o["section_type"].clone(), o["section"].clone());
+        let prev = map.insert(
+            (o["section_type"].clone(), o["option"].clone()),
+            (
+                o["list"] == "true",
+                o["datatype"].clone(),
+                o["default"].clone(),
+            ),
+        );
+        assert!(prev.is_none(), "duplicate schema entry {o:?}");
+    }
+    (map, names)
+}
+
+/// (section type, option) -> (datatype, default) from the init script's
+/// `uci_load_validate sipalg <type> ... 'name:datatype[:default]'` calls.
+fn init_validation() -> BTreeMap<(String, String), (String, String)> {
+    let text = std::fs::read_to_string(root().join("files/sipalg.init")).unwrap();
+    let mut out = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let mut types = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.trim().strip_prefix("uci_load_validate sipalg ") {
+            let t = rest.split_whitespace().next().unwrap().to_string();
+            types.push(t.clone());
+            current = Some(t);
+        }
+        let Some(t) = current.clone() else {
+            continue;
+        };
+        // Every '...' word on the line.
+        let mut parts = line.split('\'');
+        parts.next();
+        while let (Some(word), _) = (parts.next(), parts.next()) {
+            let mut f = word.splitn(3, ':');
+            let name = f.next().unwrap().to_string();
+            let datatype = f
+                .next()
+                .unwrap_or_else(|| panic!("init entry '{word}' has no datatype"))
+                .to_string();
+            let default = f.next().unwrap_or("").to_string();
+            assert!(
+                !default.contains(':'),
+                "init entry '{word}': more than one ':' after the datatype"
+            );
+            let prev = out.insert((t.clone(), name), (datatype, default));
+            assert!(prev.is_none(), "duplicate init entry '{word}'");
+        }
+        if !line.trim_end().ends_with('\\') {
+            current = None;
+        }
+    }
+    let unique: BTreeSet<&String> = types.iter().collect();
+    assert_eq!(
+        unique.len(),
+        types.len(),
+        "a section is validated twice: {types:?}"
+    );
+    out
+}
+
+#[test]
+fn init_script_validation_matches_schema() {
+    let (schema, _) = schema();
+    let init = init_validation();
+    for ((t, o), (_, datatype, default)) in &schema {
+        match init.get(&(t.clone(), o.clone())) {
+            None => panic!(
+                "files/sipalg.init does not validate {t}.{o} (schema: '{o}:{datatype}:{default}')"
+            ),
+            Some((d, def)) => {
+                assert_eq!(
+                    d, datatype,
+                    "datatype of {t}.{o}: init script vs sipalgd schema"
+                );
+                assert_eq!(
+                    def, default,
+                    "default of {t}.{o}: init script vs sipalgd schema"
+                );
+            }
+        }
+    }
+    for (t, o) in init.keys() {
+        assert!(
+            schema.contains_key(&(t.clone(), o.clone())),
+            "files/sipalg.init validates {t}.{o}, which sipalgd schema does not know"
+        );
+    }
+}
+
+#[test]
+fn default_config_sets_exactly_the_schema_defaults() {
+    let (schema, names) = schema();
+    let text = std::fs::read_to_string(root().join("files/sipalg.config")).unwrap();
+    let file = sipalg::config::uci::parse(&text).expect("files/sipalg.config must parse");
+    let mut seen = BTreeMap::new();
+    for s in &file.sections {
+        let want = names
+            .get(&s.stype)
+            .unwrap_or_else(|| panic!("files/sipalg.config has unknown section type {}", s.stype));
+        assert_eq!(
+            s.name.as_ref(),
+            Some(want),
+            "section name of type {}",
+            s.stype
+        );
+        for e in &s.entries {
+            let prev = seen.insert((s.stype.clone(), e.key.clone()), (e.list, e.value.clone()));
+            assert!(
+                prev.is_none(),
+                "files/sipalg.config sets {}.{} twice",
+                s.stype,
+                e.key
+            );
+        }
+    }
+    let expected: BTreeMap<(String, String), (bool, String)> = schema
+        .iter()
+        .map(|(k, (list, _, default))| (k.clone(), (*list, default.clone())))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "files/sipalg.config must set every schema option (option/list as in the schema) to its default"
+    );
+}
+
+#[test]
+fn check_accepts_the_default_config() {
+    let dir = TempDir::new("check-ok");
+    std::fs::copy(root().join("files/sipalg.config"), dir.0.join("sipalg")).unwrap();
+    let out = Command::new(sipalgd())
+        .args(["check", "--config-dir"])
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("config OK: enabled, alg off"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ports 5060"), "{stdout}");
+}
+
+#[test]
+fn check_rejects_a_broken_config() {
+    let dir = TempDir::new("check-bad");
+    let path = dir.0.join("sipalg");
+    std::fs::write(
+        &path,
+        "config sipalg 'main'\n\toption alg 'maybe'\n\nconfig timeouts 'timeouts'\n\toption media '30'\n",
+    )
+    .unwrap();
+    let out = Command::new(sipalgd())
+        .args(["check", "--config-dir"])
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let p = path.display();
+    assert!(
+        stderr.contains(&format!(
+            "{p}:2: section 'main' option 'alg': 'maybe' is not a boolean"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{p}:5: section 'timeouts' option 'media': 30 is below the minimum 60"
+        )),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout on error");
+
+    // A missing file.
+    let empty = TempDir::new("check-missing");
+    let out = Command::new(sipalgd())
+        .args(["check", "--config-dir"])
+        .arg(&empty.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
