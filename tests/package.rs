@@ -2,7 +2,9 @@
 //! of the shell scripts, and agreement between `sipalgd schema`, the init
 //! script's validate_data datatypes and the default config file.
 //!
-//! Needs GNU tar, gzip and shellcheck (`apt-get install shellcheck`); no root.
+//! Needs GNU tar, gzip, sh and shellcheck (`apt-get install shellcheck`); no
+//! root. The init script runs under tests/package/init-harness.sh, which
+//! stands in for rc.common and procd and prints each procd call.
 //! The x86-64 binary is built by build-ipk.sh with the host toolchain into
 //! `<target dir>/ipk-build` (a separate cargo target dir: the outer
 //! `cargo test` holds the lock of its own), so later runs reuse that build.
@@ -918,4 +920,127 @@ fn check_rejects_a_broken_config() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+/// Runs one function of files/sipalg.init under tests/package/init-harness.sh
+/// (stand-ins for rc.common/procd that print each call).
+fn init_run(config: Option<&str>, function: &str, env: &[(&str, &str)]) -> (String, String) {
+    let dir = TempDir::new("init");
+    if let Some(text) = config {
+        std::fs::write(dir.0.join("sipalg"), text).unwrap();
+    }
+    let mut cmd = Command::new("sh");
+    cmd.arg(root().join("tests/package/init-harness.sh"))
+        .arg(root().join("files/sipalg.init"))
+        .arg(sipalgd())
+        .arg(&dir.0)
+        .arg(function);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).replace(&dir.0.display().to_string(), "DIR");
+    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn default_config() -> String {
+    std::fs::read_to_string(root().join("files/sipalg.config")).unwrap()
+}
+
+#[test]
+fn init_starts_the_daemon_under_procd() {
+    let (out, err) = init_run(Some(&default_config()), "start_service", &[]);
+    let bin = sipalgd();
+    let want = format!(
+        "procd_open_instance\n\
+         procd_set_param command {bin} --config-dir DIR\n\
+         procd_set_param file DIR/sipalg\n\
+         procd_set_param reload_signal HUP\n\
+         procd_set_param term_timeout 5\n\
+         procd_set_param respawn\n\
+         procd_set_param stdout 1\n\
+         procd_set_param stderr 1\n\
+         procd_close_instance\n\
+         rc=0\n"
+    );
+    assert!(
+        out.ends_with(&want),
+        "start_service printed:\n{out}\nstderr:\n{err}"
+    );
+    assert!(
+        out.contains("validate main\nvalidate timeouts\nvalidate qos\n"),
+        "all three sections are validated:\n{out}"
+    );
+}
+
+#[test]
+fn init_starts_nothing_when_disabled() {
+    let (out, _) = init_run(
+        Some(&default_config()),
+        "start_service",
+        &[("H_enabled", "0")],
+    );
+    assert!(!out.contains("procd_open_instance"), "{out}");
+    assert!(out.ends_with("rc=0\n"), "{out}");
+}
+
+#[test]
+fn init_refuses_a_bad_config_and_logs_why() {
+    let (out, err) = init_run(
+        Some("config timeouts 'timeouts'\n\toption media '30'\n"),
+        "start_service",
+        &[],
+    );
+    assert!(!out.contains("procd_open_instance"), "{out}");
+    assert!(
+        out.contains(
+            "logger -t sipalg -p daemon.err DIR/sipalg:2: section 'timeouts' option 'media': 30 is below the minimum 60"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("rc=1\n"), "{out}");
+    assert!(err.contains("invalid configuration, not starting"), "{err}");
+    // A missing config file.
+    let (out, _) = init_run(None, "start_service", &[]);
+    assert!(
+        !out.contains("procd_open_instance") && out.contains("does not exist"),
+        "{out}"
+    );
+}
+
+#[test]
+fn init_reload_signals_or_restarts() {
+    // Running and enabled: SIGHUP through procd, no restart.
+    let (out, _) = init_run(
+        Some(&default_config()),
+        "reload_service",
+        &[("H_RUNNING", "1")],
+    );
+    assert!(out.contains("procd_send_signal sipalg\n"), "{out}");
+    assert!(!out.contains("procd_open_instance"), "{out}");
+    // Disabled: the instance set is replaced by an empty one (procd stops it).
+    let (out, _) = init_run(
+        Some(&default_config()),
+        "reload_service",
+        &[("H_RUNNING", "1"), ("H_enabled", "0")],
+    );
+    assert!(
+        !out.contains("procd_send_signal") && !out.contains("procd_open_instance"),
+        "{out}"
+    );
+    assert!(out.contains("validate main"), "{out}");
+    // Not running yet: start it.
+    let (out, _) = init_run(Some(&default_config()), "reload_service", &[]);
+    assert!(out.contains("procd_open_instance"), "{out}");
+}
+
+#[test]
+fn init_registers_triggers() {
+    let (out, _) = init_run(Some(&default_config()), "service_triggers", &[]);
+    assert!(out.contains("procd_add_reload_trigger sipalg\n"), "{out}");
+    assert!(
+        out.contains("procd_add_validation validate_sipalg\n"),
+        "{out}"
+    );
+    assert!(out.contains("extra_command cleanup\n"), "{out}");
 }
