@@ -1044,3 +1044,99 @@ fn init_registers_triggers() {
     );
     assert!(out.contains("extra_command cleanup\n"), "{out}");
 }
+
+/// With SIPALG_VALIDATE_DATA set to OpenWrt's `/sbin/validate_data` (or a
+/// build of ubox's validate/validate.c with the same `<datatype> <value>`
+/// interface), checks that validate_data and `sipalgd check` accept and reject
+/// the same values for every schema datatype. Skipped (passes) otherwise.
+#[test]
+fn validate_data_agrees_with_sipalgd_check() {
+    let Some(validate) = std::env::var_os("SIPALG_VALIDATE_DATA") else {
+        eprintln!("SIPALG_VALIDATE_DATA not set: validate_data agreement not checked");
+        return;
+    };
+    let (schema, names) = schema();
+    let cases: &[(&str, &[&str])] = &[
+        ("enabled", &["1", "yes", "Enabled", "off", "2", "maybe"]),
+        (
+            "wan_device",
+            &[
+                "eth0",
+                "pppoe-wan",
+                "eth0 wan",
+                "eth1.2",
+                "a/b",
+                "eth0 a/b",
+                "averyveryverylongname",
+            ],
+        ),
+        (
+            "external_address",
+            &["203.0.113.7", "203.0.113", "1.2.3.4/32", "example.com"],
+        ),
+        (
+            "port",
+            &["5060", "1", "65535", "0", "65536", "5060 5061", "sip", "-1"],
+        ),
+        (
+            "trusted_source",
+            &["1.2.3.4", "10.0.0.0/8", "1.2.3.4/33", "host.example"],
+        ),
+        ("media_source", &["sdp", "any", "SDP", "x"]),
+        (
+            "log_level",
+            &["error", "warning", "info", "debug", "trace", "warn"],
+        ),
+        (
+            "signaling",
+            &["120", "3600", "604800", "119", "604801", "abc", "-5"],
+        ),
+        ("media", &["60", "300", "59", "604801"]),
+        (
+            "signaling_dscp",
+            &[
+                "CS5", "cs5", "Ef", "AF41", "af43", "63", "0", "046", "VA", "LE", "AF44", "AF51",
+                "CS8", "64", "x", "EF2",
+            ],
+        ),
+    ];
+    let dir = TempDir::new("validate-data");
+    let mut mismatches = Vec::new();
+    for (option, values) in cases {
+        let ((stype, _), (list, datatype, _)) = schema
+            .iter()
+            .find(|((_, o), _)| o == option)
+            .unwrap_or_else(|| panic!("{option} not in the schema"));
+        for value in *values {
+            let by_validate = Command::new(&validate)
+                .arg(datatype)
+                .arg(value)
+                .output()
+                .unwrap()
+                .status
+                .success();
+            let kw = if *list { "list" } else { "option" };
+            std::fs::write(
+                dir.0.join("sipalg"),
+                format!(
+                    "config {stype} '{}'\n\t{kw} {option} '{value}'\n",
+                    names[stype]
+                ),
+            )
+            .unwrap();
+            let by_check = Command::new(sipalgd())
+                .args(["check", "--config-dir"])
+                .arg(&dir.0)
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if by_validate != by_check {
+                mismatches.push(format!(
+                    "{stype}.{option} = '{value}': validate_data {by_validate}, sipalgd check {by_check} ({datatype})"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
