@@ -1,0 +1,56 @@
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use sipalg::engine::{plan, Direction, KeepPorts, Nat};
+use sipalg_bench::{INVITE, OK_200};
+
+fn nat() -> Nat {
+    Nat {
+        private: "192.168.1.20:5060".parse().unwrap(),
+        public: "203.0.113.1:40000".parse().unwrap(),
+    }
+}
+
+fn engine(c: &mut Criterion) {
+    let nat = nat();
+    let stranger = Nat {
+        private: "10.9.9.9:5060".parse().unwrap(),
+        public: "203.0.113.9:5060".parse().unwrap(),
+    };
+    let mut out = Vec::with_capacity(2048);
+    c.bench_function("invite_with_sdp_rewritten", |b| {
+        b.iter(|| {
+            out.clear();
+            let p = plan(black_box(INVITE), Direction::Outbound, &nat, &mut KeepPorts).unwrap();
+            p.write_into(&mut out);
+            black_box(out.len())
+        })
+    });
+    c.bench_function("invite_with_sdp_rewritten_fresh_buffer", |b| {
+        b.iter(|| {
+            plan(black_box(INVITE), Direction::Outbound, &nat, &mut KeepPorts)
+                .unwrap()
+                .output()
+        })
+    });
+    c.bench_function("invite_unchanged", |b| {
+        b.iter(|| {
+            plan(
+                black_box(INVITE),
+                Direction::Outbound,
+                &stranger,
+                &mut KeepPorts,
+            )
+            .unwrap()
+            .is_unchanged()
+        })
+    });
+    c.bench_function("ok200_inbound_restored", |b| {
+        b.iter(|| {
+            plan(black_box(OK_200), Direction::Inbound, &nat, &mut KeepPorts)
+                .unwrap()
+                .output()
+        })
+    });
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);
