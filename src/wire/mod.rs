@@ -1,6 +1,8 @@
 //! Zero-copy views over wire bytes, in the style of smoltcp's `wire` module: each view
 //! borrows the caller's buffer and exposes named byte ranges; nothing is copied.
 
+pub mod checksum;
+pub mod ipv4;
 pub mod sdp;
 pub mod sip;
 pub mod text;
