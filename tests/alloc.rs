@@ -36,8 +36,14 @@ fn allocations(f: impl FnOnce()) -> usize {
 // One test function only: the counter is global and the harness runs tests in threads.
 #[test]
 fn allocation_counts() {
-    let nat = Nat { private: "192.168.1.20:5060".parse().unwrap(), public: "203.0.113.1:40000".parse().unwrap() };
-    let stranger = Nat { private: "10.9.9.9:5060".parse().unwrap(), public: "203.0.113.9:5060".parse().unwrap() };
+    let nat = Nat {
+        private: "192.168.1.20:5060".parse().unwrap(),
+        public: "203.0.113.1:40000".parse().unwrap(),
+    };
+    let stranger = Nat {
+        private: "10.9.9.9:5060".parse().unwrap(),
+        public: "203.0.113.9:5060".parse().unwrap(),
+    };
 
     let n = allocations(|| {
         let p = plan(INVITE, Direction::Outbound, &stranger, &mut KeepPorts).unwrap();
