@@ -8,7 +8,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod engine;
+pub mod logging;
 pub mod state;
 pub mod wire;
 

@@ -1,0 +1,444 @@
+//! What happens to one queued packet: find the flow's NAT mapping (our own table, else
+//! conntrack for flows that predate us, else a new mapping programmed into the SNAT map
+//! before the verdict), run the engine, and rebuild the packet with lengths and
+//! checksums fixed. Anything that cannot be handled is accepted unchanged.
+//!
+//! The kernel is reached only through [`Kernel`], so this logic runs in tests without
+//! netlink.
+
+use crate::engine::{self, Direction, KeepPorts, Nat};
+use crate::state::mappings::{Mappings, Program};
+use crate::wire::ipv4::UdpPacket;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// The kernel operations packet handling needs.
+pub trait Kernel {
+    /// Adds or refreshes the SNAT map element `private -> public`.
+    fn program_snat(
+        &mut self,
+        private: SocketAddrV4,
+        public: SocketAddrV4,
+        timeout_s: u32,
+    ) -> std::io::Result<()>;
+    /// The public source an existing outbound flow `src -> dst` was NATed to.
+    fn nat_of_outbound(&mut self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<SocketAddrV4>;
+    /// The private source of the flow whose replies go `src -> public_dst`.
+    fn private_of_inbound(
+        &mut self,
+        src: SocketAddrV4,
+        public_dst: SocketAddrV4,
+    ) -> Option<SocketAddrV4>;
+}
+
+/// Which hook queued the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// postrouting towards the WAN: LAN → WAN.
+    Outbound,
+    /// prerouting from the WAN: WAN → LAN.
+    Inbound,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub seen: u64,
+    pub rewritten: u64,
+    pub unchanged: u64,
+    pub unparsable: u64,
+    pub verdict_errors: u64,
+    pub program_errors: u64,
+}
+
+pub enum Verdict {
+    Accept,
+    /// Accept with this new packet (IP header onwards).
+    Replace(Vec<u8>),
+}
+
+/// Per-daemon packet handling state.
+pub struct Processor {
+    pub alg: bool,
+    /// The WAN interface's IPv4 address (what SNAT uses and what arrives on the WAN).
+    pub wan_ip: Option<Ipv4Addr>,
+    /// `external_address`: what the messages advertise instead of the WAN address.
+    pub external_ip: Option<Ipv4Addr>,
+    pub signaling_timeout: u32,
+    pub mappings: Mappings,
+    pub counters: Counters,
+}
+
+impl Processor {
+    pub fn new(alg: bool, signaling_timeout: u32) -> Self {
+        Processor {
+            alg,
+            wan_ip: None,
+            external_ip: None,
+            signaling_timeout,
+            mappings: Mappings::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    fn advertised_ip(&self) -> Option<Ipv4Addr> {
+        self.external_ip.or(self.wan_ip)
+    }
+
+    /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`.
+    fn outbound_mapping(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        wan_ip: Ipv4Addr,
+        now: u64,
+        k: &mut dyn Kernel,
+    ) -> u16 {
+        let timeout = self.signaling_timeout;
+        if self.mappings.by_private(src).is_none() {
+            if let Some(public) = k.nat_of_outbound(src, dst) {
+                if *public.ip() == wan_ip {
+                    // The flow predates us (e.g. a restart): keep what the kernel chose,
+                    // and make new flows from this endpoint use it too.
+                    self.mappings.observed(src, public.port(), now);
+                    if k.program_snat(src, public, timeout).is_err() {
+                        self.counters.program_errors += 1;
+                    }
+                    return public.port();
+                }
+            }
+        }
+        let (m, program) = self.mappings.outbound(src, now, u64::from(timeout / 2));
+        if let Program::Snat {
+            private,
+            public_port,
+        } = program
+        {
+            if k.program_snat(private, SocketAddrV4::new(wan_ip, public_port), timeout)
+                .is_err()
+            {
+                self.counters.program_errors += 1;
+            }
+        }
+        m.public_port
+    }
+
+    fn inbound_mapping(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        now: u64,
+        k: &mut dyn Kernel,
+    ) -> Option<SocketAddrV4> {
+        if let Some(m) = self.mappings.by_public_port(dst.port()).copied() {
+            self.mappings.touch(m.private, now);
+            return Some(m.private);
+        }
+        let private = k.private_of_inbound(src, dst)?;
+        self.mappings.observed(private, dst.port(), now);
+        Some(private)
+    }
+
+    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, k: &mut dyn Kernel) -> Verdict {
+        self.counters.seen += 1;
+        let Ok(pkt) = UdpPacket::parse(packet) else {
+            self.counters.unparsable += 1;
+            return Verdict::Accept;
+        };
+        let (Some(wan_ip), Some(advertised)) = (self.wan_ip, self.advertised_ip()) else {
+            self.counters.unchanged += 1;
+            return Verdict::Accept;
+        };
+        let (src, dst) = (pkt.source(), pkt.destination());
+        let (direction, nat) = match hook {
+            Hook::Outbound => {
+                if *src.ip() == wan_ip || !self.alg {
+                    return self.pass(pkt.payload());
+                }
+                let port = self.outbound_mapping(src, dst, wan_ip, now, k);
+                (
+                    Direction::Outbound,
+                    Nat {
+                        private: src,
+                        public: SocketAddrV4::new(advertised, port),
+                    },
+                )
+            }
+            Hook::Inbound => {
+                if *dst.ip() != wan_ip || !self.alg {
+                    return self.pass(pkt.payload());
+                }
+                let Some(private) = self.inbound_mapping(src, dst, now, k) else {
+                    return self.pass(pkt.payload());
+                };
+                (
+                    Direction::Inbound,
+                    Nat {
+                        private,
+                        public: SocketAddrV4::new(advertised, dst.port()),
+                    },
+                )
+            }
+        };
+        let payload = pkt.payload();
+        match engine::plan(payload, direction, &nat, &mut KeepPorts) {
+            Err(_) => {
+                self.counters.unparsable += 1;
+                Verdict::Accept
+            }
+            Ok(plan) if plan.is_unchanged() => {
+                self.counters.unchanged += 1;
+                Verdict::Accept
+            }
+            Ok(plan) => {
+                let mut out =
+                    Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
+                match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
+                    Ok(()) => {
+                        self.counters.rewritten += 1;
+                        Verdict::Replace(out)
+                    }
+                    Err(_) => {
+                        self.counters.unparsable += 1;
+                        Verdict::Accept
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts a packet passed without rewriting (still checks it frames as SIP).
+    fn pass(&mut self, payload: &[u8]) -> Verdict {
+        if crate::wire::sip::Message::parse(payload).is_ok() {
+            self.counters.unchanged += 1;
+        } else {
+            self.counters.unparsable += 1;
+        }
+        Verdict::Accept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ipv4::checksums_ok;
+
+    #[derive(Default)]
+    struct FakeKernel {
+        programmed: Vec<(SocketAddrV4, SocketAddrV4)>,
+        conntrack: Vec<(SocketAddrV4, SocketAddrV4, SocketAddrV4)>, // private, remote, public
+    }
+
+    impl Kernel for FakeKernel {
+        fn program_snat(
+            &mut self,
+            private: SocketAddrV4,
+            public: SocketAddrV4,
+            _: u32,
+        ) -> std::io::Result<()> {
+            self.programmed.push((private, public));
+            Ok(())
+        }
+        fn nat_of_outbound(
+            &mut self,
+            src: SocketAddrV4,
+            dst: SocketAddrV4,
+        ) -> Option<SocketAddrV4> {
+            self.conntrack
+                .iter()
+                .find(|c| c.0 == src && c.1 == dst)
+                .map(|c| c.2)
+        }
+        fn private_of_inbound(
+            &mut self,
+            src: SocketAddrV4,
+            dst: SocketAddrV4,
+        ) -> Option<SocketAddrV4> {
+            self.conntrack
+                .iter()
+                .find(|c| c.1 == src && c.2 == dst)
+                .map(|c| c.0)
+        }
+    }
+
+    /// An IPv4/UDP packet `src -> dst` carrying `payload`, lengths and checksums right.
+    fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+        let (s, d): (SocketAddrV4, SocketAddrV4) = (src.parse().unwrap(), dst.parse().unwrap());
+        let total = (28 + payload.len()) as u16;
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+        p.extend_from_slice(&s.ip().octets());
+        p.extend_from_slice(&d.ip().octets());
+        p.extend_from_slice(&s.port().to_be_bytes());
+        p.extend_from_slice(&d.port().to_be_bytes());
+        p.extend_from_slice(&(total - 20).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        let mut out = Vec::new();
+        UdpPacket::parse(&p)
+            .unwrap()
+            .rebuild(&mut out, |o| o.extend_from_slice(payload))
+            .unwrap();
+        out
+    }
+
+    const REGISTER: &[u8] = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nContact: <sip:100@192.168.1.20:5060>\r\nContent-Length: 0\r\n\r\n";
+    const OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1;received=198.51.100.1;rport=5060\r\nContact: <sip:100@198.51.100.1:5060>;expires=60\r\nContent-Length: 0\r\n\r\n";
+
+    fn processor() -> Processor {
+        let mut p = Processor::new(true, 3600);
+        p.wan_ip = Some("198.51.100.1".parse().unwrap());
+        p
+    }
+
+    #[test]
+    fn outbound_programs_snat_before_the_verdict_and_rewrites() {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        let pkt = udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER);
+        let Verdict::Replace(out) = p.handle(Hook::Outbound, &pkt, 0, &mut k) else {
+            panic!("not rewritten")
+        };
+        assert_eq!(
+            k.programmed,
+            vec![(
+                "192.168.1.20:5060".parse().unwrap(),
+                "198.51.100.1:5060".parse().unwrap()
+            )]
+        );
+        assert!(checksums_ok(&out));
+        let v = UdpPacket::parse(&out).unwrap();
+        assert_eq!(
+            v.source(),
+            "192.168.1.20:5060".parse().unwrap(),
+            "addresses in the header are NAT's job"
+        );
+        assert!(
+            String::from_utf8_lossy(v.payload()).contains("Contact: <sip:100@198.51.100.1:5060>")
+        );
+        assert_eq!(
+            p.counters,
+            Counters {
+                seen: 1,
+                rewritten: 1,
+                ..Counters::default()
+            }
+        );
+
+        // The response comes back to the public port and is restored.
+        let back = udp("198.51.100.10:5060", "198.51.100.1:5060", OK);
+        let Verdict::Replace(out) = p.handle(Hook::Inbound, &back, 1, &mut k) else {
+            panic!("not restored")
+        };
+        let text = String::from_utf8_lossy(UdpPacket::parse(&out).unwrap().payload()).into_owned();
+        assert!(text.contains("Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;received=192.168.1.20;rport=5060"), "{text}");
+        assert!(
+            text.contains("Contact: <sip:100@192.168.1.20:5060>;expires=60"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn second_phone_on_the_same_port_gets_another_public_port() {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
+            0,
+            &mut k,
+        );
+        let second = String::from_utf8_lossy(REGISTER).replace("192.168.1.20", "192.168.1.21");
+        let Verdict::Replace(out) = p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.21:5060", "198.51.100.10:5060", second.as_bytes()),
+            0,
+            &mut k,
+        ) else {
+            panic!()
+        };
+        let public2 = k.programmed[1].1;
+        assert_ne!(public2.port(), 5060);
+        let text = String::from_utf8_lossy(UdpPacket::parse(&out).unwrap().payload()).into_owned();
+        assert!(
+            text.contains(&format!(
+                "Contact: <sip:100@198.51.100.1:{}>",
+                public2.port()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn flows_that_predate_the_daemon_keep_their_kernel_mapping() {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        k.conntrack.push((
+            "192.168.1.20:5060".parse().unwrap(),
+            "198.51.100.10:5060".parse().unwrap(),
+            "198.51.100.1:61000".parse().unwrap(),
+        ));
+        let Verdict::Replace(out) = p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
+            0,
+            &mut k,
+        ) else {
+            panic!()
+        };
+        assert!(String::from_utf8_lossy(&out).contains("198.51.100.1:61000"));
+        // Inbound to an unknown public port is resolved through conntrack too.
+        let mut p = processor();
+        let back = udp("198.51.100.10:5060", "198.51.100.1:61000", OK);
+        assert!(matches!(
+            p.handle(Hook::Inbound, &back, 0, &mut k),
+            Verdict::Accept | Verdict::Replace(_)
+        ));
+        assert_eq!(
+            p.mappings.by_public_port(61000).unwrap().private,
+            "192.168.1.20:5060".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn alg_off_garbage_and_unknown_flows_pass_unchanged() {
+        let mut p = processor();
+        p.alg = false;
+        let mut k = FakeKernel::default();
+        assert!(matches!(
+            p.handle(
+                Hook::Outbound,
+                &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
+                0,
+                &mut k
+            ),
+            Verdict::Accept
+        ));
+        assert!(k.programmed.is_empty());
+        p.alg = true;
+        assert!(matches!(
+            p.handle(
+                Hook::Outbound,
+                &udp("192.168.1.20:5060", "198.51.100.10:5060", b"\x00garbage"),
+                0,
+                &mut k
+            ),
+            Verdict::Accept
+        ));
+        assert!(matches!(
+            p.handle(
+                Hook::Inbound,
+                &udp("198.51.100.66:5060", "198.51.100.1:7777", OK),
+                0,
+                &mut k
+            ),
+            Verdict::Accept
+        ));
+        assert!(matches!(
+            p.handle(Hook::Outbound, &[0x60, 0, 0], 0, &mut k),
+            Verdict::Accept
+        ));
+        assert_eq!(p.counters.seen, 4);
+        assert_eq!(p.counters.unparsable, 2);
+        assert_eq!(p.counters.unchanged, 2);
+    }
+}
