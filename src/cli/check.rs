@@ -13,7 +13,7 @@ pub const DEFAULT_CONFIG_DIR: &str = "/etc/config";
 const USAGE: &str = "usage: sipalgd check [--config-dir DIR]";
 
 /// Parses `[--config-dir DIR]` (also `--config-dir=DIR`).
-fn config_dir(args: &[String]) -> Result<PathBuf, String> {
+pub fn config_dir(args: &[String]) -> Result<PathBuf, String> {
     let mut dir = PathBuf::from(DEFAULT_CONFIG_DIR);
     let mut it = args.iter();
     while let Some(a) = it.next() {

@@ -1,12 +1,19 @@
 //! `sipalgd` command line: one file per subcommand.
 
 pub mod check;
+pub mod cleanup;
 pub mod rewrite;
+pub mod rules;
 pub mod schema;
+pub mod status;
 
 const USAGE: &str = "usage:
-  sipalgd [--config-dir DIR]              run the daemon in the foreground
+  sipalgd [--config-dir DIR] [--socket PATH]
+                                          run the daemon in the foreground
   sipalgd check [--config-dir DIR]        validate the configuration
+  sipalgd rules [--config-dir DIR]        print the nft ruleset the daemon would install
+  sipalgd status [--json] [--socket PATH] ask the running daemon for its status
+  sipalgd cleanup                         remove sipalg's nft table and queue rules
   sipalgd rewrite --from IP:PORT --public IP:PORT [--inbound] [--explain]
                                           rewrite one SIP message read on stdin
   sipalgd --version";
@@ -14,7 +21,12 @@ const USAGE: &str = "usage:
 /// Runs the command line and returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
+        None => crate::daemon::run(args),
+        Some(a) if a.starts_with("--config-dir") || a == "--socket" => crate::daemon::run(args),
         Some("check") => check::run(&args[1..]),
+        Some("status") => status::run(&args[1..]),
+        Some("rules") => rules::run(&args[1..]),
+        Some("cleanup") => cleanup::run(&args[1..]),
         Some("rewrite") => rewrite::run(&args[1..]),
         Some("schema") => schema::run(&args[1..]),
         Some("--version") | Some("-V") => {

@@ -119,7 +119,7 @@ pub fn nft(input: &Input) -> String {
         );
         let _ = writeln!(s, "\t}}");
     }
-    let _ = writeln!(s, "\tchain snat {{");
+    let _ = writeln!(s, "\tchain srcnat_sip {{");
     let _ = writeln!(
         s,
         "\t\ttype nat hook postrouting priority srcnat - 1; policy accept;"

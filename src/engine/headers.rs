@@ -118,7 +118,7 @@ fn param<'a>(buf: &'a [u8], r: Range<usize>, name: &[u8]) -> Option<&'a [u8]> {
         .map(|p| p.value.map_or(&buf[0..0], |v| &buf[v]))
 }
 
-fn tag_of<'a>(buf: &'a [u8], value: Range<usize>) -> Option<&'a [u8]> {
+fn tag_of(buf: &[u8], value: Range<usize>) -> Option<&[u8]> {
     let entry = uri::entries(buf, value.clone()).next()?;
     let after_uri = match uri::entry_uri(buf, entry.clone()) {
         Some(u) if buf.get(u.end) == Some(&b'>') => u.end + 1,

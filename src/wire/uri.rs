@@ -111,6 +111,10 @@ pub enum Scheme {
     Other,
 }
 
+/// A port that is not a number in 0..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPort;
+
 /// The host and optional port of a `sip:`/`sips:` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPort {
@@ -125,12 +129,12 @@ impl HostPort {
         parse_ipv4(&buf[self.host.clone()])
     }
 
-    /// The numeric port; `None` if absent; `Some(None)`-like errors are folded into
-    /// `Err(())` so that a malformed port is never mistaken for the default.
-    pub fn port_number(&self, buf: &[u8]) -> Result<Option<u16>, ()> {
+    /// The numeric port, `None` if absent. A malformed port is an error, so that it is
+    /// never mistaken for the default.
+    pub fn port_number(&self, buf: &[u8]) -> Result<Option<u16>, BadPort> {
         match &self.port {
             None => Ok(None),
-            Some(r) => parse_port(&buf[r.clone()]).map(Some).ok_or(()),
+            Some(r) => parse_port(&buf[r.clone()]).map(Some).ok_or(BadPort),
         }
     }
 
@@ -326,7 +330,10 @@ mod tests {
         assert_eq!(host_port(b, 0..b.len()).unwrap().scheme, Scheme::Other);
         assert_eq!(host_port(b"sip:", 0..4), None);
         let b = b"sip:a@1.2.3.4:99999";
-        assert_eq!(host_port(b, 0..b.len()).unwrap().port_number(b), Err(()));
+        assert_eq!(
+            host_port(b, 0..b.len()).unwrap().port_number(b),
+            Err(BadPort)
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Via {
             x if eq_ci(x, b"UDP") => Transport::Udp,
             x if eq_ci(x, b"TCP") => Transport::Tcp,
             x if eq_ci(x, b"TLS") => Transport::Tls,
-            x if x.is_empty() => return None,
+            [] => return None,
             _ => Transport::Other,
         };
         i = skip_lws(buf, t, end);

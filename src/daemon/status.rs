@@ -1,0 +1,183 @@
+//! The status report (`sipalgd status`), built from the daemon's state. The JSON is
+//! documented in docs/status-json.md; the text form is for people at a shell.
+
+use super::json::{key, opt_string, string};
+use super::packet::Counters;
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+
+/// A snapshot of what the daemon reports.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub version: &'static str,
+    pub pid: u32,
+    pub uptime: u64,
+    pub alg: bool,
+    pub queue_backend: &'static str,
+    pub wan_device: Option<String>,
+    pub wan_address: Option<Ipv4Addr>,
+    pub external_address: Option<Ipv4Addr>,
+    pub kernel_helper_loaded: bool,
+    pub kernel_helper_attached: bool,
+    pub kernel_helper_guard: bool,
+    pub counters: Counters,
+    pub warnings: Vec<String>,
+    pub mappings: Vec<(String, String)>,
+}
+
+impl Status {
+    pub fn to_json(&self) -> String {
+        let mut o = String::from("{");
+        let mut f = true;
+        key(&mut o, &mut f, "running");
+        o.push_str("true");
+        key(&mut o, &mut f, "version");
+        string(&mut o, self.version);
+        key(&mut o, &mut f, "pid");
+        let _ = write!(o, "{}", self.pid);
+        key(&mut o, &mut f, "uptime");
+        let _ = write!(o, "{}", self.uptime);
+        key(&mut o, &mut f, "alg");
+        o.push_str(if self.alg { "true" } else { "false" });
+        key(&mut o, &mut f, "queue_backend");
+        string(&mut o, self.queue_backend);
+        key(&mut o, &mut f, "wan");
+        {
+            o.push('{');
+            let mut g = true;
+            key(&mut o, &mut g, "device");
+            opt_string(&mut o, self.wan_device.as_deref());
+            key(&mut o, &mut g, "address");
+            opt_string(&mut o, self.wan_address.map(|a| a.to_string()).as_deref());
+            key(&mut o, &mut g, "external_address");
+            opt_string(
+                &mut o,
+                self.external_address.map(|a| a.to_string()).as_deref(),
+            );
+            o.push('}');
+        }
+        key(&mut o, &mut f, "kernel_helper");
+        let _ = write!(
+            o,
+            "{{\"loaded\":{},\"attached\":{},\"guard\":{}}}",
+            self.kernel_helper_loaded, self.kernel_helper_attached, self.kernel_helper_guard
+        );
+        key(&mut o, &mut f, "counters");
+        let c = &self.counters;
+        let _ = write!(
+            o,
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{}}}",
+            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors
+        );
+        key(&mut o, &mut f, "warnings");
+        o.push('[');
+        for (i, w) in self.warnings.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            string(&mut o, w);
+        }
+        o.push(']');
+        key(&mut o, &mut f, "signalling");
+        o.push('[');
+        for (i, (private, public)) in self.mappings.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str("{\"private\":");
+            string(&mut o, private);
+            o.push_str(",\"public\":");
+            string(&mut o, public);
+            o.push('}');
+        }
+        o.push(']');
+        key(&mut o, &mut f, "registrations");
+        o.push_str("[]");
+        key(&mut o, &mut f, "calls");
+        o.push_str("[]");
+        o.push('}');
+        o
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let opt = |a: Option<Ipv4Addr>| a.map_or("-".to_string(), |a| a.to_string());
+        let _ = writeln!(
+            s,
+            "sipalgd {} (pid {}, up {}s)",
+            self.version, self.pid, self.uptime
+        );
+        let _ = writeln!(s, "ALG:            {}", if self.alg { "on" } else { "off" });
+        let _ = writeln!(s, "queue backend:  {}", self.queue_backend);
+        let _ = writeln!(
+            s,
+            "WAN:            {} {}{}",
+            self.wan_device.as_deref().unwrap_or("-"),
+            opt(self.wan_address),
+            self.external_address
+                .map_or(String::new(), |e| format!(" (advertising {e})"))
+        );
+        let kh = match (self.kernel_helper_loaded, self.kernel_helper_attached) {
+            (_, true) => "ACTIVE on SIP traffic",
+            (true, false) => "loaded, kept off SIP traffic",
+            (false, false) => "not loaded",
+        };
+        let _ = writeln!(s, "kernel helper:  {kh}");
+        let c = &self.counters;
+        let _ = writeln!(
+            s,
+            "messages:       {} seen, {} rewritten, {} unchanged, {} unparsable (all passed on)",
+            c.seen, c.rewritten, c.unchanged, c.unparsable
+        );
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning:        {w}");
+        }
+        if !self.mappings.is_empty() {
+            let _ = writeln!(s, "\nSIP endpoints (private -> public)");
+            for (private, public) in &self.mappings {
+                let _ = writeln!(s, "  {private:<22} -> {public}");
+            }
+        }
+        s
+    }
+}
+
+/// A JSON string literal (for callers outside the daemon module).
+pub fn json_string(out: &mut String, s: &str) {
+    string(out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let st = Status {
+            version: "0.1.0",
+            pid: 7,
+            alg: true,
+            queue_backend: "nft",
+            wan_device: Some("eth1".into()),
+            wan_address: Some(Ipv4Addr::new(198, 51, 100, 1)),
+            warnings: vec!["a \"quoted\" warning".into()],
+            mappings: vec![("192.168.1.20:5060".into(), "198.51.100.1:5060".into())],
+            ..Status::default()
+        };
+        let j = st.to_json();
+        for needle in [
+            r#""running":true"#,
+            r#""alg":true"#,
+            r#""queue_backend":"nft""#,
+            r#""wan":{"device":"eth1","address":"198.51.100.1","external_address":null}"#,
+            r#""kernel_helper":{"loaded":false,"attached":false,"guard":false}"#,
+            r#""counters":{"seen":0,"rewritten":0,"unchanged":0,"unparsable":0"#,
+            r#""warnings":["a \"quoted\" warning"]"#,
+            r#""registrations":[]"#,
+            r#""calls":[]"#,
+        ] {
+            assert!(j.contains(needle), "{needle} missing in {j}");
+        }
+        assert!(st.to_text().contains("ALG:            on"));
+    }
+}
