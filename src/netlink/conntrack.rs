@@ -202,14 +202,8 @@ impl Conntrack {
 
     fn get(&mut self, tuple_ty: u16, t: &Tuple) -> io::Result<Option<Entry>> {
         let seq = self.sock.next_seqs(1);
-        let req = encode(
-            IPCTNL_MSG_CT_GET,
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            tuple_ty,
-            t,
-            &[],
-        );
+        // No NLM_F_ACK: the reply (or an error) ends the exchange.
+        let req = encode(IPCTNL_MSG_CT_GET, NLM_F_REQUEST, seq, tuple_ty, t, &[]);
         let mut found = None;
         match self.sock.request(&req, seq, |m| {
             if found.is_none() {

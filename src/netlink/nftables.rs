@@ -106,7 +106,9 @@ pub struct Element {
     pub key: Key,
     /// Map data; `None` for a set.
     pub data: Option<Key>,
-    /// Element timeout; `None`: the set's default timeout (or none).
+    /// Element timeout; `None`: the set's default timeout (or none). Sent as both
+    /// `NFTA_SET_ELEM_TIMEOUT` and `NFTA_SET_ELEM_EXPIRATION`, so re-adding an existing
+    /// element restarts its expiry (Linux >= 6.10; older kernels leave it unchanged).
     pub timeout_ms: Option<u64>,
 }
 
@@ -145,7 +147,9 @@ fn put_elem_msg<'e>(
             put_value(b, NFTA_SET_ELEM_DATA, d);
         }
         if let Some(t) = timeout {
-            b.attrs().put_u64_be(NFTA_SET_ELEM_TIMEOUT, t);
+            b.attrs()
+                .put_u64_be(NFTA_SET_ELEM_TIMEOUT, t)
+                .put_u64_be(NFTA_SET_ELEM_EXPIRATION, t);
         }
         b.attrs().end_nested(e);
     }
@@ -268,9 +272,10 @@ impl Nft {
 
     /// Adds (or refreshes) elements in one atomic batch and waits for the ACK; returns the
     /// first error. Re-adding an existing key with the same data succeeds (NLM_F_CREATE
-    /// without NLM_F_EXCL); what happens to its timeout depends on the kernel (see
-    /// docs/netlink.md). An existing map key with *different* data fails with EBUSY:
-    /// use [`Nft::replace_elements`] for that.
+    /// without NLM_F_EXCL) and refreshes its timeout on Linux >= 6.10 (docs/netlink.md).
+    /// An existing map key with *different* data fails with EEXIST (older kernels:
+    /// EBUSY): use [`Nft::replace_elements`] for that. The batch is atomic: on error
+    /// nothing was added.
     pub fn add_elements(&mut self, table: &str, set: &str, elements: &[Element]) -> io::Result<()> {
         self.run(table, set, &[Op::Add(elements)])
     }
@@ -366,7 +371,8 @@ mod tests {
 
     /// The batch `nft add element inet t m { 10.0.0.2 . 5060 timeout 90s : 198.51.100.1 . 40123 }`
     /// sent (strace -xx, nft 1.0.6), except that nft also sends NFTA_SET_ELEM_LIST_SET_ID
-    /// and no NLM_F_ACK, and orders the timeout first.
+    /// and no NLM_F_ACK, orders the timeout first, and sends no NFTA_SET_ELEM_EXPIRATION
+    /// (which makes a re-add refresh the element, docs/netlink.md).
     #[cfg(target_endian = "little")]
     #[test]
     fn newsetelem_batch_bytes() {
@@ -376,16 +382,17 @@ mod tests {
         let expected: &[u8] = &[
             // BATCH_BEGIN
             20, 0, 0, 0, 0x10, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10,
-            // NEWSETELEM: len 88, type 0x0a0c, REQUEST|ACK|CREATE, seq 1
-            88, 0, 0, 0, 0x0c, 0x0a, 0x05, 0x04, 1, 0, 0, 0, 0, 0, 0, 0,
+            // NEWSETELEM: len 100, type 0x0a0c, REQUEST|ACK|CREATE, seq 1
+            100, 0, 0, 0, 0x0c, 0x0a, 0x05, 0x04, 1, 0, 0, 0, 0, 0, 0, 0,
             1, 0, 0, 0, // NFPROTO_INET, v0, res_id 0
             6, 0, 1, 0, b't', 0, 0, 0,
             6, 0, 2, 0, b'm', 0, 0, 0,
-            52, 0, 3, 0x80, // ELEMENTS
-              48, 0, 1, 0x80, // LIST_ELEM
+            64, 0, 3, 0x80, // ELEMENTS
+              60, 0, 1, 0x80, // LIST_ELEM
                 16, 0, 1, 0x80, 12, 0, 1, 0, 10, 0, 0, 2, 0x13, 0xc4, 0, 0, // KEY
                 16, 0, 2, 0x80, 12, 0, 1, 0, 0xc6, 0x33, 0x64, 0x01, 0x9c, 0xbb, 0, 0, // DATA
                 12, 0, 4, 0, 0, 0, 0, 0, 0, 0x01, 0x5f, 0x90, // TIMEOUT 90000 ms
+                12, 0, 5, 0, 0, 0, 0, 0, 0, 0x01, 0x5f, 0x90, // EXPIRATION 90000 ms
             // BATCH_END, seq 2
             20, 0, 0, 0, 0x11, 0, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10,
         ];

@@ -7,7 +7,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::msg::{Msg, Msgs, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
+use super::msg::{
+    Msg, Msgs, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP,
+};
 
 /// `SOL_NETLINK`
 const SOL_NETLINK: libc::c_int = 270;
@@ -257,12 +259,19 @@ impl NetlinkSocket {
     /// Sends one request with sequence number `seq` and hands every reply message of
     /// that sequence number (other than ACK/DONE/errors) to `on_msg`. Returns at the ACK
     /// (`NLM_F_ACK` requests) or at `NLMSG_DONE` (dumps); an error reply becomes `Err`.
+    /// A request with neither `NLM_F_ACK` nor `NLM_F_DUMP` ends at its first reply message
+    /// (saves the ACK on GET requests; note ctnetlink flags even a single GET reply
+    /// `NLM_F_MULTI`, without a following `NLMSG_DONE`).
     pub fn request(
         &mut self,
         buf: &[u8],
         seq: u32,
         mut on_msg: impl FnMut(&Msg<'_>),
     ) -> io::Result<()> {
+        let req_flags = buf
+            .get(6..8)
+            .map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]));
+        let single = req_flags & (NLM_F_ACK | NLM_F_DUMP) == 0;
         self.send(buf)?;
         loop {
             let n = self.recv(false)?;
@@ -286,7 +295,12 @@ impl NetlinkSocket {
                         }
                     }
                     NLMSG_OVERRUN => return Err(errno_error(libc::ENOBUFS)),
-                    _ => on_msg(&m),
+                    _ => {
+                        on_msg(&m);
+                        if single {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }
