@@ -1,0 +1,333 @@
+//! The namespace lab for tests: builds tests/lab/lab.sh's network (two LAN phones, a
+//! router with an fw4-shaped firewall, a WAN side), runs sipalgd in the router, opens
+//! UDP sockets inside the namespaces, and always tears everything down (on drop, on
+//! panic, and from a watchdog if a test hangs).
+//!
+//! Lab tests need root. Without it they print SKIP and pass, unless
+//! `SIPALG_REQUIRE_ROOT` is set (as in CI), where they fail.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub const PHONE1: &str = "192.168.1.20";
+pub const PHONE2: &str = "192.168.1.21";
+pub const ROUTER_WAN: &str = "198.51.100.1";
+pub const SERVER: &str = "198.51.100.10";
+pub const MEDIA_GW: &str = "198.51.100.20";
+pub const TRUSTED: &str = "198.51.100.30";
+pub const STRANGER: &str = "198.51.100.66";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sipalgd"))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub struct Lab {
+    pub prefix: String,
+    pub dir: PathBuf,
+    daemon: Option<Child>,
+    alive: Arc<AtomicBool>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    /// Builds a fresh lab, or returns None (after printing SKIP) when not root.
+    pub fn new(test: &str) -> Option<Lab> {
+        if !is_root() {
+            assert!(
+                std::env::var_os("SIPALG_REQUIRE_ROOT").is_none(),
+                "{test}: lab tests need root (SIPALG_REQUIRE_ROOT is set)"
+            );
+            println!("SKIP {test}: lab tests need root and network namespaces");
+            return None;
+        }
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("s{:x}", (std::process::id() as usize * 16 + n) & 0xfffff);
+        let dir = std::env::temp_dir().join(format!("sipalg-lab-{prefix}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let alive = Arc::new(AtomicBool::new(true));
+        let lab = Lab {
+            prefix,
+            dir,
+            daemon: None,
+            alive,
+            _serial: serial,
+        };
+        lab.script("up");
+        lab.watchdog(Duration::from_secs(180));
+        Some(lab)
+    }
+
+    fn script(&self, what: &str) {
+        let st = Command::new("bash")
+            .arg(repo().join("tests/lab/lab.sh"))
+            .args([what, &self.prefix])
+            .status()
+            .expect("run tests/lab/lab.sh");
+        assert!(st.success(), "lab.sh {what} {} failed", self.prefix);
+    }
+
+    /// Tears the lab down if the test is still running after `limit`.
+    fn watchdog(&self, limit: Duration) {
+        let alive = Arc::clone(&self.alive);
+        let prefix = self.prefix.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                std::thread::sleep(Duration::from_millis(500));
+                if !alive.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+            eprintln!("watchdog: lab {prefix} exceeded {limit:?}; tearing it down");
+            let _ = Command::new("bash")
+                .arg(repo().join("tests/lab/lab.sh"))
+                .args(["down", &prefix])
+                .status();
+        });
+    }
+
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}-{host}", self.prefix)
+    }
+
+    pub fn router(&self) -> String {
+        self.ns("r")
+    }
+
+    /// Runs a command in a namespace and returns its stdout (panics on failure).
+    pub fn exec(&self, host: &str, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args)
+            .output()
+            .expect("ip netns exec");
+        assert!(
+            out.status.success(),
+            "{args:?} in {host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn try_exec(&self, host: &str, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("sipalg")
+    }
+
+    /// Writes the daemon's UCI config (main section options as given).
+    pub fn write_config(&self, main_options: &str) {
+        let text = format!("config sipalg 'main'\n\toption enabled '1'\n{main_options}\n");
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("sipalgd.sock")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("sipalgd.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Starts sipalgd in the router and waits until it answers on its control socket.
+    pub fn start_daemon(&mut self) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.router()])
+            .arg(bin())
+            .arg("--config-dir")
+            .arg(&self.dir)
+            .arg("--socket")
+            .arg(self.socket())
+            .env("SIPALG_LOG_SOCKET", self.dir.join("no-syslog-here"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sipalgd");
+        self.daemon = Some(child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.status_json().is_some() {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.daemon.as_mut().map(Child::try_wait) {
+                panic!("sipalgd exited with {st} during start:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sipalgd did not answer within 10 s:\n{}", self.log());
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let json = self.status_json()?;
+        let i = json.find("\"pid\":")? + 6;
+        json[i..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.daemon_pid().expect("daemon pid");
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Waits for the daemon process to exit and returns its exit code.
+    pub fn wait_daemon(&mut self, limit: Duration) -> Option<i32> {
+        let child = self.daemon.as_mut()?;
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(st)) = child.try_wait() {
+                self.daemon = None;
+                return st.code().or(Some(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            // `ip netns exec` execs the daemon, so the child pid is the daemon's.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn status_json(&self) -> Option<String> {
+        let out = Command::new(bin())
+            .args(["status", "--json", "--socket"])
+            .arg(self.socket())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Polls status until `pred` holds (or panics after `limit`).
+    pub fn wait_status(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.status_json() {
+                if pred(&s) {
+                    return s;
+                }
+                if start.elapsed() > limit {
+                    panic!("status never showed {what}: {s}\nlog:\n{}", self.log());
+                }
+            } else if start.elapsed() > limit {
+                panic!("no status while waiting for {what}\nlog:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A UDP socket bound to `addr` inside namespace `host`.
+    pub fn udp(&self, host: &str, addr: &str) -> UdpSocket {
+        let ns = self.ns(host);
+        let addr: SocketAddr = addr.parse().unwrap();
+        let sock = in_netns(&ns, move || UdpSocket::bind(addr))
+            .unwrap_or_else(|e| panic!("bind {addr} in {ns}: {e}"));
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        sock
+    }
+
+    pub fn stop(&mut self) {
+        self.kill_daemon();
+        if self.alive.swap(false, Ordering::SeqCst) {
+            self.script("down");
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        if self.alive.swap(false, Ordering::SeqCst) {
+            let _ = Command::new("bash")
+                .arg(repo().join("tests/lab/lab.sh"))
+                .args(["down", &self.prefix])
+                .status();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("lab files kept in {}", self.dir.display());
+        }
+    }
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`; sockets it creates
+/// stay in that namespace.
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let path = Path::new("/var/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let file = File::open(&path)?;
+        // SAFETY: setns on this thread only; the fd is valid for the call.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        f()
+    })
+    .join()
+    .expect("netns thread panicked")
+}
+
+/// Receives one datagram (with a timeout set on the socket).
+pub fn recv(sock: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = sock
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("nothing arrived at {:?}: {e}", sock.local_addr()));
+    buf.truncate(n);
+    (buf, from)
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
