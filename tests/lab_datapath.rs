@@ -543,3 +543,41 @@ fn a_real_sipp_call_goes_through_the_router() {
         "INVITE, 180, 200, ACK, BYE, 200 pass through the ALG: {st}"
     );
 }
+
+#[test]
+fn syslog_keeps_working_across_a_log_daemon_restart() {
+    let Some(mut lab) = Lab::new("syslog") else {
+        return;
+    };
+    lab.write_config("\toption alg '0'");
+    let path = lab.dir.join("log.sock");
+    let logd = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    logd.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    lab.start_daemon_logging_to(&path);
+    let read = |s: &std::os::unix::net::UnixDatagram, want: &str| {
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = s
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no syslog record with {want:?}: {e}"));
+            let rec = text(&buf[..n]);
+            if rec.contains(want) {
+                assert!(
+                    rec.starts_with("<30>"),
+                    "facility daemon, level info: {rec}"
+                );
+                assert!(rec.contains("sipalgd["), "{rec}");
+                return;
+            }
+        }
+    };
+    read(&logd, "started");
+    // The log daemon restarts: its socket is recreated at the same path.
+    drop(logd);
+    std::fs::remove_file(&path).unwrap();
+    let logd = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    logd.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    lab.write_config("\toption alg '1'");
+    lab.signal("HUP");
+    read(&logd, "reloaded");
+}

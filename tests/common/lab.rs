@@ -52,6 +52,10 @@ pub struct Lab {
 impl Lab {
     /// Builds a fresh lab, or returns None (after printing SKIP) when not root.
     pub fn new(test: &str) -> Option<Lab> {
+        if std::env::var_os("SIPALG_SKIP_LAB").is_some() {
+            println!("SKIP {test}: SIPALG_SKIP_LAB is set (the lab stage runs it)");
+            return None;
+        }
         if !is_root() {
             assert!(
                 std::env::var_os("SIPALG_REQUIRE_ROOT").is_none(),
@@ -163,6 +167,12 @@ impl Lab {
 
     /// Starts sipalgd in the router and waits until it answers on its control socket.
     pub fn start_daemon(&mut self) {
+        let nowhere = self.dir.join("no-syslog-here");
+        self.start_daemon_logging_to(&nowhere);
+    }
+
+    /// Like [`Lab::start_daemon`], with syslog at `log_socket` (used when it exists).
+    pub fn start_daemon_logging_to(&mut self, log_socket: &Path) {
         let log = File::options()
             .create(true)
             .append(true)
@@ -175,7 +185,7 @@ impl Lab {
             .arg(&self.dir)
             .arg("--socket")
             .arg(self.socket())
-            .env("SIPALG_LOG_SOCKET", self.dir.join("no-syslog-here"))
+            .env("SIPALG_LOG_SOCKET", log_socket)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every test of sipalg: the one command the README gives and CI runs.
+#
+#   bash tests/run-all.sh            all stages
+#   bash tests/run-all.sh unit lab   only these stages
+#
+# Stages:
+#   lint   cargo fmt --check, cargo clippy -D warnings, shellcheck
+#   unit   cargo test: unit tests, corpus, allocation counts, fuzz regressions, packaging,
+#          logging, rsip/sdp-rs oracles
+#   lab    root: netlink and the namespace lab (real kernel NAT, NFQUEUE, sipp)
+#   fuzz   cargo-fuzz on the engine for $SIPALG_FUZZ_SECONDS (default 60)
+#   luci   the LuCI app: lint, consistency, headless Chromium
+#   cross  mipsel/aarch64 static builds, their tests under qemu, ELF checks
+#
+# Lab tests need root; without it they print SKIP, unless SIPALG_REQUIRE_ROOT=1.
+# The last line is "run-all: N passed, N failed" (stages).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(lint unit lab fuzz luci cross)
+passed=0
+failed=0
+failed_names=()
+
+stage() {
+  local name=$1
+  shift
+  echo
+  echo "=== stage $name ==="
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== stage $name passed ($((SECONDS - start)) s) ==="
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "=== stage $name FAILED ($((SECONDS - start)) s) ==="
+  fi
+}
+
+lint() {
+  cargo fmt --all --check &&
+    cargo clippy --workspace --all-targets -- -D warnings &&
+    shellcheck tests/*.sh tests/lab/*.sh fuzz/*.sh openwrt/*.sh luci-app/tests/*.sh
+}
+
+unit() {
+  # The namespace-lab suites run in their own stage.
+  SIPALG_SKIP_LAB=1 cargo test --workspace --no-fail-fast
+}
+
+lab() {
+  cargo test --test lab_datapath -- --test-threads=1
+}
+
+fuzz() {
+  bash fuzz/run.sh "${SIPALG_FUZZ_SECONDS:-60}"
+}
+
+luci() {
+  cargo build --quiet && bash luci-app/tests/run.sh
+}
+
+cross() {
+  bash openwrt/cross-build.sh --test mipsel-unknown-linux-musl aarch64-unknown-linux-musl &&
+    SIPALG_REQUIRE_CROSS=1 cargo test --test cross
+}
+
+mkdir -p target
+for s in "${stages[@]}"; do
+  case "$s" in
+    lint | unit | lab | fuzz | luci | cross) stage "$s" "$s" ;;
+    *) echo "unknown stage '$s'" >&2; exit 2 ;;
+  esac
+done
+echo
+[ ${#failed_names[@]} -eq 0 ] || echo "failed stages: ${failed_names[*]}"
+echo "run-all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
