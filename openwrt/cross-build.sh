@@ -84,23 +84,23 @@ triple_info() {
 	case "$1" in
 	mipsel-unknown-linux-musl)
 		GNU=mipsel-linux-gnu QEMU=qemu-mipsel-static MUSL=source DEBARCH=
-		LDSO=/lib/ld-musl-mipsel-sf.so.1 SHIM_CFLAGS=$MUSL_CFLAGS_MIPS ;;
+		LDSO=/lib/ld-musl-mipsel-sf.so.1; read -ra SHIM_CFLAGS <<<"$MUSL_CFLAGS_MIPS" ;;
 	mips-unknown-linux-musl)
 		GNU=mips-linux-gnu QEMU=qemu-mips-static MUSL=source DEBARCH=
-		LDSO=/lib/ld-musl-mips-sf.so.1 SHIM_CFLAGS=$MUSL_CFLAGS_MIPS ;;
+		LDSO=/lib/ld-musl-mips-sf.so.1; read -ra SHIM_CFLAGS <<<"$MUSL_CFLAGS_MIPS" ;;
 	aarch64-unknown-linux-musl)
 		GNU=aarch64-linux-gnu QEMU=qemu-aarch64-static MUSL=debian DEBARCH=arm64
-		LDSO=/lib/ld-musl-aarch64.so.1 SHIM_CFLAGS="-Os" ;;
+		LDSO=/lib/ld-musl-aarch64.so.1 SHIM_CFLAGS=(-Os) ;;
 	x86_64-unknown-linux-musl)
-		GNU=x86_64-linux-gnu QEMU= MUSL=debian DEBARCH=amd64
-		LDSO=/lib/ld-musl-x86_64.so.1 SHIM_CFLAGS="-Os" ;;
+		GNU=x86_64-linux-gnu QEMU="" MUSL=debian DEBARCH=amd64
+		LDSO=/lib/ld-musl-x86_64.so.1 SHIM_CFLAGS=(-Os) ;;
 	*) die "unsupported triple: $1 (supported: ${ALL_TRIPLES[*]})" ;;
 	esac
 	# gcc's crtbeginS.o/crtendS.o are hard-float (FPXX) objects on Debian's mips(el)
 	# gcc; Rust needs nothing from them (.init_array, eh_frame_hdr lookup), so the
 	# soft-float targets link without them and carry no hard-float object at all
 	case "$1" in
-	mips*) CRTBEGIN= CRTEND= ;;
+	mips*) CRTBEGIN='' CRTEND='' ;;
 	*) CRTBEGIN='crtbeginS.o%s' CRTEND='crtendS.o%s' ;;
 	esac
 	TENV=$(echo "$1" | tr 'a-z-' 'A-Z_')      # CARGO_TARGET_<TENV>_*
@@ -187,9 +187,9 @@ ensure_packages() {
 		log "apt-get install ${missing[*]}"
 		apt_get install -y --no-install-recommends "${missing[@]}"
 	fi
-	[ -x $RUSTC_DEB ] && [ -x $CARGO_DEB ] || die "$RUSTC_DEB / $CARGO_DEB missing"
+	if [ ! -x $RUSTC_DEB ] || [ ! -x $CARGO_DEB ]; then die "$RUSTC_DEB / $CARGO_DEB missing"; fi
 	RUST_SRC=$($RUSTC_DEB --print sysroot)/lib/rustlib/src/rust/library
-	[ -d "$RUST_SRC" ] || RUST_SRC=$(ls -d /usr/src/rustc-*/library 2>/dev/null | head -n1)
+	[ -d "$RUST_SRC" ] || RUST_SRC=$(find /usr/src -maxdepth 2 -path '/usr/src/rustc-*/library' | head -n1)
 	[ -d "$RUST_SRC/std" ] || die "rust-web-src: std source not found"
 }
 
@@ -203,9 +203,9 @@ ensure_musl_source() {
 	$SUDO rm -rf "$CACHE/src/musl-"*/
 	(cd "$CACHE/src" && apt_get source musl)
 	local d
-	d=$(ls -d "$CACHE"/src/musl-*/ | head -n1)
+	d=$(find "$CACHE/src" -mindepth 1 -maxdepth 1 -type d -name 'musl-*' | head -n1)
 	[ -f "$d/configure" ] || die "musl source not unpacked"
-	echo "${d%/}" | $SUDO tee "$CACHE/src/musl.stamp" >/dev/null
+	echo "$d" | $SUDO tee "$CACHE/src/musl.stamp" >/dev/null
 }
 
 build_musl() { # triple
@@ -223,7 +223,7 @@ build_musl() { # triple
 			--disable-shared --disable-wrapper \
 			CC="$GNU-gcc" AR="$GNU-ar" RANLIB="$GNU-ranlib" CFLAGS="$MUSL_CFLAGS_MIPS" >/dev/null
 		grep -q '^ARCH = mips$' config.mak || die "musl configure: unexpected ARCH"
-		grep -qE "^SUBARCH = (el-)?sf$" config.mak || die "musl configure did not select soft-float (SUBARCH sf)"
+		grep -qE '^SUBARCH = (el)?-sf$' config.mak || die "musl configure did not select soft-float (SUBARCH -sf/el-sf)"
 		if ! { $SUDO make -j"$(nproc)" && $SUDO make install; } >"$CACHE/musl-$t.log" 2>&1; then
 			tail -n 30 "$CACHE/musl-$t.log" >&2; die "musl build failed: $CACHE/musl-$t.log"
 		fi
@@ -281,7 +281,7 @@ build_unwind() { # triple gcc
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then return 0; fi
 	local w
 	w=$(mktemp -d)
-	"$CC_WRAP" $SHIM_CFLAGS -fPIC -c "$HERE/unwind-stub.c" -o "$w/stub.o"
+	"$CC_WRAP" "${SHIM_CFLAGS[@]}" -fPIC -c "$HERE/unwind-stub.c" -o "$w/stub.o"
 	"$GNU-ar" rcs "$w/libunwind-stub.a" "$w/stub.o"
 	# real unwinder: gcc's libgcc_eh.a + shim with strong refs to what libgcc_eh needs
 	# weakly from libc (computed, so a different gcc build cannot silently regress)
@@ -293,13 +293,13 @@ build_unwind() { # triple gcc
 		comm -12 <("$GNU-nm" "$eh" 2>/dev/null | awk '$1 == "w" { print $2 }' | sort -u) \
 			<("$GNU-nm" --defined-only "$MUSL_LIB/libc.a" 2>/dev/null | awk 'NF == 3 && $2 ~ /[TW]/ { print $3 }' | sort -u) \
 			>"$w/syms"
-		while read -r s; do echo "extern char $s[];"; done <"$w/syms"
+		while read -r s; do echo "extern char ${s}[];"; done <"$w/syms"
 		echo "__attribute__((used)) void *const sipalg_pthread_refs[] = {"
 		while read -r s; do echo "	(void *)$s,"; done <"$w/syms"
 		echo "	0 };"
 	} >"$w/pthread-refs.inc"
 	grep -q pthread_once "$w/syms" || log "warning: $t: libgcc_eh has no weak pthread_once reference?"
-	"$CC_WRAP" $SHIM_CFLAGS -fPIC -I"$w" -c "$HERE/unwind-shim.c" -o "$w/shim.o"
+	"$CC_WRAP" "${SHIM_CFLAGS[@]}" -fPIC -I"$w" -c "$HERE/unwind-shim.c" -o "$w/shim.o"
 	cp "$eh" "$w/libunwind-gcc.a"; chmod u+w "$w/libunwind-gcc.a"
 	"$GNU-ar" rs "$w/libunwind-gcc.a" "$w/shim.o"
 	$SUDO mkdir -p "$CT/unwind-stub" "$CT/unwind-gcc"
@@ -337,7 +337,7 @@ build_release() { # triple
 	triple_info "$t"
 	mkdir -p "$OUT_DIR/$t"
 	local strip=$GNU-strip
-	command -v "$strip" >/dev/null || strip=strip
+	command -v "$strip" >/dev/null || strip="strip"
 	"$strip" --strip-all -o "$OUT_DIR/$t/sipalgd.tmp" "$TARGET_DIR/$t/release/sipalgd"
 	mv "$OUT_DIR/$t/sipalgd.tmp" "$OUT_DIR/$t/sipalgd"
 	phase_end
@@ -376,9 +376,11 @@ for t in "${TRIPLES[@]}"; do build_release "$t"; done
 if [ $RUN_TESTS = 1 ]; then
 	for t in "${TRIPLES[@]}"; do run_tests "$t"; done
 	phase_start "tests/cross.rs (ELF checks, host)"
+	locked=()
+	[ "$LOCKED" = 1 ] && locked=(--locked)
 	env -u CARGO_ENCODED_RUSTFLAGS -u RUSTFLAGS RUSTC=$RUSTC_DEB CARGO_TARGET_DIR="$TARGET_DIR" \
 		SIPALG_DIST="$OUT_DIR" SIPALG_REQUIRE_CROSS="${TRIPLES[*]}" \
-		"$CARGO_DEB" test --manifest-path "$ROOT/Cargo.toml" --test cross $([ "$LOCKED" = 1 ] && echo --locked)
+		"$CARGO_DEB" test --manifest-path "$ROOT/Cargo.toml" --test cross "${locked[@]}"
 	phase_end
 fi
 

@@ -20,12 +20,19 @@ fn close(a: f64, b: f64) -> bool {
 fn f64_libm_calls_cross_the_c_abi_correctly() {
     // these lower to musl's sqrt/sin/exp/log/pow/fmod: wrong float ABI => wrong results
     let five = black_box(5.0f64);
-    assert!(close(five.sqrt(), 2.23606797749979), "sqrt(5) = {}", five.sqrt());
+    assert!(
+        close(five.sqrt(), 2.23606797749979),
+        "sqrt(5) = {}",
+        five.sqrt()
+    );
     assert!(close(black_box(2.0f64).sqrt(), std::f64::consts::SQRT_2));
     assert!(close(black_box(1.0f64).exp(), std::f64::consts::E));
     assert!(close(black_box(std::f64::consts::E).ln(), 1.0));
     assert!(close(black_box(std::f64::consts::FRAC_PI_6).sin(), 0.5));
-    assert!(close(black_box(2.0f64).powf(black_box(10.5)), 1448.1546878700492));
+    assert!(close(
+        black_box(2.0f64).powf(black_box(10.5)),
+        1448.1546878700492
+    ));
     assert_eq!(black_box(7.5f64) % black_box(2.0), 1.5);
     let third = black_box(1.0f64) / black_box(3.0);
     assert_eq!(format!("{third}"), "0.3333333333333333");
@@ -36,8 +43,15 @@ fn f64_libm_calls_cross_the_c_abi_correctly() {
 #[test]
 fn f32_arithmetic_and_libm() {
     let x = black_box(5.0f32);
-    assert!((x.sqrt() - 2.236068).abs() < 1e-6, "sqrtf(5) = {}", x.sqrt());
-    assert_eq!(format!("{:.2}", black_box(10.0f32) / black_box(4.0)), "2.50");
+    assert!(
+        (x.sqrt() - 2.236068).abs() < 1e-6,
+        "sqrtf(5) = {}",
+        x.sqrt()
+    );
+    assert_eq!(
+        format!("{:.2}", black_box(10.0f32) / black_box(4.0)),
+        "2.50"
+    );
     assert_eq!(black_box(0.1f32) + black_box(0.2f32), 0.3f32);
     assert_eq!(black_box(0.1f64) + black_box(0.2f64), 0.30000000000000004);
 }
@@ -110,10 +124,14 @@ fn ones_complement_checksum(bytes: &[u8]) -> u16 {
 fn ipv4_header_checksum_of_a_known_packet() {
     // 192.168.0.1 -> 192.168.0.199, UDP, total length 115, checksum 0xb861
     let mut hdr: [u8; 20] = black_box([
-        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
-        0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
     ]);
-    assert_eq!(ones_complement_checksum(&hdr), 0, "valid header sums to 0xffff");
+    assert_eq!(
+        ones_complement_checksum(&hdr),
+        0,
+        "valid header sums to 0xffff"
+    );
     assert_eq!(u16::from_be_bytes([hdr[2], hdr[3]]), 115);
     assert_eq!(
         u32::from_be_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]),

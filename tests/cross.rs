@@ -3,9 +3,11 @@
 //! headers directly: architecture, byte order, word size, static linkage, MIPS
 //! soft-float ABI and the 1.5 MB size budget.
 //!
-//! Binaries that are missing are reported and skipped, unless `SIPALG_REQUIRE_CROSS` is
-//! set: to `1`/`all` (all four targets required) or to a list of triples separated by
-//! spaces or commas (those required). CI sets it after running the cross build.
+//! Binaries that are missing are reported and skipped. `SIPALG_REQUIRE_CROSS` makes them
+//! mandatory (CI sets it after running the cross build):
+//! - `1` (or empty): at least one of the four must exist; every one present is checked;
+//! - `all`: all four must exist;
+//! - a list of triples separated by spaces or commas: those must exist.
 
 use std::path::PathBuf;
 
@@ -80,17 +82,22 @@ fn dist_dir() -> PathBuf {
     }
 }
 
+fn require_setting() -> Option<String> {
+    std::env::var("SIPALG_REQUIRE_CROSS")
+        .ok()
+        .map(|v| v.trim().to_string())
+}
+
+/// Is this triple's binary mandatory? (`1`/empty only require "at least one": see
+/// `at_least_one_binary_when_required`.)
 fn required(triple: &str) -> bool {
-    match std::env::var("SIPALG_REQUIRE_CROSS") {
-        Err(_) => false,
-        Ok(v) => {
-            let v = v.trim();
-            v.is_empty()
-                || v == "1"
-                || v == "all"
-                || v.split(|c: char| c == ',' || c.is_whitespace())
-                    .any(|t| t == triple)
-        }
+    match require_setting() {
+        None => false,
+        Some(v) if v.is_empty() || v == "1" => false,
+        Some(v) if v == "all" => true,
+        Some(v) => v
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .any(|t| t == triple),
     }
 }
 
@@ -327,6 +334,23 @@ fn aarch64_static() {
 #[test]
 fn x86_64_static_pie() {
     run("x86_64-unknown-linux-musl");
+}
+
+#[test]
+fn at_least_one_binary_when_required() {
+    let present: Vec<&str> = TARGETS
+        .iter()
+        .map(|x| x.triple)
+        .filter(|t| dist_dir().join(t).join("sipalgd").exists())
+        .collect();
+    println!("present in {}: {present:?}", dist_dir().display());
+    if require_setting().is_some() {
+        assert!(
+            !present.is_empty(),
+            "SIPALG_REQUIRE_CROSS is set but {} holds no <triple>/sipalgd: run openwrt/cross-build.sh",
+            dist_dir().display()
+        );
+    }
 }
 
 #[test]
