@@ -4,7 +4,7 @@
 
 use crate::config;
 use crate::daemon::ruleset::{describe, Backend, Input};
-use crate::daemon::wan;
+use crate::daemon::{ruleset_input, trusted_sources, wan};
 
 pub fn run(args: &[String]) -> i32 {
     let dir = match super::check::config_dir(args) {
@@ -32,11 +32,10 @@ pub fn run(args: &[String]) -> i32 {
     } else {
         Backend::IptablesNft
     };
+    let trusted = trusted_sources(&cfg);
     let input = Input {
-        wan_devices: &w.devices,
-        ports: &cfg.ports,
         backend,
-        snat: &[],
+        ..ruleset_input(&cfg, &w, &[], &trusted)
     };
     print!("{}", describe(&input));
     if backend == Backend::IptablesNft {

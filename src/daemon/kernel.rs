@@ -3,8 +3,13 @@
 //! counted by the caller; the packet is still accepted.
 
 use super::packet::Kernel;
-use super::ruleset::{SNAT_MAP, TABLE};
+use super::ruleset::{
+    MEDIA_ANY, MEDIA_DNAT, MEDIA_ENDPOINTS, MEDIA_HAIRPIN, PINHOLE_TARGETS, SIG_DNAT, SIG_TRUSTED,
+    SNAT_MAP, TABLE,
+};
 use crate::netlink::{Conntrack, Element, Field, Key, Nft, Tuple};
+use crate::state::actions::Action;
+use std::net::Ipv4Addr;
 use std::net::SocketAddrV4;
 
 const IPPROTO_UDP: u8 = 17;
@@ -41,6 +46,40 @@ fn endpoint_key(a: SocketAddrV4) -> Key {
     Key(vec![Field::Ipv4(*a.ip()), Field::Port(a.port())])
 }
 
+fn source_port_key(source: Ipv4Addr, port: u16) -> Key {
+    Key(vec![Field::Ipv4(source), Field::Port(port)])
+}
+
+fn port_key(port: u16) -> Key {
+    Key(vec![Field::Port(port)])
+}
+
+fn element(key: Key, data: Option<SocketAddrV4>, seconds: Option<u32>) -> Element {
+    Element {
+        key,
+        data: data.map(endpoint_key),
+        timeout_ms: seconds.map(|s| u64::from(s) * 1000),
+    }
+}
+
+/// A missing element is what a delete wanted anyway.
+fn deleted(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl NetlinkKernel {
+    /// Every UDP conntrack entry (for media counters).
+    pub fn dump_udp(&mut self) -> std::io::Result<Vec<crate::netlink::Entry>> {
+        match self.ct() {
+            Some(ct) => ct.dump_udp(),
+            None => Err(std::io::Error::other("no conntrack netlink")),
+        }
+    }
+}
+
 impl Kernel for NetlinkKernel {
     fn program_snat(
         &mut self,
@@ -56,6 +95,154 @@ impl Kernel for NetlinkKernel {
         let r = self.nft()?.replace_elements(TABLE, SNAT_MAP, &[element]);
         if let Err(e) = &r {
             log::warn!("cannot program SNAT {private} -> {public}: {e}");
+            self.nft = None;
+        }
+        r
+    }
+
+    fn apply(&mut self, action: &Action, wan_ip: Ipv4Addr) -> std::io::Result<()> {
+        if let Action::FlowTimeout {
+            private,
+            remote,
+            seconds,
+        } = *action
+        {
+            let Some(ct) = self.ct() else {
+                return Err(std::io::Error::other("no conntrack netlink"));
+            };
+            return ct.set_timeout(
+                &Tuple {
+                    src: private,
+                    dst: remote,
+                    proto: IPPROTO_UDP,
+                },
+                seconds,
+            );
+        }
+        let nft = self.nft()?;
+        let r = match *action {
+            Action::MediaEndpoint { private } => nft.add_elements(
+                TABLE,
+                MEDIA_ENDPOINTS,
+                &[element(endpoint_key(private), None, None)],
+            ),
+            Action::RemoveMediaEndpoint { private } => {
+                deleted(nft.delete_elements(TABLE, MEDIA_ENDPOINTS, &[endpoint_key(private)]))
+            }
+            Action::MediaSnat {
+                private,
+                public_port,
+            } => nft
+                .replace_elements(
+                    TABLE,
+                    SNAT_MAP,
+                    &[element(
+                        endpoint_key(private),
+                        Some(SocketAddrV4::new(wan_ip, public_port)),
+                        None,
+                    )],
+                )
+                .and_then(|()| {
+                    nft.add_elements(
+                        TABLE,
+                        PINHOLE_TARGETS,
+                        &[element(endpoint_key(private), None, None)],
+                    )
+                }),
+            Action::RemoveMediaSnat { private } => deleted(nft.delete_elements(
+                TABLE,
+                SNAT_MAP,
+                &[endpoint_key(private)],
+            ))
+            .and_then(|()| {
+                deleted(nft.delete_elements(TABLE, PINHOLE_TARGETS, &[endpoint_key(private)]))
+            }),
+            Action::Pinhole {
+                remote,
+                public_port,
+                private,
+            } => {
+                let first = match remote {
+                    Some(r) => nft.replace_elements(
+                        TABLE,
+                        MEDIA_DNAT,
+                        &[element(
+                            source_port_key(r, public_port),
+                            Some(private),
+                            None,
+                        )],
+                    ),
+                    None => nft.replace_elements(
+                        TABLE,
+                        MEDIA_ANY,
+                        &[element(port_key(public_port), Some(private), None)],
+                    ),
+                };
+                first.and_then(|()| {
+                    nft.replace_elements(
+                        TABLE,
+                        MEDIA_HAIRPIN,
+                        &[element(port_key(public_port), Some(private), None)],
+                    )
+                })
+            }
+            Action::RemovePinhole {
+                remote,
+                public_port,
+            } => {
+                let first = match remote {
+                    Some(r) => {
+                        nft.delete_elements(TABLE, MEDIA_DNAT, &[source_port_key(r, public_port)])
+                    }
+                    None => nft.delete_elements(TABLE, MEDIA_ANY, &[port_key(public_port)]),
+                };
+                deleted(first).and_then(|()| {
+                    deleted(nft.delete_elements(TABLE, MEDIA_HAIRPIN, &[port_key(public_port)]))
+                })
+            }
+            Action::Reachable {
+                registrar,
+                public_port,
+                private,
+                seconds,
+            } => nft
+                .replace_elements(
+                    TABLE,
+                    SIG_DNAT,
+                    &[element(
+                        source_port_key(registrar, public_port),
+                        Some(private),
+                        Some(seconds),
+                    )],
+                )
+                .and_then(|()| {
+                    nft.replace_elements(
+                        TABLE,
+                        SIG_TRUSTED,
+                        &[element(port_key(public_port), Some(private), Some(seconds))],
+                    )
+                })
+                .and_then(|()| {
+                    nft.add_elements(
+                        TABLE,
+                        PINHOLE_TARGETS,
+                        &[element(endpoint_key(private), None, Some(seconds))],
+                    )
+                }),
+            Action::Unreachable {
+                registrar,
+                public_port,
+            } => deleted(nft.delete_elements(
+                TABLE,
+                SIG_DNAT,
+                &[source_port_key(registrar, public_port)],
+            ))
+            .and_then(|()| {
+                deleted(nft.delete_elements(TABLE, SIG_TRUSTED, &[port_key(public_port)]))
+            }),
+            Action::FlowTimeout { .. } => Ok(()),
+        };
+        if r.is_err() {
             self.nft = None;
         }
         r

@@ -19,6 +19,8 @@ pub mod wan;
 use crate::config::{self, Config};
 use packet::{Hook, Processor, Verdict};
 use ruleset::{Backend, Input, SnatElement};
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,6 +36,8 @@ pub struct Shared {
     pub wan: wan::Wan,
     pub started: Instant,
     pub warnings: Vec<String>,
+    /// The kernel accepted `ct timeout` policies (OpenWrt's small-flash targets lack them).
+    pub ct_timeouts: bool,
 }
 
 impl Shared {
@@ -45,6 +49,9 @@ impl Shared {
         let Some(wan_ip) = self.wan.address else {
             return Vec::new();
         };
+        if !self.config.alg {
+            return Vec::new();
+        }
         self.processor
             .mappings
             .iter()
@@ -56,61 +63,208 @@ impl Shared {
             .collect()
     }
 
-    /// Installs (atomically replaces) our firewall state for the current config/WAN.
+    /// Installs (atomically replaces) our firewall state for the current config/WAN,
+    /// then puts back the per-call and per-registration elements.
     fn install_firewall(&mut self) -> Result<(), String> {
         if self.wan.devices.is_empty() {
             return Err("no WAN device: set wan_device or add a default route".into());
         }
         let snat = self.snat_elements();
-        let input = Input {
-            wan_devices: &self.wan.devices,
-            ports: &self.config.ports,
-            backend: Backend::Nft,
-            snat: &snat,
+        let trusted = trusted_sources(&self.config);
+        let mut input = ruleset_input(&self.config, &self.wan, &snat, &trusted);
+        let backend = match firewall::install(&input, self.backend) {
+            Ok(b) => {
+                self.ct_timeouts = true;
+                b
+            }
+            Err(e) if e.contains("timeout") => {
+                log::warn!("conntrack timeout policies are not available ({e}); SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
+                input.timeouts = None;
+                self.ct_timeouts = false;
+                firewall::install(&input, self.backend)?
+            }
+            Err(e) => return Err(e),
         };
-        self.backend = firewall::install(&input, self.backend)?;
+        self.backend = backend;
+        self.replay_state();
         Ok(())
+    }
+
+    /// Re-adds the elements of live calls and registrations (a new table starts empty).
+    fn replay_state(&mut self) {
+        let Some(wan_ip) = self.wan.address else {
+            return;
+        };
+        let now = self.now();
+        let policy = self.processor.policy();
+        let mut actions = self.processor.calls.replay(policy);
+        if policy.alg {
+            for r in self.processor.registrations.iter() {
+                let left =
+                    r.expires_at.saturating_sub(now) as u32 + crate::state::registrations::MARGIN;
+                actions.push(crate::state::actions::Action::Reachable {
+                    registrar: *r.registrar.ip(),
+                    public_port: r.public_port,
+                    private: r.private,
+                    seconds: left,
+                });
+            }
+        }
+        let Shared {
+            processor, kernel, ..
+        } = self;
+        processor.run(&actions, wan_ip, kernel);
     }
 
     fn apply_config(&mut self) {
         self.processor.alg = self.config.alg;
+        self.processor.media_any = self.config.media_source == config::MediaSource::Any;
         self.processor.signaling_timeout = self.config.timeouts.signaling;
         self.processor.external_ip = self.config.external_address;
         self.processor.wan_ip = self.wan.address;
     }
 
+    /// Reads the media packet counters of live calls from conntrack.
+    fn update_media_counters(&mut self) {
+        let now = self.now();
+        let Ok(entries) = self.kernel.dump_udp() else {
+            return;
+        };
+        let mut counts: HashMap<SocketAddrV4, (u64, u64)> = HashMap::new();
+        for e in &entries {
+            let (orig, reply) = (e.packets_orig.unwrap_or(0), e.packets_reply.unwrap_or(0));
+            // A flow the phone started: original source is the phone. A flow the far end
+            // started through a pinhole: the reply comes from the phone.
+            let c = counts.entry(e.orig.src).or_default();
+            c.0 += orig;
+            c.1 += reply;
+            if e.reply.src != e.orig.dst {
+                let c = counts.entry(e.reply.src).or_default();
+                c.0 += reply;
+                c.1 += orig;
+            }
+        }
+        self.processor
+            .calls
+            .update_counters(now, |p| counts.get(&p).copied());
+    }
+
     pub fn status(&self) -> status::Status {
         let wan_ip = self.wan.address;
+        let now = self.now();
+        let advertised = self.config.external_address.or(wan_ip);
+        let public = |port: u16| advertised.map_or("-".into(), |ip| format!("{ip}:{port}"));
+        let mut warnings = self.warnings.clone();
+        let helper_loaded = helper_guard::loaded();
+        let helper_attached = helper_guard::attached();
+        if helper_attached && self.config.kernel_helper {
+            warnings.push("the kernel SIP helper (nf_conntrack_sip) is attached to SIP traffic (kernel_helper=1)".into());
+        } else if helper_attached {
+            warnings.push("fw4 attaches the kernel SIP helper to SIP traffic; sipalg keeps it off (kernel_helper=0)".into());
+        }
+        if !self.ct_timeouts {
+            warnings.push("this kernel has no conntrack timeout policies: SIP and media flows use the global UDP timeouts".into());
+        }
+        let mut registrations: Vec<status::RegistrationStatus> = self
+            .processor
+            .registrations
+            .iter()
+            .map(|r| status::RegistrationStatus {
+                aor: r.aor.clone(),
+                private: r.private.to_string(),
+                public: public(r.public_port),
+                registrar: r.registrar.to_string(),
+                expires_in: r.expires_at.saturating_sub(now),
+            })
+            .collect();
+        registrations.sort_by(|a, b| a.private.cmp(&b.private));
+        let mut calls: Vec<status::CallStatus> = self
+            .processor
+            .calls
+            .iter()
+            .map(|c| status::CallStatus {
+                call_id: c.call_id.clone(),
+                state: c.state.name(),
+                outbound: c.outbound,
+                age: now.saturating_sub(c.created),
+                phone: c.phone.to_string(),
+                peer: c.peer.to_string(),
+                one_way: c.one_way(now, ONE_WAY_AFTER),
+                streams: c
+                    .streams
+                    .iter()
+                    .filter(|s| s.private.is_some() || s.remote.is_some())
+                    .map(|s| status::StreamStatus {
+                        kind: s.kind.name(),
+                        private: s.private.map(|p| p.to_string()),
+                        public: s.private.map(|_| public(s.public_port)),
+                        remote: s.remote.map(|r| r.to_string()),
+                        packets_out: s.packets_out,
+                        packets_in: s.packets_in,
+                        one_way: s.one_way(now, ONE_WAY_AFTER),
+                    })
+                    .collect(),
+            })
+            .collect();
+        calls.sort_by_key(|c| std::cmp::Reverse(c.age));
         status::Status {
             version: env!("CARGO_PKG_VERSION"),
             pid: std::process::id(),
-            uptime: self.now(),
+            uptime: now,
             alg: self.config.alg,
             queue_backend: self.backend.name(),
             wan_device: self.wan.devices.first().cloned(),
             wan_address: wan_ip,
             external_address: self.config.external_address,
-            kernel_helper_loaded: helper_guard::loaded(),
-            kernel_helper_attached: helper_guard::attached(),
+            kernel_helper_loaded: helper_loaded,
+            kernel_helper_attached: helper_attached && self.config.kernel_helper,
             kernel_helper_guard: !self.config.kernel_helper,
             counters: self.processor.counters,
-            warnings: self.warnings.clone(),
+            warnings,
             mappings: self
                 .processor
                 .mappings
                 .iter()
-                .map(|m| {
-                    let public = self
-                        .config
-                        .external_address
-                        .or(wan_ip)
-                        .map_or("-".into(), |ip| format!("{ip}:{}", m.public_port));
-                    (m.private.to_string(), public)
-                })
+                .map(|m| (m.private.to_string(), public(m.public_port)))
                 .collect(),
+            registrations,
+            calls,
         }
     }
 }
+
+/// The configured trusted sources as nft set elements.
+pub fn trusted_sources(c: &Config) -> Vec<String> {
+    c.trusted_sources.iter().map(|t| t.to_string()).collect()
+}
+
+/// What goes into our table for this configuration and WAN.
+pub fn ruleset_input<'a>(
+    c: &'a Config,
+    wan: &'a wan::Wan,
+    snat: &'a [SnatElement],
+    trusted: &'a [String],
+) -> Input<'a> {
+    Input {
+        wan_devices: &wan.devices,
+        wan_address: wan.address,
+        ports: &c.ports,
+        backend: Backend::Nft,
+        snat,
+        alg: c.alg,
+        media_any: c.media_source == config::MediaSource::Any,
+        trusted,
+        kernel_helper_guard: !c.kernel_helper,
+        timeouts: Some((c.timeouts.signaling, c.timeouts.media)),
+        dscp: c
+            .qos
+            .enabled
+            .then_some((c.qos.signaling_dscp, c.qos.media_dscp)),
+    }
+}
+
+/// A stream is flagged one-way after one direction stayed at 0 this long (seconds).
+pub const ONE_WAY_AFTER: u64 = 4;
 
 struct Options {
     config_dir: PathBuf,
@@ -169,6 +323,7 @@ pub fn run(args: &[String]) -> i32 {
         wan,
         started: Instant::now(),
         warnings: Vec::new(),
+        ct_timeouts: true,
     };
     shared.apply_config();
     if let Err(e) = shared.install_firewall() {
@@ -294,7 +449,7 @@ fn reload(shared: &Arc<Mutex<Shared>>, dir: &Path) {
     s.config = cfg;
     s.wan = wan::detect(&s.config.wan_devices);
     if s.wan.devices != devices_before {
-        s.processor.mappings.clear();
+        forget_flows(&mut s);
     }
     s.apply_config();
     match s.install_firewall() {
@@ -322,11 +477,20 @@ fn follow_wan(shared: &Arc<Mutex<Shared>>) {
     );
     s.wan = now;
     // Mappings to the old address are useless now.
-    s.processor.mappings.clear();
+    forget_flows(&mut s);
     s.apply_config();
     if let Err(e) = s.install_firewall() {
         log::error!("cannot update the firewall rules after the WAN change: {e}");
     }
+}
+
+/// Forgets every mapping, call and registration (the WAN changed under them).
+fn forget_flows(s: &mut Shared) {
+    let p = &mut s.processor;
+    p.mappings.clear();
+    p.calls.clear();
+    p.registrations.clear();
+    p.pool.clear();
 }
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
@@ -348,12 +512,20 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
             reload(&shared, &dir);
         }
         tick += 1;
+        if tick % 4 == 0 {
+            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.processor.calls.is_empty() {
+                s.update_media_counters();
+            }
+            let now = s.now();
+            let media = s.config.timeouts.media;
+            let Shared {
+                processor, kernel, ..
+            } = &mut *s;
+            processor.housekeeping(now, media, kernel);
+        }
         if tick % 20 == 0 {
             follow_wan(&shared);
-            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = s.now();
-            let idle = u64::from(s.config.timeouts.signaling);
-            s.processor.mappings.expire(now, idle);
         }
     }
 }

@@ -6,8 +6,12 @@
 //! The kernel is reached only through [`Kernel`], so this logic runs in tests without
 //! netlink.
 
-use crate::engine::{self, Direction, KeepPorts, Nat};
+use crate::engine::{self, Direction, Facts, KeepPorts, Nat, PortMap};
+use crate::state::actions::Action;
+use crate::state::calls::{Calls, MediaPolicy, MediaPorts};
 use crate::state::mappings::{Mappings, Program};
+use crate::state::ports::PortPool;
+use crate::state::registrations::Registrations;
 use crate::wire::ipv4::UdpPacket;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -28,6 +32,9 @@ pub trait Kernel {
         src: SocketAddrV4,
         public_dst: SocketAddrV4,
     ) -> Option<SocketAddrV4>;
+    /// Carries out an action of the call/registration state. `wan_ip` is the address
+    /// SNAT uses.
+    fn apply(&mut self, action: &Action, wan_ip: Ipv4Addr) -> std::io::Result<()>;
 }
 
 /// Which hook queued the packet.
@@ -55,15 +62,19 @@ pub enum Verdict {
     Replace(Vec<u8>),
 }
 
-/// Per-daemon packet handling state.
+/// Per-daemon packet handling state: the pure state machines plus counters.
 pub struct Processor {
     pub alg: bool,
+    pub media_any: bool,
     /// The WAN interface's IPv4 address (what SNAT uses and what arrives on the WAN).
     pub wan_ip: Option<Ipv4Addr>,
     /// `external_address`: what the messages advertise instead of the WAN address.
     pub external_ip: Option<Ipv4Addr>,
     pub signaling_timeout: u32,
+    pub pool: PortPool,
     pub mappings: Mappings,
+    pub calls: Calls,
+    pub registrations: Registrations,
     pub counters: Counters,
 }
 
@@ -71,16 +82,27 @@ impl Processor {
     pub fn new(alg: bool, signaling_timeout: u32) -> Self {
         Processor {
             alg,
+            media_any: false,
             wan_ip: None,
             external_ip: None,
             signaling_timeout,
+            pool: PortPool::default(),
             mappings: Mappings::new(),
+            calls: Calls::default(),
+            registrations: Registrations::default(),
             counters: Counters::default(),
         }
     }
 
-    fn advertised_ip(&self) -> Option<Ipv4Addr> {
+    pub fn advertised_ip(&self) -> Option<Ipv4Addr> {
         self.external_ip.or(self.wan_ip)
+    }
+
+    pub fn policy(&self) -> MediaPolicy {
+        MediaPolicy {
+            alg: self.alg,
+            any_source: self.media_any,
+        }
     }
 
     /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`.
@@ -98,22 +120,26 @@ impl Processor {
                 if *public.ip() == wan_ip {
                     // The flow predates us (e.g. a restart): keep what the kernel chose,
                     // and make new flows from this endpoint use it too.
-                    self.mappings.observed(src, public.port(), now);
-                    if k.program_snat(src, public, timeout).is_err() {
+                    self.mappings
+                        .observed(&mut self.pool, src, public.port(), now);
+                    if self.alg && k.program_snat(src, public, timeout).is_err() {
                         self.counters.program_errors += 1;
                     }
                     return public.port();
                 }
             }
         }
-        let (m, program) = self.mappings.outbound(src, now, u64::from(timeout / 2));
+        let (m, program) = self
+            .mappings
+            .outbound(&mut self.pool, src, now, u64::from(timeout / 2));
         if let Program::Snat {
             private,
             public_port,
         } = program
         {
-            if k.program_snat(private, SocketAddrV4::new(wan_ip, public_port), timeout)
-                .is_err()
+            if self.alg
+                && k.program_snat(private, SocketAddrV4::new(wan_ip, public_port), timeout)
+                    .is_err()
             {
                 self.counters.program_errors += 1;
             }
@@ -133,7 +159,8 @@ impl Processor {
             return Some(m.private);
         }
         let private = k.private_of_inbound(src, dst)?;
-        self.mappings.observed(private, dst.port(), now);
+        self.mappings
+            .observed(&mut self.pool, private, dst.port(), now);
         Some(private)
     }
 
@@ -144,64 +171,145 @@ impl Processor {
             return Verdict::Accept;
         };
         let (Some(wan_ip), Some(advertised)) = (self.wan_ip, self.advertised_ip()) else {
-            self.counters.unchanged += 1;
-            return Verdict::Accept;
+            return self.pass(pkt.payload());
         };
         let (src, dst) = (pkt.source(), pkt.destination());
-        let (direction, nat) = match hook {
+        let (direction, phone, peer, public_port) = match hook {
             Hook::Outbound => {
-                if *src.ip() == wan_ip || !self.alg {
+                if *src.ip() == wan_ip {
                     return self.pass(pkt.payload());
                 }
-                let port = self.outbound_mapping(src, dst, wan_ip, now, k);
-                (
-                    Direction::Outbound,
-                    Nat {
-                        private: src,
-                        public: SocketAddrV4::new(advertised, port),
-                    },
-                )
+                // With the ALG off, masquerade picks the port and nothing needs it here.
+                let port = if self.alg {
+                    self.outbound_mapping(src, dst, wan_ip, now, k)
+                } else {
+                    src.port()
+                };
+                (Direction::Outbound, src, dst, port)
             }
             Hook::Inbound => {
-                if *dst.ip() != wan_ip || !self.alg {
+                if *dst.ip() != wan_ip {
                     return self.pass(pkt.payload());
                 }
                 let Some(private) = self.inbound_mapping(src, dst, now, k) else {
                     return self.pass(pkt.payload());
                 };
-                (
-                    Direction::Inbound,
-                    Nat {
-                        private,
-                        public: SocketAddrV4::new(advertised, dst.port()),
-                    },
-                )
+                (Direction::Inbound, private, src, dst.port())
             }
         };
+        let public = SocketAddrV4::new(advertised, public_port);
         let payload = pkt.payload();
-        match engine::plan(payload, direction, &nat, &mut KeepPorts) {
+        // With the ALG off the engine still reads the message (for registrations, calls,
+        // DSCP and timeouts) through an identity mapping that changes nothing.
+        let nat = if self.alg {
+            Nat {
+                private: phone,
+                public,
+            }
+        } else {
+            Nat {
+                private: phone,
+                public: phone,
+            }
+        };
+        let mut keep = KeepPorts;
+        let mut media = MediaPorts {
+            pool: &mut self.pool,
+        };
+        let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
+        let plan = match engine::plan(payload, direction, &nat, ports) {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.unparsable += 1;
+                return Verdict::Accept;
+            }
+        };
+        self.track(&plan.facts, direction, phone, peer, public, now, wan_ip, k);
+        if plan.is_unchanged() || !self.alg {
+            self.counters.unchanged += 1;
+            return Verdict::Accept;
+        }
+        let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
+        match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
+            Ok(()) => {
+                self.counters.rewritten += 1;
+                Verdict::Replace(out)
+            }
             Err(_) => {
                 self.counters.unparsable += 1;
                 Verdict::Accept
             }
-            Ok(plan) if plan.is_unchanged() => {
-                self.counters.unchanged += 1;
-                Verdict::Accept
+        }
+    }
+
+    /// Feeds a message's facts to the registration and call state and carries out the
+    /// resulting actions.
+    #[allow(clippy::too_many_arguments)]
+    fn track(
+        &mut self,
+        facts: &Facts,
+        direction: Direction,
+        phone: SocketAddrV4,
+        peer: SocketAddrV4,
+        public: SocketAddrV4,
+        now: u64,
+        wan_ip: Ipv4Addr,
+        k: &mut dyn Kernel,
+    ) {
+        let from_phone = direction == Direction::Outbound;
+        let is_register = |m: Option<&[u8]>| m.is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"));
+        let mut actions = Vec::new();
+        if from_phone && is_register(facts.method) {
+            self.registrations.on_request(facts, phone);
+        } else if !from_phone && facts.status.is_some() && is_register(facts.cseq_method) {
+            actions = self
+                .registrations
+                .on_response(facts, phone, public, peer, now);
+            if !self.alg {
+                // Reachability through our DNAT is an ALG feature; keeping the flow alive is not.
+                actions.retain(|a| matches!(a, Action::FlowTimeout { .. }));
             }
-            Ok(plan) => {
-                let mut out =
-                    Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
-                match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
-                    Ok(()) => {
-                        self.counters.rewritten += 1;
-                        Verdict::Replace(out)
-                    }
-                    Err(_) => {
-                        self.counters.unparsable += 1;
-                        Verdict::Accept
-                    }
-                }
+        }
+        let policy = self.policy();
+        actions.extend(self.calls.on_message(
+            facts,
+            phone,
+            peer,
+            from_phone,
+            policy,
+            &mut self.pool,
+            now,
+        ));
+        self.run(&actions, wan_ip, k);
+    }
+
+    /// Carries out actions, counting failures (the packet is accepted regardless).
+    pub fn run(&mut self, actions: &[Action], wan_ip: Ipv4Addr, k: &mut dyn Kernel) {
+        for a in actions {
+            if let Err(e) = k.apply(a, wan_ip) {
+                log::warn!("cannot apply {a:?}: {e}");
+                self.counters.program_errors += 1;
             }
+        }
+    }
+
+    /// Periodic work: expire registrations, idle calls and idle signalling mappings.
+    pub fn housekeeping(&mut self, now: u64, media_timeout: u32, k: &mut dyn Kernel) {
+        let mut actions = self.registrations.expire(now);
+        let policy = self.policy();
+        actions.extend(
+            self.calls
+                .expire(now, u64::from(media_timeout), policy, &mut self.pool),
+        );
+        let regs = &self.registrations;
+        self.mappings.expire(
+            &mut self.pool,
+            now,
+            u64::from(self.signaling_timeout),
+            |m| regs.get(m.private).is_some(),
+        );
+        if let Some(wan_ip) = self.wan_ip {
+            self.run(&actions, wan_ip, k);
         }
     }
 
@@ -225,6 +333,7 @@ mod tests {
     struct FakeKernel {
         programmed: Vec<(SocketAddrV4, SocketAddrV4)>,
         conntrack: Vec<(SocketAddrV4, SocketAddrV4, SocketAddrV4)>, // private, remote, public
+        actions: Vec<Action>,
     }
 
     impl Kernel for FakeKernel {
@@ -256,6 +365,10 @@ mod tests {
                 .iter()
                 .find(|c| c.1 == src && c.2 == dst)
                 .map(|c| c.0)
+        }
+        fn apply(&mut self, action: &Action, _: Ipv4Addr) -> std::io::Result<()> {
+            self.actions.push(*action);
+            Ok(())
         }
     }
 
@@ -440,5 +553,117 @@ mod tests {
         assert_eq!(p.counters.seen, 4);
         assert_eq!(p.counters.unparsable, 2);
         assert_eq!(p.counters.unchanged, 2);
+    }
+
+    #[test]
+    fn registration_and_call_state_follow_the_datapath() {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+        p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
+            0,
+            &mut k,
+        );
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=120\r\nContent-Length: 0\r\n\r\n";
+        p.handle(
+            Hook::Inbound,
+            &udp("198.51.100.10:5060", "198.51.100.1:5060", ok),
+            1,
+            &mut k,
+        );
+        assert_eq!(
+            k.actions,
+            vec![
+                Action::Reachable {
+                    registrar: "198.51.100.10".parse().unwrap(),
+                    public_port: 5060,
+                    private: "192.168.1.20:5060".parse().unwrap(),
+                    seconds: 150
+                },
+                Action::FlowTimeout {
+                    private: "192.168.1.20:5060".parse().unwrap(),
+                    remote: "198.51.100.10:5060".parse().unwrap(),
+                    seconds: 150
+                },
+            ]
+        );
+        assert_eq!(p.registrations.len(), 1);
+
+        // A call: the INVITE's SDP is rewritten with the port the state allocated.
+        k.actions.clear();
+        let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+        let Verdict::Replace(out) = p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
+            2,
+            &mut k,
+        ) else {
+            panic!()
+        };
+        assert!(String::from_utf8_lossy(&out)
+            .contains("c=IN IP4 198.51.100.1\r\nm=audio 4000 RTP/AVP 0"));
+        assert!(k.actions.contains(&Action::MediaSnat {
+            private: "192.168.1.20:4000".parse().unwrap(),
+            public_port: 4000
+        }));
+        assert_eq!(p.calls.len(), 1);
+
+        // With the ALG off: nothing rewritten, registration kept alive, media still marked.
+        let mut p = processor();
+        p.alg = false;
+        let mut k = FakeKernel::default();
+        p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
+            0,
+            &mut k,
+        );
+        k.conntrack.push((
+            "192.168.1.20:5060".parse().unwrap(),
+            "198.51.100.10:5060".parse().unwrap(),
+            "198.51.100.1:5060".parse().unwrap(),
+        ));
+        let ok_plain =
+            String::from_utf8_lossy(ok).replace("198.51.100.1:5060>", "192.168.1.20:5060>");
+        assert!(matches!(
+            p.handle(
+                Hook::Inbound,
+                &udp(
+                    "198.51.100.10:5060",
+                    "198.51.100.1:5060",
+                    ok_plain.as_bytes()
+                ),
+                1,
+                &mut k
+            ),
+            Verdict::Accept
+        ));
+        assert!(
+            matches!(
+                k.actions.as_slice(),
+                [Action::FlowTimeout { seconds: 150, .. }]
+            ),
+            "{:?}",
+            k.actions
+        );
+        assert!(matches!(
+            p.handle(
+                Hook::Outbound,
+                &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
+                2,
+                &mut k
+            ),
+            Verdict::Accept
+        ));
+        assert!(k.actions.contains(&Action::MediaEndpoint {
+            private: "192.168.1.20:4000".parse().unwrap()
+        }));
+        assert!(!k
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::MediaSnat { .. })));
     }
 }

@@ -13,10 +13,34 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub const TABLE: &str = "sipalg";
-pub const SNAT_MAP: &str = "sig_snat";
+/// `private ip . port : public ip . port` for signalling and media endpoints.
+pub const SNAT_MAP: &str = "snat_ports";
+/// `far end ip . public port : private ip . port`: media pinholes (`media_source sdp`).
+pub const MEDIA_DNAT: &str = "media_dnat";
+/// `public port : private ip . port`: media pinholes from anyone (`media_source any`).
+pub const MEDIA_ANY: &str = "media_any";
+/// `public port : private ip . port`: every media pinhole, reachable from the LAN
+/// (two LAN phones in one call via an outside PBX: hairpin).
+pub const MEDIA_HAIRPIN: &str = "media_hairpin";
+/// `registrar ip . public port : private ip . port`: registered phones.
+pub const SIG_DNAT: &str = "sig_dnat";
+/// `public port : private ip . port`: registered phones, from the trusted sources.
+pub const SIG_TRUSTED: &str = "sig_dnat_trusted";
+/// Private media endpoints (`ip . port`): DSCP and the media timeout apply.
+pub const MEDIA_ENDPOINTS: &str = "media_endpoints";
+/// Private endpoints that sipalg DNATs to: fw4 accepts these flows (ct mark).
+pub const PINHOLE_TARGETS: &str = "pinhole_targets";
 pub const QUEUE_NUM: u16 = 5060;
 pub const XT_PRE: &str = "SIPALG_PRE";
 pub const XT_POST: &str = "SIPALG_POST";
+
+/// Conntrack mark bits (each rule keeps the other bits):
+/// a flow sipalg DNATed on purpose; fw4's `forward_wan` accepts it (files/nftables.d).
+pub const MARK_PINHOLE: u32 = 0x1000_0000;
+/// SIP flows fw4 must not attach the kernel SIP helper to (`kernel_helper 0`).
+pub const MARK_NO_KERNEL_HELPER: u32 = 0x2000_0000;
+/// A call's media flow: media DSCP.
+pub const MARK_MEDIA: u32 = 0x4000_0000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -45,9 +69,19 @@ pub struct SnatElement {
 
 pub struct Input<'a> {
     pub wan_devices: &'a [String],
+    pub wan_address: Option<Ipv4Addr>,
     pub ports: &'a [u16],
     pub backend: Backend,
     pub snat: &'a [SnatElement],
+    pub alg: bool,
+    pub media_any: bool,
+    pub trusted: &'a [String],
+    pub kernel_helper_guard: bool,
+    /// Conntrack timeout policies (signalling, media) in seconds, when the kernel
+    /// supports `ct timeout`.
+    pub timeouts: Option<(u32, u32)>,
+    /// DSCP values (signalling, media), when QoS is on.
+    pub dscp: Option<(u8, u8)>,
 }
 
 fn set_of<T: core::fmt::Display>(items: &[T], quote: bool) -> String {
@@ -61,14 +95,12 @@ pub fn nft(input: &Input) -> String {
     let mut s = String::new();
     let wan = set_of(input.wan_devices, true);
     let ports = set_of(input.ports, false);
+    let endpoint = "ipv4_addr . inet_service";
     let _ = writeln!(s, "table inet {TABLE} {{}}");
     let _ = writeln!(s, "delete table inet {TABLE}");
     let _ = writeln!(s, "table inet {TABLE} {{");
     let _ = writeln!(s, "\tmap {SNAT_MAP} {{");
-    let _ = writeln!(
-        s,
-        "\t\ttype ipv4_addr . inet_service : ipv4_addr . inet_service"
-    );
+    let _ = writeln!(s, "\t\ttype {endpoint} : {endpoint}");
     let _ = writeln!(s, "\t\tflags timeout");
     if !input.snat.is_empty() {
         let elems: Vec<String> = input
@@ -88,6 +120,38 @@ pub fn nft(input: &Input) -> String {
         let _ = writeln!(s, "\t\telements = {{ {} }}", elems.join(", "));
     }
     let _ = writeln!(s, "\t}}");
+    for (name, key) in [
+        (MEDIA_DNAT, endpoint),
+        (MEDIA_ANY, "inet_service"),
+        (MEDIA_HAIRPIN, "inet_service"),
+        (SIG_DNAT, endpoint),
+        (SIG_TRUSTED, "inet_service"),
+    ] {
+        let _ = writeln!(
+            s,
+            "\tmap {name} {{ type {key} : {endpoint}; flags timeout; }}"
+        );
+    }
+    for name in [MEDIA_ENDPOINTS, PINHOLE_TARGETS] {
+        let _ = writeln!(s, "\tset {name} {{ type {endpoint}; flags timeout; }}");
+    }
+    let trusted: Vec<&String> = input.trusted.iter().filter(|t| !t.is_empty()).collect();
+    if trusted.is_empty() {
+        let _ = writeln!(
+            s,
+            "\tset trusted_sources {{ type ipv4_addr; flags interval; }}"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\tset trusted_sources {{ type ipv4_addr; flags interval; elements = {} }}",
+            set_of(&trusted, false)
+        );
+    }
+    if let Some((sig, media)) = input.timeouts {
+        let _ = writeln!(s, "\tct timeout sip_signalling {{ protocol udp; l3proto ip; policy = {{ unreplied: {sig}, replied: {sig} }}; }}");
+        let _ = writeln!(s, "\tct timeout sip_media {{ protocol udp; l3proto ip; policy = {{ unreplied: {media}, replied: {media} }}; }}");
+    }
     if input.backend == Backend::Nft {
         let q = format!("queue num {QUEUE_NUM} bypass");
         let _ = writeln!(s, "\tchain queue_out {{");
@@ -119,13 +183,99 @@ pub fn nft(input: &Input) -> String {
         );
         let _ = writeln!(s, "\t}}");
     }
+    if input.kernel_helper_guard {
+        // Before fw4's helper assignment (prerouting, priority filter): fw4's include
+        // files/nftables.d/chain-pre/prerouting returns early for flows with this mark.
+        let g = format!("ct mark set ct mark | {MARK_NO_KERNEL_HELPER:#010x}");
+        let _ = writeln!(s, "\tchain kernel_helper_guard {{");
+        let _ = writeln!(
+            s,
+            "\t\ttype filter hook prerouting priority filter - 5; policy accept;"
+        );
+        let _ = writeln!(s, "\t\tudp dport {ports} {g}");
+        let _ = writeln!(s, "\t\tudp sport {ports} {g}");
+        let _ = writeln!(s, "\t}}");
+    }
+    let _ = writeln!(s, "\tchain dstnat_sip {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype nat hook prerouting priority dstnat - 1; policy accept;"
+    );
+    if input.alg {
+        if input.media_any {
+            let _ = writeln!(
+                s,
+                "\t\tiifname {wan} meta nfproto ipv4 dnat ip to udp dport map @{MEDIA_ANY}"
+            );
+        } else {
+            let _ = writeln!(s, "\t\tiifname {wan} meta nfproto ipv4 dnat ip to ip saddr . udp dport map @{MEDIA_DNAT}");
+        }
+        let _ = writeln!(
+            s,
+            "\t\tiifname {wan} meta nfproto ipv4 dnat ip to ip saddr . udp dport map @{SIG_DNAT}"
+        );
+        let _ = writeln!(
+            s,
+            "\t\tiifname {wan} ip saddr @trusted_sources dnat ip to udp dport map @{SIG_TRUSTED}"
+        );
+        if let Some(wan_ip) = input.wan_address {
+            let _ = writeln!(
+                s,
+                "\t\tiifname != {wan} ip daddr {wan_ip} dnat ip to udp dport map @{MEDIA_HAIRPIN}"
+            );
+        }
+    }
+    let _ = writeln!(s, "\t}}");
+    let _ = writeln!(s, "\tchain flows_sip {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook prerouting priority dstnat + 1; policy accept;"
+    );
+    let media_mark = format!("ct mark set ct mark | {MARK_MEDIA:#010x}");
+    let (sig_timeout, media_timeout) = match input.timeouts {
+        Some(_) => (
+            " ct timeout set \"sip_signalling\"",
+            " ct timeout set \"sip_media\"",
+        ),
+        None => ("", ""),
+    };
+    if !sig_timeout.is_empty() {
+        let _ = writeln!(s, "\t\tct state new udp dport {ports}{sig_timeout}");
+        let _ = writeln!(s, "\t\tct state new udp sport {ports}{sig_timeout}");
+    }
+    let _ = writeln!(s, "\t\tiifname != {wan} ct state new ip saddr . udp sport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}");
+    let _ = writeln!(
+        s,
+        "\t\tct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}"
+    );
+    let _ = writeln!(
+        s,
+        "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{PINHOLE_TARGETS} ct mark set ct mark | {MARK_PINHOLE:#010x}"
+    );
+    let _ = writeln!(s, "\t}}");
     let _ = writeln!(s, "\tchain srcnat_sip {{");
     let _ = writeln!(
         s,
         "\t\ttype nat hook postrouting priority srcnat - 1; policy accept;"
     );
-    let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 meta l4proto udp snat ip to ip saddr . udp sport map @{SNAT_MAP}");
+    if input.alg {
+        let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 meta l4proto udp snat ip to ip saddr . udp sport map @{SNAT_MAP}");
+    }
     let _ = writeln!(s, "\t}}");
+    if let Some((sig, media)) = input.dscp {
+        let _ = writeln!(s, "\tchain dscp_sip {{");
+        let _ = writeln!(
+            s,
+            "\t\ttype filter hook postrouting priority srcnat + 1; policy accept;"
+        );
+        let _ = writeln!(s, "\t\tudp dport {ports} ip dscp set {sig}");
+        let _ = writeln!(s, "\t\tudp sport {ports} ip dscp set {sig}");
+        let _ = writeln!(
+            s,
+            "\t\tct mark & {MARK_MEDIA:#010x} == {MARK_MEDIA:#010x} ip dscp set {media}"
+        );
+        let _ = writeln!(s, "\t}}");
+    }
     let _ = writeln!(s, "}}");
     s
 }
@@ -187,46 +337,97 @@ pub fn snat_public(wan_ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
 mod tests {
     use super::*;
 
-    fn input<'a>(wan: &'a [String], backend: Backend, snat: &'a [SnatElement]) -> Input<'a> {
+    fn input<'a>(
+        wan: &'a [String],
+        backend: Backend,
+        snat: &'a [SnatElement],
+        trusted: &'a [String],
+    ) -> Input<'a> {
         Input {
             wan_devices: wan,
+            wan_address: Some("198.51.100.1".parse().unwrap()),
             ports: &[5060, 5080],
             backend,
             snat,
+            alg: true,
+            media_any: false,
+            trusted,
+            kernel_helper_guard: true,
+            timeouts: Some((3600, 300)),
+            dscp: Some((40, 46)),
         }
     }
 
     #[test]
-    fn nft_table_with_queue_and_elements() {
+    fn nft_table_with_queue_nat_marks_timeouts_and_dscp() {
         let wan = vec!["eth1".to_string()];
         let snat = [SnatElement {
             private: "192.168.1.20:5060".parse().unwrap(),
             public: "198.51.100.1:5060".parse().unwrap(),
             timeout_s: 3600,
         }];
-        let t = nft(&input(&wan, Backend::Nft, &snat));
+        let trusted = vec!["198.51.100.30".to_string(), "10.0.0.0/8".to_string()];
+        let t = nft(&input(&wan, Backend::Nft, &snat, &trusted));
         assert!(
             t.starts_with("table inet sipalg {}\ndelete table inet sipalg\ntable inet sipalg {\n")
         );
-        assert!(t.contains(
-            "\t\telements = { 192.168.1.20 . 5060 timeout 3600s : 198.51.100.1 . 5060 }\n"
-        ));
-        assert!(t.contains("\t\toifname { \"eth1\" } meta nfproto ipv4 udp dport { 5060, 5080 } queue num 5060 bypass\n"));
-        assert!(t.contains("\t\tiifname { \"eth1\" } meta nfproto ipv4 udp sport { 5060, 5080 } queue num 5060 bypass\n"));
-        assert!(t.contains("priority srcnat - 1;"));
-        assert!(t.contains("snat ip to ip saddr . udp sport map @sig_snat"));
+        for needle in [
+            "\t\telements = { 192.168.1.20 . 5060 timeout 3600s : 198.51.100.1 . 5060 }\n",
+            "\t\toifname { \"eth1\" } meta nfproto ipv4 udp dport { 5060, 5080 } queue num 5060 bypass\n",
+            "\t\tiifname { \"eth1\" } meta nfproto ipv4 udp sport { 5060, 5080 } queue num 5060 bypass\n",
+            "priority srcnat - 1;",
+            "snat ip to ip saddr . udp sport map @snat_ports",
+            "dnat ip to ip saddr . udp dport map @media_dnat",
+            "ip saddr @trusted_sources dnat ip to udp dport map @sig_dnat_trusted",
+            "iifname != { \"eth1\" } ip daddr 198.51.100.1 dnat ip to udp dport map @media_hairpin",
+            "set trusted_sources { type ipv4_addr; flags interval; elements = { 198.51.100.30, 10.0.0.0/8 } }",
+            "ct timeout sip_media { protocol udp; l3proto ip; policy = { unreplied: 300, replied: 300 }; }",
+            "ct state new udp dport { 5060, 5080 } ct timeout set \"sip_signalling\"",
+            "ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\"",
+            "ct status dnat ct state new ip daddr . udp dport @pinhole_targets ct mark set ct mark | 0x10000000",
+            "udp dport { 5060, 5080 } ct mark set ct mark | 0x20000000",
+            "ct mark & 0x40000000 == 0x40000000 ip dscp set 46",
+            "udp sport { 5060, 5080 } ip dscp set 40",
+        ] {
+            assert!(t.contains(needle), "{needle:?} missing in\n{t}");
+        }
     }
 
     #[test]
-    fn xt_backend_has_no_nft_queue_and_an_iptables_script() {
-        let wan = vec!["wan".to_string(), "pppoe-wan".to_string()];
-        let i = input(&wan, Backend::IptablesNft, &[]);
+    fn what_is_left_out_when_off() {
+        let wan = vec!["wan".to_string()];
+        let mut i = input(&wan, Backend::IptablesNft, &[], &[]);
+        i.alg = false;
+        i.kernel_helper_guard = false;
+        i.timeouts = None;
+        i.dscp = None;
         let t = nft(&i);
-        assert!(!t.contains("queue"));
-        assert!(!t.contains("elements"));
+        for absent in [
+            "queue",
+            "elements",
+            "dnat ip",
+            "snat ip",
+            "kernel_helper_guard",
+            "ct timeout",
+            "dscp",
+        ] {
+            assert!(!t.contains(absent), "{absent:?} present in\n{t}");
+        }
+        assert!(t.contains("set trusted_sources { type ipv4_addr; flags interval; }"));
+        i.media_any = true;
+        i.alg = true;
+        assert!(nft(&i).contains("dnat ip to udp dport map @media_any"));
+    }
+
+    #[test]
+    fn xt_backend_has_an_iptables_script() {
+        let wan = vec!["wan".to_string(), "pppoe-wan".to_string()];
+        let i = input(&wan, Backend::IptablesNft, &[], &[]);
         let x = iptables(&i);
         assert_eq!(x.lines().count(), 3 + 8 + 1);
-        assert!(x.contains("-A SIPALG_POST -o pppoe-wan -p udp -m multiport --dports 5060,5080 -j NFQUEUE --queue-num 5060 --queue-bypass\n"));
+        assert!(x.contains(
+            "-A SIPALG_POST -o pppoe-wan -p udp -m multiport --dports 5060,5080 -j NFQUEUE --queue-num 5060 --queue-bypass\n"
+        ));
         assert!(
             x.contains("-A SIPALG_PRE -i wan -p udp -m multiport --sports 5060,5080 -j NFQUEUE")
         );

@@ -23,6 +23,61 @@ pub struct Status {
     pub counters: Counters,
     pub warnings: Vec<String>,
     pub mappings: Vec<(String, String)>,
+    pub registrations: Vec<RegistrationStatus>,
+    pub calls: Vec<CallStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationStatus {
+    pub aor: String,
+    pub private: String,
+    pub public: String,
+    pub registrar: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallStatus {
+    pub call_id: String,
+    pub state: &'static str,
+    pub outbound: bool,
+    pub age: u64,
+    pub phone: String,
+    pub peer: String,
+    pub one_way: bool,
+    pub streams: Vec<StreamStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StreamStatus {
+    pub kind: &'static str,
+    pub private: Option<String>,
+    pub public: Option<String>,
+    pub remote: Option<String>,
+    pub packets_out: u64,
+    pub packets_in: u64,
+    pub one_way: bool,
+}
+
+fn list<T>(o: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    o.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        each(o, item);
+    }
+    o.push(']');
+}
+
+fn field_str(o: &mut String, first: &mut bool, k: &str, v: &str) {
+    key(o, first, k);
+    string(o, v);
+}
+
+fn field_raw(o: &mut String, first: &mut bool, k: &str, v: impl core::fmt::Display) {
+    key(o, first, k);
+    let _ = write!(o, "{v}");
 }
 
 impl Status {
@@ -92,9 +147,50 @@ impl Status {
         }
         o.push(']');
         key(&mut o, &mut f, "registrations");
-        o.push_str("[]");
+        list(&mut o, &self.registrations, |o, r| {
+            let mut g = true;
+            o.push('{');
+            field_str(o, &mut g, "aor", &r.aor);
+            field_str(o, &mut g, "private", &r.private);
+            field_str(o, &mut g, "public", &r.public);
+            field_str(o, &mut g, "registrar", &r.registrar);
+            field_raw(o, &mut g, "expires_in", r.expires_in);
+            o.push('}');
+        });
         key(&mut o, &mut f, "calls");
-        o.push_str("[]");
+        list(&mut o, &self.calls, |o, c| {
+            let mut g = true;
+            o.push('{');
+            field_str(o, &mut g, "call_id", &c.call_id);
+            field_str(o, &mut g, "state", c.state);
+            field_str(
+                o,
+                &mut g,
+                "direction",
+                if c.outbound { "outbound" } else { "inbound" },
+            );
+            field_raw(o, &mut g, "age", c.age);
+            field_str(o, &mut g, "phone", &c.phone);
+            field_str(o, &mut g, "peer", &c.peer);
+            field_raw(o, &mut g, "one_way", c.one_way);
+            key(o, &mut g, "streams");
+            list(o, &c.streams, |o, s| {
+                let mut h = true;
+                o.push('{');
+                field_str(o, &mut h, "kind", s.kind);
+                key(o, &mut h, "private");
+                opt_string(o, s.private.as_deref());
+                key(o, &mut h, "public");
+                opt_string(o, s.public.as_deref());
+                key(o, &mut h, "remote");
+                opt_string(o, s.remote.as_deref());
+                field_raw(o, &mut h, "packets_out", s.packets_out);
+                field_raw(o, &mut h, "packets_in", s.packets_in);
+                field_raw(o, &mut h, "one_way", s.one_way);
+                o.push('}');
+            });
+            o.push('}');
+        });
         o.push('}');
         o
     }
@@ -138,6 +234,48 @@ impl Status {
                 let _ = writeln!(s, "  {private:<22} -> {public}");
             }
         }
+        let _ = writeln!(s, "\nRegistrations ({})", self.registrations.len());
+        if !self.registrations.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {:<28} {:<22} {:<22} {:<22} {:>8}",
+                "AOR", "PHONE", "PUBLIC", "REGISTRAR", "EXPIRES"
+            );
+            for r in &self.registrations {
+                let _ = writeln!(
+                    s,
+                    "  {:<28} {:<22} {:<22} {:<22} {:>7}s",
+                    r.aor, r.private, r.public, r.registrar, r.expires_in
+                );
+            }
+        }
+        let _ = writeln!(s, "\nCalls ({})", self.calls.len());
+        for c in &self.calls {
+            let _ = writeln!(
+                s,
+                "  {} {} {} {}s  phone {}  peer {}{}",
+                c.call_id,
+                if c.outbound { "outbound" } else { "inbound" },
+                c.state,
+                c.age,
+                c.phone,
+                c.peer,
+                if c.one_way { "  ONE-WAY AUDIO" } else { "" }
+            );
+            for st in &c.streams {
+                let _ = writeln!(
+                    s,
+                    "    {:<6} {} -> {} <-> {}  out {} in {}{}",
+                    st.kind,
+                    st.private.as_deref().unwrap_or("-"),
+                    st.public.as_deref().unwrap_or("-"),
+                    st.remote.as_deref().unwrap_or("-"),
+                    st.packets_out,
+                    st.packets_in,
+                    if st.one_way { "  (one-way)" } else { "" }
+                );
+            }
+        }
         s
     }
 }
@@ -162,6 +300,31 @@ mod tests {
             wan_address: Some(Ipv4Addr::new(198, 51, 100, 1)),
             warnings: vec!["a \"quoted\" warning".into()],
             mappings: vec![("192.168.1.20:5060".into(), "198.51.100.1:5060".into())],
+            registrations: vec![RegistrationStatus {
+                aor: "sip:100@x".into(),
+                private: "192.168.1.20:5060".into(),
+                public: "198.51.100.1:5060".into(),
+                registrar: "198.51.100.10:5060".into(),
+                expires_in: 60,
+            }],
+            calls: vec![CallStatus {
+                call_id: "c1".into(),
+                state: "confirmed",
+                outbound: true,
+                age: 3,
+                phone: "192.168.1.20:5060".into(),
+                peer: "198.51.100.10:5060".into(),
+                one_way: true,
+                streams: vec![StreamStatus {
+                    kind: "audio",
+                    private: Some("192.168.1.20:4000".into()),
+                    public: Some("198.51.100.1:4000".into()),
+                    remote: None,
+                    packets_out: 10,
+                    packets_in: 0,
+                    one_way: true,
+                }],
+            }],
             ..Status::default()
         };
         let j = st.to_json();
@@ -173,11 +336,12 @@ mod tests {
             r#""kernel_helper":{"loaded":false,"attached":false,"guard":false}"#,
             r#""counters":{"seen":0,"rewritten":0,"unchanged":0,"unparsable":0"#,
             r#""warnings":["a \"quoted\" warning"]"#,
-            r#""registrations":[]"#,
-            r#""calls":[]"#,
+            r#""registrations":[{"aor":"sip:100@x","private":"192.168.1.20:5060","public":"198.51.100.1:5060","registrar":"198.51.100.10:5060","expires_in":60}]"#,
+            r#""calls":[{"call_id":"c1","state":"confirmed","direction":"outbound","age":3,"phone":"192.168.1.20:5060","peer":"198.51.100.10:5060","one_way":true,"streams":[{"kind":"audio","private":"192.168.1.20:4000","public":"198.51.100.1:4000","remote":null,"packets_out":10,"packets_in":0,"one_way":true}]}]"#,
         ] {
             assert!(j.contains(needle), "{needle} missing in {j}");
         }
         assert!(st.to_text().contains("ALG:            on"));
+        assert!(st.to_text().contains("ONE-WAY AUDIO"));
     }
 }

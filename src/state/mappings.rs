@@ -3,6 +3,7 @@
 //! before the first packet of a flow is let through), so it never has to read them back
 //! from the packet: with the iptables NFQUEUE fallback, packets are queued before NAT.
 
+use super::ports::PortPool;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 
@@ -36,27 +37,15 @@ pub enum Program {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Mappings {
     by_private: HashMap<SocketAddrV4, Mapping>,
     by_public: HashMap<u16, SocketAddrV4>,
-    /// Public ports are chosen from here when the LAN host's own port is taken.
-    pub spare_ports: core::ops::RangeInclusive<u16>,
-}
-
-impl Default for Mappings {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Mappings {
     pub fn new() -> Self {
-        Mappings {
-            by_private: HashMap::new(),
-            by_public: HashMap::new(),
-            spare_ports: 40000..=49999,
-        }
+        Mappings::default()
     }
 
     pub fn len(&self) -> usize {
@@ -82,19 +71,18 @@ impl Mappings {
     }
 
     /// The mapping of an outbound packet's source, creating one if needed. The LAN host
-    /// keeps its own port when no other host has it. `refresh_after` is how old an SNAT
-    /// element may get before it is programmed again.
+    /// keeps its own port when no other endpoint has it. `refresh_after` is how old an
+    /// SNAT element may get before it is programmed again.
     pub fn outbound(
         &mut self,
+        pool: &mut PortPool,
         private: SocketAddrV4,
         now: u64,
         refresh_after: u64,
     ) -> (Mapping, Program) {
         if let Some(m) = self.by_private.get_mut(&private) {
             m.last_seen = now;
-            if m.origin == Origin::Programmed
-                && now.saturating_sub(m.programmed_at) >= refresh_after
-            {
+            if now.saturating_sub(m.programmed_at) >= refresh_after {
                 m.programmed_at = now;
                 return (
                     *m,
@@ -106,7 +94,7 @@ impl Mappings {
             }
             return (*m, Program::Nothing);
         }
-        let public_port = self.free_port(private.port());
+        let public_port = pool.take(private.port(), private, false);
         let m = Mapping {
             private,
             public_port,
@@ -125,7 +113,14 @@ impl Mappings {
     }
 
     /// Records a mapping learned from conntrack.
-    pub fn observed(&mut self, private: SocketAddrV4, public_port: u16, now: u64) -> Mapping {
+    pub fn observed(
+        &mut self,
+        pool: &mut PortPool,
+        private: SocketAddrV4,
+        public_port: u16,
+        now: u64,
+    ) -> Mapping {
+        pool.claim(public_port, private);
         let m = Mapping {
             private,
             public_port,
@@ -153,29 +148,25 @@ impl Mappings {
         self.by_public.insert(m.public_port, m.private);
     }
 
-    fn free_port(&self, wanted: u16) -> u16 {
-        if wanted != 0 && !self.by_public.contains_key(&wanted) {
-            return wanted;
-        }
-        let span = u32::from(*self.spare_ports.end() - *self.spare_ports.start()) + 1;
-        let start = u32::from(wanted) % span;
-        (0..span)
-            .map(|i| *self.spare_ports.start() + ((start + i) % span) as u16)
-            .find(|p| !self.by_public.contains_key(p))
-            .unwrap_or(wanted)
-    }
-
-    /// Forgets mappings idle for `idle` seconds or more and returns them.
-    pub fn expire(&mut self, now: u64, idle: u64) -> Vec<Mapping> {
+    /// Forgets mappings idle for `idle` seconds or more (unless `keep` says otherwise,
+    /// e.g. a live registration) and returns them.
+    pub fn expire(
+        &mut self,
+        pool: &mut PortPool,
+        now: u64,
+        idle: u64,
+        keep: impl Fn(&Mapping) -> bool,
+    ) -> Vec<Mapping> {
         let gone: Vec<Mapping> = self
             .by_private
             .values()
-            .filter(|m| now.saturating_sub(m.last_seen) >= idle)
+            .filter(|m| now.saturating_sub(m.last_seen) >= idle && !keep(m))
             .copied()
             .collect();
         for m in &gone {
             self.by_private.remove(&m.private);
             self.by_public.remove(&m.public_port);
+            pool.release(m.public_port, m.private);
         }
         gone
     }
@@ -196,8 +187,8 @@ mod tests {
 
     #[test]
     fn keeps_the_phones_port_when_free_and_picks_another_when_taken() {
-        let mut m = Mappings::new();
-        let (one, p1) = m.outbound(a("192.168.1.20:5060"), 0, 1800);
+        let (mut m, mut pool) = (Mappings::new(), PortPool::default());
+        let (one, p1) = m.outbound(&mut pool, a("192.168.1.20:5060"), 0, 1800);
         assert_eq!(one.public_port, 5060);
         assert_eq!(
             p1,
@@ -206,9 +197,9 @@ mod tests {
                 public_port: 5060
             }
         );
-        let (two, p2) = m.outbound(a("192.168.1.21:5060"), 0, 1800);
+        let (two, p2) = m.outbound(&mut pool, a("192.168.1.21:5060"), 0, 1800);
         assert_ne!(two.public_port, 5060);
-        assert!(m.spare_ports.contains(&two.public_port));
+        assert!(pool.spare.contains(&two.public_port));
         assert_eq!(
             p2,
             Program::Snat {
@@ -224,56 +215,63 @@ mod tests {
             m.by_public_port(two.public_port).unwrap().private,
             a("192.168.1.21:5060")
         );
+        assert_eq!(pool.owner(two.public_port), Some(a("192.168.1.21:5060")));
     }
 
     #[test]
     fn refreshes_the_element_only_when_old() {
-        let mut m = Mappings::new();
-        m.outbound(a("192.168.1.20:5060"), 0, 100);
+        let (mut m, mut pool) = (Mappings::new(), PortPool::default());
+        m.outbound(&mut pool, a("192.168.1.20:5060"), 0, 100);
         assert_eq!(
-            m.outbound(a("192.168.1.20:5060"), 50, 100).1,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 50, 100).1,
             Program::Nothing
         );
         assert!(matches!(
-            m.outbound(a("192.168.1.20:5060"), 100, 100).1,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 100, 100).1,
             Program::Snat { .. }
         ));
         assert_eq!(
-            m.outbound(a("192.168.1.20:5060"), 150, 100).1,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 150, 100).1,
             Program::Nothing
         );
     }
 
     #[test]
-    fn observed_mappings_are_not_reprogrammed_and_expire() {
-        let mut m = Mappings::new();
-        m.observed(a("192.168.1.20:5060"), 61000, 0);
+    fn observed_mappings_are_kept_and_expire_unless_kept_alive() {
+        let (mut m, mut pool) = (Mappings::new(), PortPool::default());
+        m.observed(&mut pool, a("192.168.1.20:5060"), 61000, 0);
         assert_eq!(
-            m.outbound(a("192.168.1.20:5060"), 5000, 100),
-            (
-                m.by_private(a("192.168.1.20:5060")).copied().unwrap(),
-                Program::Nothing
-            )
-        );
-        assert_eq!(
-            m.outbound(a("192.168.1.20:5060"), 5000, 100).0.public_port,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 10, 100)
+                .0
+                .public_port,
             61000
         );
-        assert!(m.expire(5010, 60).is_empty());
-        let gone = m.expire(5060, 60);
+        assert_eq!(pool.owner(61000), Some(a("192.168.1.20:5060")));
+        assert!(m.expire(&mut pool, 50, 60, |_| false).is_empty());
+        assert!(
+            m.expire(&mut pool, 500, 60, |_| true).is_empty(),
+            "a registration keeps it"
+        );
+        let gone = m.expire(&mut pool, 500, 60, |_| false);
         assert_eq!(gone.len(), 1);
         assert!(m.is_empty() && m.by_public_port(61000).is_none());
+        assert_eq!(pool.owner(61000), None);
     }
 
     #[test]
-    fn spare_ports_wrap_and_never_collide() {
-        let mut m = Mappings::new();
-        m.spare_ports = 40000..=40002;
+    fn spare_ports_never_collide() {
+        let (mut m, mut pool) = (Mappings::new(), PortPool::default());
+        pool.spare = 40000..=40002;
         let ports: Vec<u16> = (0..4)
             .map(|i| {
-                m.outbound(SocketAddrV4::new([10, 0, 0, i].into(), 5060), 0, 9)
-                    .0
-                    .public_port
+                m.outbound(
+                    &mut pool,
+                    SocketAddrV4::new([10, 0, 0, i].into(), 5060),
+                    0,
+                    9,
+                )
+                .0
+                .public_port
             })
             .collect();
         assert_eq!(ports[0], 5060);

@@ -1,0 +1,53 @@
+//! What the pure state asks the datapath to do. The daemon turns each action into
+//! netlink messages (nft set/map elements, conntrack updates); tests just look at them.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A phone's media endpoint: DSCP and the media timeout apply to its flows.
+    MediaEndpoint {
+        private: SocketAddrV4,
+    },
+    RemoveMediaEndpoint {
+        private: SocketAddrV4,
+    },
+    /// The phone's media leaves the WAN from `public_port` (symmetric RTP).
+    MediaSnat {
+        private: SocketAddrV4,
+        public_port: u16,
+    },
+    RemoveMediaSnat {
+        private: SocketAddrV4,
+    },
+    /// Media sent to `public_port` reaches `private`: from `remote` (the address in the
+    /// far end's SDP), or from anyone when `remote` is None (`media_source any`), and
+    /// always from the LAN (hairpin).
+    Pinhole {
+        remote: Option<Ipv4Addr>,
+        public_port: u16,
+        private: SocketAddrV4,
+    },
+    RemovePinhole {
+        remote: Option<Ipv4Addr>,
+        public_port: u16,
+    },
+    /// A registered phone stays reachable on `public_port` from `registrar` and the
+    /// trusted sources for `seconds`.
+    Reachable {
+        registrar: Ipv4Addr,
+        public_port: u16,
+        private: SocketAddrV4,
+        seconds: u32,
+    },
+    Unreachable {
+        registrar: Ipv4Addr,
+        public_port: u16,
+    },
+    /// The signalling flow `private -> remote` lives at least `seconds` more.
+    FlowTimeout {
+        private: SocketAddrV4,
+        remote: SocketAddrV4,
+        seconds: u32,
+    },
+}

@@ -1,0 +1,461 @@
+//! Calls (INVITE dialogs) and their media, from the SIP that crosses the router. Each
+//! call keeps its own streams and pinholes, even when hundreds share one signalling
+//! flow (a PBX on a trunk). Offers and answers in either direction (INVITE, re-INVITE,
+//! UPDATE, PRACK, ACK, 1xx/2xx) move them; BYE, CANCEL, a failed initial INVITE and
+//! idleness remove them.
+
+use super::actions::Action;
+use super::ports::PortPool;
+use crate::engine::{Facts, MediaKind, MediaRequest, PortMap, Role, StreamDirection};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// Offer sent, no final answer yet.
+    Early,
+    Confirmed,
+}
+
+impl CallState {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallState::Early => "early",
+            CallState::Confirmed => "confirmed",
+        }
+    }
+}
+
+/// One media stream of a call, as both sides announced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
+    pub kind: MediaKind,
+    pub direction: StreamDirection,
+    /// The phone's media endpoint (RTP) and its RTCP port.
+    pub private: Option<SocketAddrV4>,
+    pub private_rtcp: u16,
+    pub public_port: u16,
+    pub public_rtcp: u16,
+    /// The far end's media endpoint from its SDP.
+    pub remote: Option<SocketAddrV4>,
+    pub remote_rtcp: u16,
+    /// Media packets phone → far end and far end → phone (from conntrack counters).
+    pub packets_out: u64,
+    pub packets_in: u64,
+    /// When packets were first seen in either direction.
+    pub flowing_since: Option<u64>,
+    /// When the counters last grew.
+    pub last_packet_at: Option<u64>,
+}
+
+impl Stream {
+    fn empty(kind: MediaKind) -> Self {
+        Stream {
+            kind,
+            direction: StreamDirection::SendRecv,
+            private: None,
+            private_rtcp: 0,
+            public_port: 0,
+            public_rtcp: 0,
+            remote: None,
+            remote_rtcp: 0,
+            packets_out: 0,
+            packets_in: 0,
+            flowing_since: None,
+            last_packet_at: None,
+        }
+    }
+
+    /// One direction stayed silent for `after` seconds while the other flowed.
+    pub fn one_way(&self, now: u64, after: u64) -> bool {
+        let silent_one_side = (self.packets_in == 0) != (self.packets_out == 0);
+        silent_one_side
+            && self
+                .flowing_since
+                .is_some_and(|t| now.saturating_sub(t) >= after)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub call_id: String,
+    /// The phone's signalling endpoint and the far end's.
+    pub phone: SocketAddrV4,
+    pub peer: SocketAddrV4,
+    /// The phone placed the call.
+    pub outbound: bool,
+    pub state: CallState,
+    pub created: u64,
+    pub last_signal: u64,
+    pub invite_cseq: Option<u32>,
+    pub streams: Vec<Stream>,
+}
+
+impl Call {
+    pub fn one_way(&self, now: u64, after: u64) -> bool {
+        self.streams.iter().any(|s| s.one_way(now, after))
+    }
+}
+
+/// Media settings of the daemon that shape the actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaPolicy {
+    /// Rewrite and open pinholes (`alg=1`); otherwise only observe and mark.
+    pub alg: bool,
+    /// Pinholes accept any source (`media_source any`), not only the far end's SDP address.
+    pub any_source: bool,
+}
+
+type Key = (SocketAddrV4, String);
+
+#[derive(Debug, Default)]
+pub struct Calls {
+    calls: HashMap<Key, Call>,
+}
+
+/// Answers the engine's [`MediaRequest`]s from the shared [`PortPool`]: the phone's own
+/// port when free, RTP and RTCP kept as a pair when RTCP is implied.
+pub struct MediaPorts<'a> {
+    pub pool: &'a mut PortPool,
+}
+
+impl PortMap for MediaPorts<'_> {
+    fn public_port(&mut self, r: &MediaRequest) -> u16 {
+        match (r.role, r.required) {
+            (Role::Rtcp, Some(p)) => {
+                self.pool.claim(p, r.private);
+                p
+            }
+            (Role::Rtcp, None) => self.pool.take(r.private.port(), r.private, false),
+            (Role::Rtp, _) => self.pool.take(r.private.port(), r.private, true),
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn is(b: Option<&[u8]>, what: &[u8]) -> bool {
+    b.is_some_and(|m| m.eq_ignore_ascii_case(what))
+}
+
+impl Calls {
+    pub fn iter(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn get(&self, phone: SocketAddrV4, call_id: &str) -> Option<&Call> {
+        self.calls.get(&(phone, call_id.to_string()))
+    }
+
+    /// A message between `phone` (LAN signalling endpoint) and `peer`, in either
+    /// direction (`from_phone`). `facts` are of the message as the phone sent it (with
+    /// the public ports the engine chose) or as the far end sent it.
+    pub fn on_message(
+        &mut self,
+        facts: &Facts,
+        phone: SocketAddrV4,
+        peer: SocketAddrV4,
+        from_phone: bool,
+        policy: MediaPolicy,
+        pool: &mut PortPool,
+        now: u64,
+    ) -> Vec<Action> {
+        let Some(call_id) = facts.call_id else {
+            return Vec::new();
+        };
+        let key = (phone, text(call_id));
+        let mut actions = Vec::new();
+        let is_invite_request = is(facts.method, b"INVITE");
+        if !self.calls.contains_key(&key) {
+            // Only an initial INVITE starts a call.
+            if !(is_invite_request && facts.to_tag.is_none()) {
+                return actions;
+            }
+            self.calls.insert(
+                key.clone(),
+                Call {
+                    call_id: key.1.clone(),
+                    phone,
+                    peer,
+                    outbound: from_phone,
+                    state: CallState::Early,
+                    created: now,
+                    last_signal: now,
+                    invite_cseq: facts.cseq,
+                    streams: Vec::new(),
+                },
+            );
+        }
+        // Ending the call.
+        let ends = is(facts.method, b"BYE")
+            || is(facts.method, b"CANCEL")
+            || (facts.status.is_some_and(|s| s >= 300)
+                && is(facts.cseq_method, b"INVITE")
+                && self
+                    .calls
+                    .get(&key)
+                    .is_some_and(|c| c.state == CallState::Early && c.invite_cseq == facts.cseq));
+        if ends {
+            if let Some(call) = self.calls.remove(&key) {
+                self.teardown(&call, policy, pool, &mut actions);
+            }
+            return actions;
+        }
+        let mut old_streams = Vec::new();
+        let call = self.calls.get_mut(&key).expect("present");
+        call.last_signal = now;
+        if is_invite_request && facts.to_tag.is_none() {
+            call.invite_cseq = facts.cseq;
+        }
+        if facts.status.is_some_and(|s| (200..300).contains(&s)) && is(facts.cseq_method, b"INVITE")
+        {
+            call.state = CallState::Confirmed;
+        }
+        if let Some(sdp) = facts.sdp.as_ref().filter(|s| !s.has_ice || !from_phone) {
+            for (i, s) in sdp.streams().iter().enumerate() {
+                if call.streams.len() <= i {
+                    call.streams.push(Stream::empty(s.kind));
+                }
+                let before = call.streams[i];
+                let st = &mut call.streams[i];
+                st.kind = s.kind;
+                st.direction = s.direction;
+                let endpoint = s
+                    .endpoint()
+                    .filter(|e| e.port() != 0 && !e.ip().is_unspecified());
+                if from_phone {
+                    match endpoint {
+                        Some(e) => {
+                            st.private = Some(e);
+                            st.private_rtcp = s.rtcp_port;
+                            st.public_port = if s.mapped { s.public_port } else { e.port() };
+                            st.public_rtcp = if s.mapped {
+                                s.public_rtcp_port
+                            } else {
+                                s.rtcp_port
+                            };
+                        }
+                        // Port 0: the stream is removed. 0.0.0.0 (old-style hold) keeps it.
+                        None if s.port == 0 => st.private = None,
+                        None => {}
+                    }
+                } else {
+                    match endpoint {
+                        Some(e) => {
+                            st.remote = Some(e);
+                            st.remote_rtcp = s.rtcp_port;
+                        }
+                        None if s.port == 0 => st.remote = None,
+                        None => {}
+                    }
+                }
+                if *st != before {
+                    old_streams.push((before, *st));
+                }
+            }
+        }
+        let others = |calls: &HashMap<Key, Call>, key: &Key, private: SocketAddrV4| {
+            calls
+                .iter()
+                .any(|(k, c)| k != key && c.streams.iter().any(|s| s.private == Some(private)))
+        };
+        for (before, after) in old_streams {
+            // Withdraw what changed.
+            if let Some(old) = before.private {
+                if after.private != Some(old) && !others(&self.calls, &key, old) {
+                    Self::withdraw_endpoint(&before, policy, pool, &mut actions);
+                } else if policy.alg && !policy.any_source && before.remote != after.remote {
+                    if let Some(r) = before.remote {
+                        actions.push(Action::RemovePinhole {
+                            remote: Some(*r.ip()),
+                            public_port: before.public_port,
+                        });
+                        actions.push(Action::RemovePinhole {
+                            remote: Some(*r.ip()),
+                            public_port: before.public_rtcp,
+                        });
+                    }
+                }
+            }
+            Self::announce(
+                &after,
+                before.private != after.private,
+                policy,
+                &mut actions,
+            );
+        }
+        actions
+    }
+
+    /// Actions that make a stream's current state true in the datapath.
+    fn announce(s: &Stream, new_endpoint: bool, policy: MediaPolicy, actions: &mut Vec<Action>) {
+        let Some(private) = s.private else { return };
+        let rtcp = SocketAddrV4::new(*private.ip(), s.private_rtcp);
+        if new_endpoint {
+            actions.push(Action::MediaEndpoint { private });
+            actions.push(Action::MediaEndpoint { private: rtcp });
+        }
+        if !policy.alg {
+            return;
+        }
+        if new_endpoint {
+            actions.push(Action::MediaSnat {
+                private,
+                public_port: s.public_port,
+            });
+            actions.push(Action::MediaSnat {
+                private: rtcp,
+                public_port: s.public_rtcp,
+            });
+        }
+        let remote: Option<Option<Ipv4Addr>> = if policy.any_source {
+            new_endpoint.then_some(None)
+        } else {
+            s.remote.map(|r| Some(*r.ip()))
+        };
+        if let Some(remote) = remote {
+            actions.push(Action::Pinhole {
+                remote,
+                public_port: s.public_port,
+                private,
+            });
+            actions.push(Action::Pinhole {
+                remote,
+                public_port: s.public_rtcp,
+                private: rtcp,
+            });
+        }
+    }
+
+    fn withdraw_endpoint(
+        s: &Stream,
+        policy: MediaPolicy,
+        pool: &mut PortPool,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(private) = s.private else { return };
+        let rtcp = SocketAddrV4::new(*private.ip(), s.private_rtcp);
+        actions.push(Action::RemoveMediaEndpoint { private });
+        actions.push(Action::RemoveMediaEndpoint { private: rtcp });
+        if policy.alg {
+            let remote = if policy.any_source {
+                None
+            } else {
+                s.remote.map(|r| *r.ip())
+            };
+            if policy.any_source || remote.is_some() {
+                actions.push(Action::RemovePinhole {
+                    remote,
+                    public_port: s.public_port,
+                });
+                actions.push(Action::RemovePinhole {
+                    remote,
+                    public_port: s.public_rtcp,
+                });
+            }
+            actions.push(Action::RemoveMediaSnat { private });
+            actions.push(Action::RemoveMediaSnat { private: rtcp });
+        }
+        pool.release(s.public_port, private);
+        pool.release(s.public_rtcp, rtcp);
+    }
+
+    fn teardown(
+        &self,
+        call: &Call,
+        policy: MediaPolicy,
+        pool: &mut PortPool,
+        actions: &mut Vec<Action>,
+    ) {
+        let key = (call.phone, call.call_id.clone());
+        for s in &call.streams {
+            let Some(p) = s.private else { continue };
+            let shared = self
+                .calls
+                .iter()
+                .any(|(k, c)| *k != key && c.streams.iter().any(|o| o.private == Some(p)));
+            if !shared {
+                Self::withdraw_endpoint(s, policy, pool, actions);
+            }
+        }
+    }
+
+    /// Removes calls that had neither signalling nor media (conntrack counters, see
+    /// [`Calls::update_counters`]) for `idle` seconds.
+    pub fn expire(
+        &mut self,
+        now: u64,
+        idle: u64,
+        policy: MediaPolicy,
+        pool: &mut PortPool,
+    ) -> Vec<Action> {
+        let quiet = |t: u64| now.saturating_sub(t) >= idle;
+        let stale: Vec<Key> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                quiet(c.last_signal) && c.streams.iter().all(|s| s.last_packet_at.is_none_or(quiet))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut actions = Vec::new();
+        for k in stale {
+            if let Some(call) = self.calls.remove(&k) {
+                self.teardown(&call, policy, pool, &mut actions);
+            }
+        }
+        actions
+    }
+
+    /// Updates the per-stream media counters: `counts(private)` gives (phone → far end,
+    /// far end → phone) packets for a private media endpoint.
+    pub fn update_counters(
+        &mut self,
+        now: u64,
+        counts: impl Fn(SocketAddrV4) -> Option<(u64, u64)>,
+    ) {
+        for call in self.calls.values_mut() {
+            for s in &mut call.streams {
+                let Some(p) = s.private else { continue };
+                if let Some((out, inn)) = counts(p) {
+                    if s.flowing_since.is_none() && out + inn > 0 {
+                        s.flowing_since = Some(now);
+                    }
+                    if out + inn > s.packets_out + s.packets_in {
+                        s.last_packet_at = Some(now);
+                    }
+                    s.packets_out = out;
+                    s.packets_in = inn;
+                }
+            }
+        }
+    }
+
+    /// Every action needed to rebuild the datapath from scratch (after a reload).
+    pub fn replay(&self, policy: MediaPolicy) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for c in self.calls.values() {
+            for s in &c.streams {
+                Self::announce(s, true, policy, &mut actions);
+            }
+        }
+        actions
+    }
+
+    pub fn clear(&mut self) {
+        self.calls.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,338 @@
+use super::*;
+use crate::engine::{plan, Direction, Nat};
+
+const PHONE: &str = "192.168.1.20:5060";
+const PEER: &str = "198.51.100.10:5060";
+const ALG: MediaPolicy = MediaPolicy {
+    alg: true,
+    any_source: false,
+};
+
+fn a(s: &str) -> SocketAddrV4 {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn msg(head: &str, sdp: &str) -> Vec<u8> {
+    let body = sdp.replace('\n', "\r\n");
+    format!(
+        "{}Content-Type: application/sdp\nContent-Length: {}\n\n",
+        head,
+        body.len()
+    )
+    .replace('\n', "\r\n")
+    .into_bytes()
+    .into_iter()
+    .chain(body.into_bytes())
+    .collect()
+}
+
+fn sdp(ip: &str, port: u16) -> String {
+    format!("v=0\no=- 1 1 IN IP4 {ip}\ns=-\nc=IN IP4 {ip}\nt=0 0\nm=audio {port} RTP/AVP 0\n")
+}
+
+struct World {
+    calls: Calls,
+    pool: PortPool,
+    policy: MediaPolicy,
+}
+
+impl World {
+    fn new(policy: MediaPolicy) -> Self {
+        World {
+            calls: Calls::default(),
+            pool: PortPool::default(),
+            policy,
+        }
+    }
+
+    /// The phone sends `m` (it is planned outbound, as the datapath does).
+    fn from_phone(&mut self, m: &[u8], now: u64) -> Vec<Action> {
+        let nat = Nat {
+            private: a(PHONE),
+            public: a("198.51.100.1:5060"),
+        };
+        let mut ports = MediaPorts {
+            pool: &mut self.pool,
+        };
+        let p = plan(m, Direction::Outbound, &nat, &mut ports).unwrap();
+        self.calls.on_message(
+            &p.facts,
+            a(PHONE),
+            a(PEER),
+            true,
+            self.policy,
+            &mut self.pool,
+            now,
+        )
+    }
+
+    fn from_peer(&mut self, m: &[u8], now: u64) -> Vec<Action> {
+        let nat = Nat {
+            private: a(PHONE),
+            public: a("198.51.100.1:5060"),
+        };
+        let p = plan(m, Direction::Inbound, &nat, &mut crate::engine::KeepPorts).unwrap();
+        self.calls.on_message(
+            &p.facts,
+            a(PHONE),
+            a(PEER),
+            false,
+            self.policy,
+            &mut self.pool,
+            now,
+        )
+    }
+}
+
+fn invite(call: &str, port: u16) -> Vec<u8> {
+    msg(&format!("INVITE sip:bob@198.51.100.10 SIP/2.0\nCall-ID: {call}\nCSeq: 1 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>\n"), &sdp("192.168.1.20", port))
+}
+
+fn answer(call: &str, status: &str, port: u16, media_ip: &str) -> Vec<u8> {
+    msg(&format!("SIP/2.0 {status}\nCall-ID: {call}\nCSeq: 1 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>;tag=b\n"), &sdp(media_ip, port))
+}
+
+fn bye(call: &str) -> Vec<u8> {
+    format!("BYE sip:b@198.51.100.10 SIP/2.0\r\nCall-ID: {call}\r\nCSeq: 2 BYE\r\nFrom: <sip:a@x>;tag=a\r\nTo: <sip:b@y>;tag=b\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
+    let mut w = World::new(ALG);
+    let acts = w.from_phone(&invite("c1", 4000), 0);
+    assert_eq!(
+        acts,
+        vec![
+            Action::MediaEndpoint {
+                private: a("192.168.1.20:4000")
+            },
+            Action::MediaEndpoint {
+                private: a("192.168.1.20:4001")
+            },
+            Action::MediaSnat {
+                private: a("192.168.1.20:4000"),
+                public_port: 4000
+            },
+            Action::MediaSnat {
+                private: a("192.168.1.20:4001"),
+                public_port: 4001
+            },
+        ]
+    );
+    // The media gateway (not the SIP server) is where media comes from.
+    let acts = w.from_peer(&answer("c1", "200 OK", 30000, "198.51.100.20"), 1);
+    assert_eq!(
+        acts,
+        vec![
+            Action::Pinhole {
+                remote: Some(ip("198.51.100.20")),
+                public_port: 4000,
+                private: a("192.168.1.20:4000")
+            },
+            Action::Pinhole {
+                remote: Some(ip("198.51.100.20")),
+                public_port: 4001,
+                private: a("192.168.1.20:4001")
+            },
+        ]
+    );
+    let call = w.calls.get(a(PHONE), "c1").unwrap();
+    assert_eq!(call.state, CallState::Confirmed);
+    assert!(call.outbound);
+    assert_eq!(call.streams[0].remote, Some(a("198.51.100.20:30000")));
+    let acts = w.from_phone(&bye("c1"), 5);
+    assert!(acts.contains(&Action::RemovePinhole {
+        remote: Some(ip("198.51.100.20")),
+        public_port: 4000
+    }));
+    assert!(acts.contains(&Action::RemoveMediaSnat {
+        private: a("192.168.1.20:4000")
+    }));
+    assert!(acts.contains(&Action::RemoveMediaEndpoint {
+        private: a("192.168.1.20:4001")
+    }));
+    assert!(w.calls.is_empty());
+    assert!(w.pool.is_empty(), "ports released");
+}
+
+#[test]
+fn inbound_call_opens_pinholes_when_the_phone_answers() {
+    let mut w = World::new(ALG);
+    let offer = msg("INVITE sip:100@198.51.100.1:5060 SIP/2.0\nCall-ID: in1\nCSeq: 7 INVITE\nFrom: <sip:x@y>;tag=x\nTo: <sip:100@z>\n", &sdp("198.51.100.20", 30000));
+    assert!(w.from_peer(&offer, 0).is_empty());
+    let ans = msg("SIP/2.0 200 OK\nCall-ID: in1\nCSeq: 7 INVITE\nFrom: <sip:x@y>;tag=x\nTo: <sip:100@z>;tag=p\n", &sdp("192.168.1.20", 4002));
+    let acts = w.from_phone(&ans, 1);
+    assert!(acts.contains(&Action::Pinhole {
+        remote: Some(ip("198.51.100.20")),
+        public_port: 4002,
+        private: a("192.168.1.20:4002")
+    }));
+    assert!(acts.contains(&Action::MediaSnat {
+        private: a("192.168.1.20:4002"),
+        public_port: 4002
+    }));
+    assert!(!w.calls.get(a(PHONE), "in1").unwrap().outbound);
+}
+
+#[test]
+fn reinvite_to_a_new_port_moves_the_pinholes() {
+    let mut w = World::new(ALG);
+    w.from_phone(&invite("c2", 4000), 0);
+    w.from_peer(&answer("c2", "200 OK", 30000, "198.51.100.20"), 0);
+    let re = msg("INVITE sip:bob@198.51.100.10 SIP/2.0\nCall-ID: c2\nCSeq: 3 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>;tag=b\n", &sdp("192.168.1.20", 5000));
+    let acts = w.from_phone(&re, 10);
+    assert!(acts.contains(&Action::RemovePinhole {
+        remote: Some(ip("198.51.100.20")),
+        public_port: 4000
+    }));
+    assert!(acts.contains(&Action::RemoveMediaSnat {
+        private: a("192.168.1.20:4000")
+    }));
+    assert!(acts.contains(&Action::MediaSnat {
+        private: a("192.168.1.20:5000"),
+        public_port: 5000
+    }));
+    assert!(acts.contains(&Action::Pinhole {
+        remote: Some(ip("198.51.100.20")),
+        public_port: 5000,
+        private: a("192.168.1.20:5000")
+    }));
+    assert_eq!(w.pool.owner(4000), None);
+    assert_eq!(w.pool.owner(5000), Some(a("192.168.1.20:5000")));
+}
+
+#[test]
+fn a_failed_initial_invite_or_a_cancel_removes_the_call() {
+    let mut w = World::new(ALG);
+    w.from_phone(&invite("c3", 4000), 0);
+    let busy =
+        b"SIP/2.0 486 Busy Here\r\nCall-ID: c3\r\nCSeq: 1 INVITE\r\nTo: <sip:b@y>;tag=b\r\n\r\n";
+    let acts = w.from_peer(busy, 1);
+    assert!(acts.contains(&Action::RemoveMediaSnat {
+        private: a("192.168.1.20:4000")
+    }));
+    assert!(w.calls.is_empty() && w.pool.is_empty());
+
+    w.from_phone(&invite("c4", 4000), 0);
+    let cancel = b"CANCEL sip:bob@198.51.100.10 SIP/2.0\r\nCall-ID: c4\r\nCSeq: 1 CANCEL\r\n\r\n";
+    assert!(!w.from_phone(cancel, 1).is_empty());
+    assert!(w.calls.is_empty());
+}
+
+#[test]
+fn three_hundred_calls_on_one_signalling_flow_keep_their_own_pinholes() {
+    let mut w = World::new(ALG);
+    for i in 0..300u16 {
+        let call = format!("trunk-{i}");
+        w.from_phone(&invite(&call, 10000 + 2 * i), 0);
+        let acts = w.from_peer(&answer(&call, "200 OK", 20000 + 2 * i, "198.51.100.20"), 0);
+        assert_eq!(acts.len(), 2, "{call}");
+    }
+    assert_eq!(w.calls.len(), 300);
+    let acts = w.from_phone(&bye("trunk-7"), 1);
+    assert!(acts.contains(&Action::RemovePinhole {
+        remote: Some(ip("198.51.100.20")),
+        public_port: 10014
+    }));
+    assert_eq!(w.calls.len(), 299);
+    assert_eq!(
+        w.pool.owner(10016),
+        Some(a("192.168.1.20:10016")),
+        "other calls untouched"
+    );
+}
+
+#[test]
+fn two_phones_using_the_same_media_port_get_different_public_ports() {
+    let mut w = World::new(ALG);
+    w.from_phone(&invite("p1", 4000), 0);
+    // A second phone's INVITE (planned with its own NAT).
+    let m = String::from_utf8(invite("p2", 4000))
+        .unwrap()
+        .replace("192.168.1.20", "192.168.1.21")
+        .into_bytes();
+    let nat = Nat {
+        private: a("192.168.1.21:5060"),
+        public: a("198.51.100.1:40000"),
+    };
+    let mut ports = MediaPorts { pool: &mut w.pool };
+    let p = plan(&m, Direction::Outbound, &nat, &mut ports).unwrap();
+    let public = p.facts.sdp.unwrap().streams()[0].public_port;
+    assert_ne!(public, 4000);
+    assert!(String::from_utf8_lossy(&p.output()).contains(&format!("m=audio {public} RTP/AVP 0")));
+    let acts = w.calls.on_message(
+        &p.facts,
+        a("192.168.1.21:5060"),
+        a(PEER),
+        true,
+        ALG,
+        &mut w.pool,
+        0,
+    );
+    assert!(acts.contains(&Action::MediaSnat {
+        private: a("192.168.1.21:4000"),
+        public_port: public
+    }));
+}
+
+#[test]
+fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
+    let mut w = World::new(MediaPolicy {
+        alg: false,
+        any_source: false,
+    });
+    let acts = w.from_phone(&invite("o1", 4000), 0);
+    assert_eq!(
+        acts,
+        vec![
+            Action::MediaEndpoint {
+                private: a("192.168.1.20:4000")
+            },
+            Action::MediaEndpoint {
+                private: a("192.168.1.20:4001")
+            }
+        ]
+    );
+    assert!(w
+        .from_peer(&answer("o1", "200 OK", 30000, "198.51.100.20"), 0)
+        .is_empty());
+
+    let mut w = World::new(MediaPolicy {
+        alg: true,
+        any_source: true,
+    });
+    let acts = w.from_phone(&invite("o2", 4000), 0);
+    assert!(acts.contains(&Action::Pinhole {
+        remote: None,
+        public_port: 4000,
+        private: a("192.168.1.20:4000")
+    }));
+}
+
+#[test]
+fn one_way_audio_is_flagged_and_idle_calls_expire() {
+    let mut w = World::new(ALG);
+    w.from_phone(&invite("w1", 4000), 0);
+    w.from_peer(&answer("w1", "200 OK", 30000, "198.51.100.20"), 0);
+    w.calls
+        .update_counters(10, |p| (p == a("192.168.1.20:4000")).then_some((50, 0)));
+    let call = w.calls.get(a(PHONE), "w1").unwrap();
+    assert!(!call.one_way(12, 4), "not yet: only 2 s");
+    assert!(call.one_way(14, 4));
+    w.calls
+        .update_counters(15, |p| (p == a("192.168.1.20:4000")).then_some((60, 8)));
+    assert!(!w.calls.get(a(PHONE), "w1").unwrap().one_way(20, 4));
+    assert!(w.calls.expire(100, 300, ALG, &mut w.pool).is_empty());
+    w.calls
+        .update_counters(350, |p| (p == a("192.168.1.20:4000")).then_some((900, 800)));
+    assert!(
+        w.calls.expire(400, 300, ALG, &mut w.pool).is_empty(),
+        "media still flowing"
+    );
+    assert!(!w.calls.expire(650, 300, ALG, &mut w.pool).is_empty());
+    assert!(w.calls.is_empty());
+}

@@ -1,0 +1,111 @@
+//! Public UDP ports on the WAN address that sipalg hands out, for signalling and media
+//! alike, so that no two private endpoints ever share one.
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+
+#[derive(Debug)]
+pub struct PortPool {
+    owners: HashMap<u16, SocketAddrV4>,
+    /// Where replacement ports come from when a LAN host's own port is taken.
+    pub spare: core::ops::RangeInclusive<u16>,
+}
+
+impl Default for PortPool {
+    fn default() -> Self {
+        PortPool {
+            owners: HashMap::new(),
+            spare: 40000..=59999,
+        }
+    }
+}
+
+impl PortPool {
+    pub fn owner(&self, port: u16) -> Option<SocketAddrV4> {
+        self.owners.get(&port).copied()
+    }
+
+    fn free_for(&self, port: u16, private: SocketAddrV4) -> bool {
+        port != 0 && self.owners.get(&port).is_none_or(|o| *o == private)
+    }
+
+    /// Gives `private` the public port `want` if it is free (or already its own), else
+    /// a spare one. With `pair`, `port + 1` must be free as well (RTP + implied RTCP)
+    /// and is reserved for `private` with its port + 1.
+    pub fn take(&mut self, want: u16, private: SocketAddrV4, pair: bool) -> u16 {
+        let rtcp = SocketAddrV4::new(*private.ip(), private.port().wrapping_add(1));
+        let ok = |pool: &Self, p: u16| {
+            pool.free_for(p, private) && (!pair || (p < u16::MAX && pool.free_for(p + 1, rtcp)))
+        };
+        let port = if ok(self, want) {
+            want
+        } else {
+            let (lo, hi) = (*self.spare.start(), *self.spare.end());
+            let span = u32::from(hi - lo) + 1;
+            let start = u32::from(want) % span;
+            let step = if pair { 2 } else { 1 };
+            (0..span)
+                .step_by(step)
+                .map(|i| lo + (((start & !1) + i) % span) as u16)
+                .find(|&p| ok(self, p))
+                .unwrap_or(want)
+        };
+        self.owners.insert(port, private);
+        if pair && port < u16::MAX {
+            self.owners.insert(port + 1, rtcp);
+        }
+        port
+    }
+
+    /// Reserves exactly `port` for `private` (RTCP that must be RTP + 1, or a mapping
+    /// learned from conntrack).
+    pub fn claim(&mut self, port: u16, private: SocketAddrV4) {
+        self.owners.insert(port, private);
+    }
+
+    /// Frees `port` if `private` owns it.
+    pub fn release(&mut self, port: u16, private: SocketAddrV4) {
+        if self.owners.get(&port) == Some(&private) {
+            self.owners.remove(&port);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.owners.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn own_port_when_free_spare_otherwise_pairs_stay_together() {
+        let mut p = PortPool::default();
+        assert_eq!(p.take(4000, a("192.168.1.20:4000"), true), 4000);
+        assert_eq!(p.owner(4001), Some(a("192.168.1.20:4001")));
+        // Same owner asking again gets the same port.
+        assert_eq!(p.take(4000, a("192.168.1.20:4000"), true), 4000);
+        // Another host with the same port gets an even spare pair.
+        let other = p.take(4000, a("192.168.1.21:4000"), true);
+        assert!(p.spare.contains(&other) && other % 2 == 0, "{other}");
+        assert_eq!(p.owner(other + 1), Some(a("192.168.1.21:4001")));
+        // Releasing frees only the owner's port.
+        p.release(4000, a("192.168.1.21:4000"));
+        assert_eq!(p.owner(4000), Some(a("192.168.1.20:4000")));
+        p.release(4000, a("192.168.1.20:4000"));
+        assert_eq!(p.owner(4000), None);
+    }
+}

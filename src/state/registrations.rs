@@ -1,0 +1,306 @@
+//! Registrations seen in the SIP that crosses the router: a phone's REGISTER going out
+//! and the registrar's 2xx coming back. A live registration keeps the phone reachable
+//! on its public contact (from the registrar and the trusted sources only) and its
+//! signalling flow alive until the registration expires, whatever the router's UDP
+//! timeouts are.
+
+use super::actions::Action;
+use crate::engine::Facts;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Seconds a binding is kept past its expiry (re-REGISTER races, clock skew).
+pub const MARGIN: u32 = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Address of record (the To URI).
+    pub aor: String,
+    /// The phone's signalling endpoint.
+    pub private: SocketAddrV4,
+    pub public_port: u16,
+    pub registrar: SocketAddrV4,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    aor: String,
+    requested: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct Registrations {
+    live: HashMap<SocketAddrV4, Registration>,
+    /// REGISTERs awaiting their response, by (phone, Call-ID, CSeq).
+    pending: HashMap<(SocketAddrV4, String, u32), Pending>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Registrations {
+    pub fn iter(&self) -> impl Iterator<Item = &Registration> {
+        self.live.values()
+    }
+
+    pub fn get(&self, private: SocketAddrV4) -> Option<&Registration> {
+        self.live.get(&private)
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// A REGISTER from `phone` (its facts as sent, before rewriting).
+    pub fn on_request(&mut self, facts: &Facts, phone: SocketAddrV4) {
+        let (Some(call_id), Some(cseq)) = (facts.call_id, facts.cseq) else {
+            return;
+        };
+        let requested = if facts.contact_star {
+            Some(0)
+        } else {
+            facts
+                .contacts()
+                .iter()
+                .find_map(|c| facts.contact_expiry(c))
+                .or(facts.expires)
+        };
+        if self.pending.len() > 4096 {
+            self.pending.clear();
+        }
+        self.pending.insert(
+            (phone, text(call_id), cseq),
+            Pending {
+                aor: facts.to_uri.map(text).unwrap_or_default(),
+                requested,
+            },
+        );
+    }
+
+    /// The response to a REGISTER, on its way from `registrar` to `phone`, which appears
+    /// on the WAN as `public` (what the registrar saw). Facts are of the message as it
+    /// arrived.
+    pub fn on_response(
+        &mut self,
+        facts: &Facts,
+        phone: SocketAddrV4,
+        public: SocketAddrV4,
+        registrar: SocketAddrV4,
+        now: u64,
+    ) -> Vec<Action> {
+        let (Some(call_id), Some(cseq), Some(status)) = (facts.call_id, facts.cseq, facts.status)
+        else {
+            return Vec::new();
+        };
+        if status < 200 {
+            return Vec::new();
+        }
+        let Some(pending) = self.pending.remove(&(phone, text(call_id), cseq)) else {
+            return Vec::new();
+        };
+        if status >= 300 {
+            return Vec::new();
+        }
+        // The 2xx lists the bindings with the expiry the registrar granted: ours is the
+        // one that names our public mapping (or the phone itself, when nothing rewrote).
+        let ours = facts
+            .contacts()
+            .iter()
+            .find(|c| c.address == Some(public) || c.address == Some(phone));
+        let granted = match ours {
+            Some(c) => facts.contact_expiry(c),
+            None if facts.contacts().is_empty() => pending.requested.or(facts.expires),
+            None => Some(0), // our binding is not among the registrar's: not registered
+        };
+        let expiry = granted.unwrap_or(3600);
+        let mut actions = Vec::new();
+        if expiry == 0 || pending.requested == Some(0) {
+            if let Some(old) = self.live.remove(&phone) {
+                actions.push(Action::Unreachable {
+                    registrar: *old.registrar.ip(),
+                    public_port: old.public_port,
+                });
+            }
+            return actions;
+        }
+        let seconds = expiry.saturating_add(MARGIN);
+        if let Some(old) = self.live.get(&phone) {
+            if old.registrar.ip() != registrar.ip() || old.public_port != public.port() {
+                actions.push(Action::Unreachable {
+                    registrar: *old.registrar.ip(),
+                    public_port: old.public_port,
+                });
+            }
+        }
+        self.live.insert(
+            phone,
+            Registration {
+                aor: pending.aor,
+                private: phone,
+                public_port: public.port(),
+                registrar,
+                expires_at: now + u64::from(expiry),
+            },
+        );
+        actions.push(Action::Reachable {
+            registrar: *registrar.ip(),
+            public_port: public.port(),
+            private: phone,
+            seconds,
+        });
+        actions.push(Action::FlowTimeout {
+            private: phone,
+            remote: registrar,
+            seconds,
+        });
+        actions
+    }
+
+    /// Drops registrations past their expiry (plus the margin).
+    pub fn expire(&mut self, now: u64) -> Vec<Action> {
+        let gone: Vec<SocketAddrV4> = self
+            .live
+            .values()
+            .filter(|r| now >= r.expires_at + u64::from(MARGIN))
+            .map(|r| r.private)
+            .collect();
+        gone.iter()
+            .filter_map(|p| self.live.remove(p))
+            .map(|r| Action::Unreachable {
+                registrar: *r.registrar.ip(),
+                public_port: r.public_port,
+            })
+            .collect()
+    }
+
+    pub fn registrar_of(&self, private: SocketAddrV4) -> Option<Ipv4Addr> {
+        self.live.get(&private).map(|r| *r.registrar.ip())
+    }
+
+    pub fn clear(&mut self) {
+        self.live.clear();
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{plan, Direction, KeepPorts, Nat};
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    fn facts_of(msg: &str, f: impl FnOnce(&Facts)) {
+        let m = msg.replace('\n', "\r\n");
+        let nat = Nat {
+            private: a("10.9.9.9:1"),
+            public: a("10.9.9.8:1"),
+        };
+        let p = plan(m.as_bytes(), Direction::Outbound, &nat, &mut KeepPorts).unwrap();
+        f(&p.facts);
+    }
+
+    const PHONE: &str = "192.168.1.20:5060";
+    const PUBLIC: &str = "198.51.100.1:5060";
+    const REGISTRAR: &str = "198.51.100.10:5060";
+
+    fn register(r: &mut Registrations, expires: u32, call: &str, cseq: u32) {
+        facts_of(
+            &format!("REGISTER sip:198.51.100.10 SIP/2.0\nTo: <sip:100@pbx.example.net>\nCall-ID: {call}\nCSeq: {cseq} REGISTER\nContact: <sip:100@192.168.1.20:5060>\nExpires: {expires}\n\n"),
+            |f| r.on_request(f, a(PHONE)),
+        );
+    }
+
+    fn ok(
+        r: &mut Registrations,
+        contact_expires: u32,
+        call: &str,
+        cseq: u32,
+        now: u64,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        facts_of(
+            &format!("SIP/2.0 200 OK\nCall-ID: {call}\nCSeq: {cseq} REGISTER\nContact: <sip:100@198.51.100.1:5060>;expires={contact_expires}, <sip:100@203.0.113.77:5060>;expires=9999\n\n"),
+            |f| out = r.on_response(f, a(PHONE), a(PUBLIC), a(REGISTRAR), now),
+        );
+        out
+    }
+
+    #[test]
+    fn expiry_comes_from_the_2xx_binding() {
+        let mut r = Registrations::default();
+        register(&mut r, 3600, "r1", 1);
+        let acts = ok(&mut r, 600, "r1", 1, 100);
+        assert_eq!(
+            acts,
+            vec![
+                Action::Reachable {
+                    registrar: "198.51.100.10".parse().unwrap(),
+                    public_port: 5060,
+                    private: a(PHONE),
+                    seconds: 630
+                },
+                Action::FlowTimeout {
+                    private: a(PHONE),
+                    remote: a(REGISTRAR),
+                    seconds: 630
+                },
+            ]
+        );
+        let reg = r.get(a(PHONE)).unwrap();
+        assert_eq!(
+            (reg.aor.as_str(), reg.expires_at),
+            ("sip:100@pbx.example.net", 700)
+        );
+        assert!(r.expire(729).is_empty());
+        assert_eq!(
+            r.expire(730),
+            vec![Action::Unreachable {
+                registrar: "198.51.100.10".parse().unwrap(),
+                public_port: 5060
+            }]
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn challenges_and_unrelated_responses_change_nothing() {
+        let mut r = Registrations::default();
+        register(&mut r, 3600, "r2", 1);
+        let mut out = Vec::new();
+        facts_of(
+            "SIP/2.0 401 Unauthorized\nCall-ID: r2\nCSeq: 1 REGISTER\n\n",
+            |f| out = r.on_response(f, a(PHONE), a(PUBLIC), a(REGISTRAR), 0),
+        );
+        assert!(out.is_empty() && r.is_empty());
+        assert!(
+            ok(&mut r, 600, "r2", 2, 0).is_empty(),
+            "no REGISTER with CSeq 2 was seen"
+        );
+    }
+
+    #[test]
+    fn unregister_removes_the_binding() {
+        let mut r = Registrations::default();
+        register(&mut r, 3600, "r3", 1);
+        ok(&mut r, 3600, "r3", 1, 0);
+        register(&mut r, 0, "r3", 2);
+        let acts = ok(&mut r, 0, "r3", 2, 10);
+        assert_eq!(
+            acts,
+            vec![Action::Unreachable {
+                registrar: "198.51.100.10".parse().unwrap(),
+                public_port: 5060
+            }]
+        );
+        assert!(r.is_empty());
+    }
+}
