@@ -52,7 +52,7 @@ unit() {
 }
 
 lab() {
-  cargo test --test lab_datapath -- --test-threads=1
+  cargo test --test lab_datapath --test lab_calls -- --test-threads=1
 }
 
 fuzz() {
@@ -60,6 +60,10 @@ fuzz() {
 }
 
 luci() {
+  # The status page is rendered with what the lab stage captured from a real daemon.
+  if [ -s target/test-out/status-lab.json ]; then
+    export SIPALG_STATUS_JSON=target/test-out/status-lab.json
+  fi
   cargo build --quiet && bash luci-app/tests/run.sh
 }
 

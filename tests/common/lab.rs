@@ -43,6 +43,8 @@ fn is_root() -> bool {
 
 pub struct Lab {
     pub prefix: String,
+    /// The router's fw4 attaches Linux's SIP helper to LAN SIP (as with nf_conntrack_sip loaded).
+    kernel_helper: bool,
     pub dir: PathBuf,
     daemon: Option<Child>,
     alive: Arc<AtomicBool>,
@@ -52,6 +54,16 @@ pub struct Lab {
 impl Lab {
     /// Builds a fresh lab, or returns None (after printing SKIP) when not root.
     pub fn new(test: &str) -> Option<Lab> {
+        Self::build(test, false)
+    }
+
+    /// A lab whose fw4 attaches the kernel SIP helper, like a router with
+    /// kmod-nf-nathelper-extra installed.
+    pub fn with_kernel_helper(test: &str) -> Option<Lab> {
+        Self::build(test, true)
+    }
+
+    fn build(test: &str, kernel_helper: bool) -> Option<Lab> {
         if std::env::var_os("SIPALG_SKIP_LAB").is_some() {
             println!("SKIP {test}: SIPALG_SKIP_LAB is set (the lab stage runs it)");
             return None;
@@ -73,6 +85,7 @@ impl Lab {
         let alive = Arc::new(AtomicBool::new(true));
         let lab = Lab {
             prefix,
+            kernel_helper,
             dir,
             daemon: None,
             alive,
@@ -87,6 +100,10 @@ impl Lab {
         let st = Command::new("bash")
             .arg(repo().join("tests/lab/lab.sh"))
             .args([what, &self.prefix])
+            .env(
+                "SIPALG_LAB_KERNEL_HELPER",
+                if self.kernel_helper { "1" } else { "0" },
+            )
             .status()
             .expect("run tests/lab/lab.sh");
         assert!(st.success(), "lab.sh {what} {} failed", self.prefix);
@@ -340,4 +357,74 @@ pub fn recv(sock: &UdpSocket) -> (Vec<u8>, SocketAddr) {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Receives one datagram and the TOS byte it arrived with (the socket must have had
+/// [`enable_tos`] called).
+pub fn recv_tos(sock: &UdpSocket) -> (Vec<u8>, SocketAddr, u8) {
+    let mut buf = vec![0u8; 65536];
+    let mut cmsg = [0u8; 64];
+    let mut from: libc::sockaddr_in = unsafe { core::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all pointers refer to live local buffers of the stated lengths.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in).cast();
+    msg.msg_namelen = core::mem::size_of::<libc::sockaddr_in>() as u32;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    msg.msg_controllen = cmsg.len() as _;
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
+    assert!(
+        n >= 0,
+        "nothing arrived at {:?}: {}",
+        sock.local_addr(),
+        std::io::Error::last_os_error()
+    );
+    buf.truncate(n as usize);
+    let mut tos = None;
+    // SAFETY: walking the control messages the kernel wrote into `cmsg`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TOS {
+                tos = Some(*libc::CMSG_DATA(c));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    let ip = std::net::Ipv4Addr::from(u32::from_be(from.sin_addr.s_addr));
+    let addr = SocketAddr::from((ip, u16::from_be(from.sin_port)));
+    (buf, addr, tos.expect("IP_RECVTOS enabled"))
+}
+
+/// Makes `recv_tos` report the TOS byte of datagrams.
+pub fn enable_tos(sock: &UdpSocket) {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int option value.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_RECVTOS,
+            (&one as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+/// Whether a datagram arrives at `sock` within `wait`.
+pub fn arrives(sock: &UdpSocket, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+    sock.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let r = sock.recv_from(&mut buf).ok().map(|(n, a)| {
+        buf.truncate(n);
+        (buf, a)
+    });
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    r
 }

@@ -34,14 +34,36 @@ includes_for() {
   done
 }
 
+# With SIPALG_LAB_KERNEL_HELPER=1 the router looks like one with nf_conntrack_sip
+# loaded: fw4 then declares the helper and attaches it to SIP from the LAN zone.
+helper_objects() {
+  [ "${SIPALG_LAB_KERNEL_HELPER:-0}" = 1 ] || return 0
+  printf '\tct helper sip {\n\t\ttype "sip" protocol udp\n\t\tl3proto inet\n\t}\n'
+}
+
+helper_rules() {
+  [ "${SIPALG_LAB_KERNEL_HELPER:-0}" = 1 ] || return 0
+  printf '\t\tmeta l4proto udp udp dport 5060 ct helper set "sip" comment "!fw4: SIP"\n'
+}
+
 fw4_ruleset() {
   cat <<NFT
 table inet fw4
 flush table inet fw4
 table inet fw4 {
 $(includes_for table-pre)
+$(helper_objects)
 	chain input {
 		type filter hook input priority filter; policy accept;
+	}
+	chain prerouting {
+		type filter hook prerouting priority filter; policy accept;
+$(includes_for chain-pre/prerouting)
+		iifname "br-lan" jump helper_lan comment "!fw4: Handle lan IPv4/IPv6 helper assignment"
+$(includes_for chain-post/prerouting)
+	}
+	chain helper_lan {
+$(helper_rules)
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;

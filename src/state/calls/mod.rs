@@ -234,6 +234,9 @@ impl Calls {
                     .endpoint()
                     .filter(|e| e.port() != 0 && !e.ip().is_unspecified());
                 if from_phone {
+                    // Only the phone's own address: no pinholes for other hosts (NAT
+                    // slipstreaming).
+                    let endpoint = endpoint.filter(|e| e.ip() == phone.ip());
                     match endpoint {
                         Some(e) => {
                             st.private = Some(e);

@@ -336,3 +336,14 @@ fn one_way_audio_is_flagged_and_idle_calls_expire() {
     assert!(!w.calls.expire(650, 300, ALG, &mut w.pool).is_empty());
     assert!(w.calls.is_empty());
 }
+
+#[test]
+fn media_of_another_lan_host_gets_nothing() {
+    let mut w = World::new(ALG);
+    let m = msg("INVITE sip:bob@198.51.100.10 SIP/2.0\nCall-ID: s1\nCSeq: 1 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>\n", &sdp("192.168.1.21", 4000));
+    assert!(w.from_phone(&m, 0).is_empty());
+    assert!(w
+        .from_peer(&answer("s1", "200 OK", 30000, "198.51.100.20"), 1)
+        .is_empty());
+    assert!(w.pool.is_empty());
+}

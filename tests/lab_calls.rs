@@ -1,0 +1,718 @@
+//! Calls and registrations through the router, in the namespace lab: media pinholes
+//! (far end speaks first, media gateway ≠ SIP server, a=rtcp, audio+video, re-INVITE,
+//! BYE), 300 calls on one signalling flow, hairpin, registered phones reachable from the
+//! registrar and trusted sources only, no pinhole to a host that did not ask, DSCP in
+//! both directions, alg=0 still giving timeouts and DSCP, the kernel-helper guard, and
+//! the status report with per-direction packet counts and one-way detection.
+
+#[path = "common/lab.rs"]
+mod lab;
+#[path = "common/sipmsg.rs"]
+mod sipmsg;
+
+use lab::{
+    arrives, enable_tos, recv, recv_tos, Lab, MEDIA_GW, PHONE1, PHONE2, ROUTER_WAN, SERVER,
+    STRANGER, TRUSTED,
+};
+use sipmsg::{audio, sdp, sip, sip_sdp, text};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+const CS5: u8 = 40 << 2;
+const EF: u8 = 46 << 2;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn server_addr() -> SocketAddr {
+    addr(&format!("{SERVER}:5060"))
+}
+
+fn start(lab: &mut Lab, options: &str) {
+    lab.write_config(&format!("\toption log_level 'debug'\n{options}"));
+    lab.start_daemon();
+}
+
+/// The signalling side of one test: a phone's SIP socket and the SIP server's.
+struct Sip {
+    phone: UdpSocket,
+    phone_ip: &'static str,
+    server: UdpSocket,
+}
+
+impl Sip {
+    fn new(lab: &Lab, host: &str, phone_ip: &'static str) -> Sip {
+        let server = lab.udp("wan", &format!("{SERVER}:5060"));
+        Sip {
+            phone: lab.udp(host, &format!("{phone_ip}:5060")),
+            phone_ip,
+            server,
+        }
+    }
+
+    /// Phone → server; returns what arrived and where from (the public mapping).
+    fn up(&self, msg: &[u8]) -> (Vec<u8>, SocketAddr) {
+        self.phone.send_to(msg, server_addr()).unwrap();
+        recv(&self.server)
+    }
+
+    /// Server → the phone's public mapping; returns what the phone got.
+    fn down(&self, msg: &[u8], to: SocketAddr) -> Vec<u8> {
+        self.server.send_to(msg, to).unwrap();
+        recv(&self.phone).0
+    }
+
+    fn invite(&self, call: &str, cseq: u32, to_tag: Option<&str>, body: &str) -> Vec<u8> {
+        let ip = self.phone_ip;
+        let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        sip_sdp(
+            &format!("INVITE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-{call}-{cseq};rport\nFrom: <sip:a@{ip}>;tag={call}\nTo: <sip:bob@{SERVER}>{tag}\nCall-ID: {call}\nCSeq: {cseq} INVITE\nContact: <sip:a@{ip}:5060>\n"),
+            body,
+        )
+    }
+
+    fn answer(call: &str, cseq: u32, public: SocketAddr, body: &str) -> Vec<u8> {
+        sip_sdp(
+            &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {public};branch=z9hG4bK-{call}-{cseq};rport={};received={}\nFrom: <sip:a@x>;tag={call}\nTo: <sip:bob@{SERVER}>;tag=srv\nCall-ID: {call}\nCSeq: {cseq} INVITE\nContact: <sip:bob@{SERVER}:5060>\n", public.port(), public.ip()),
+            body,
+        )
+    }
+
+    /// A whole outbound call set-up: INVITE with `offer`, 200 with `answer`, ACK.
+    /// Returns the INVITE as the server saw it and the phone's public mapping.
+    fn call(&self, call: &str, offer: &str, answer: &str) -> (Vec<u8>, SocketAddr) {
+        let (inv, public) = self.up(&self.invite(call, 1, None, offer));
+        self.down(&Self::answer(call, 1, public, answer), public);
+        let ip = self.phone_ip;
+        let ack = sip(&format!("ACK sip:bob@{SERVER}:5060 SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-{call}-ack\nFrom: <sip:a@{ip}>;tag={call}\nTo: <sip:bob@{SERVER}>;tag=srv\nCall-ID: {call}\nCSeq: 1 ACK\n"), "");
+        self.up(&ack);
+        (inv, public)
+    }
+
+    fn bye(&self, call: &str) {
+        let ip = self.phone_ip;
+        self.up(&sip(&format!("BYE sip:bob@{SERVER}:5060 SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-{call}-bye\nFrom: <sip:a@{ip}>;tag={call}\nTo: <sip:bob@{SERVER}>;tag=srv\nCall-ID: {call}\nCSeq: 2 BYE\n"), ""));
+    }
+
+    /// REGISTER with `expires` and the registrar's 200 granting it.
+    fn register(&self, expires: u32) -> SocketAddr {
+        let ip = self.phone_ip;
+        let reg = sip(&format!("REGISTER sip:{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-reg;rport\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: reg-{ip}\nCSeq: 1 REGISTER\nContact: <sip:100@{ip}:5060>\nExpires: {expires}\n"), "");
+        let (got, public) = self.up(&reg);
+        assert!(
+            text(&got).contains(&format!("Contact: <sip:100@{public}>")),
+            "{}",
+            text(&got)
+        );
+        let ok = sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {public};branch=z9hG4bK-reg;rport={};received={}\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>;tag=reg\nCall-ID: reg-{ip}\nCSeq: 1 REGISTER\nContact: <sip:100@{public}>;expires={expires}\n", public.port(), public.ip()), "");
+        let back = self.down(&ok, public);
+        assert!(
+            text(&back).contains(&format!("Contact: <sip:100@{ip}:5060>;expires={expires}")),
+            "{}",
+            text(&back)
+        );
+        public
+    }
+}
+
+/// Media is delivered from `from` to `to` (both in the lab), within a second.
+fn media_flows(from: &UdpSocket, to: &UdpSocket, dest: SocketAddr) -> Option<SocketAddr> {
+    from.send_to(b"\x80\x00rtp-packet", dest).unwrap();
+    arrives(to, Duration::from_secs(1)).map(|(_, src)| src)
+}
+
+#[test]
+fn outbound_call_far_end_speaks_first_from_a_media_gateway_and_bye_closes() {
+    let Some(mut lab) = Lab::new("callout") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let phone_rtcp = lab.udp("lan1", &format!("{PHONE1}:4001"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    let stranger = lab.udp("wan", &format!("{STRANGER}:30000"));
+    let (inv, _) = s.call(
+        "out1",
+        &sdp(PHONE1, &audio(4000)),
+        &sdp(MEDIA_GW, &audio(30000)),
+    );
+    assert!(
+        text(&inv).contains(&format!(
+            "c=IN IP4 {ROUTER_WAN}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0"
+        )),
+        "{}",
+        text(&inv)
+    );
+    let public_rtp = addr(&format!("{ROUTER_WAN}:4000"));
+    // The media gateway (not the SIP server) sends first, RTP and RTCP.
+    assert_eq!(
+        media_flows(&gw, &phone_rtp, public_rtp),
+        Some(addr(&format!("{MEDIA_GW}:30000")))
+    );
+    assert!(media_flows(&gw, &phone_rtcp, addr(&format!("{ROUTER_WAN}:4001"))).is_some());
+    // The phone's media leaves from the port it advertised (symmetric RTP).
+    assert_eq!(
+        media_flows(&phone_rtp, &gw, addr(&format!("{MEDIA_GW}:30000"))),
+        Some(public_rtp)
+    );
+    // Someone else cannot use the pinhole.
+    assert_eq!(
+        media_flows(&stranger, &phone_rtp, public_rtp),
+        None,
+        "media_source sdp: only the far end's address"
+    );
+    let st = lab.status_json().unwrap();
+    assert!(
+        st.contains("\"call_id\":\"out1\",\"state\":\"confirmed\",\"direction\":\"outbound\""),
+        "{st}"
+    );
+    assert!(
+        st.contains(&format!("\"remote\":\"{MEDIA_GW}:30000\"")),
+        "{st}"
+    );
+
+    s.bye("out1");
+    let late = lab.udp("wan", &format!("{MEDIA_GW}:30002"));
+    assert_eq!(
+        media_flows(&late, &phone_rtp, public_rtp),
+        None,
+        "BYE closed the pinhole"
+    );
+    let st = lab.status_json().unwrap();
+    assert!(st.contains("\"calls\":[]"), "{st}");
+}
+
+#[test]
+fn inbound_call_to_a_registered_phone_with_far_end_media_first() {
+    let Some(mut lab) = Lab::new("callin") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let public = s.register(600);
+    let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4002"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:31000"));
+    let offer = sip_sdp(
+        &format!("INVITE sip:100@{public} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-in1\nFrom: <sip:caller@{SERVER}>;tag=in1\nTo: <sip:100@{SERVER}>\nCall-ID: in1\nCSeq: 1 INVITE\nContact: <sip:caller@{SERVER}:5060>\n"),
+        &sdp(MEDIA_GW, &audio(31000)),
+    );
+    let got = s.down(&offer, public);
+    assert!(
+        text(&got).starts_with(&format!("INVITE sip:100@{PHONE1}:5060 SIP/2.0")),
+        "{}",
+        text(&got)
+    );
+    assert!(
+        text(&got).contains(&format!("c=IN IP4 {MEDIA_GW}")),
+        "the far end's SDP is left alone"
+    );
+    let ans = sip_sdp(
+        &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-in1\nFrom: <sip:caller@{SERVER}>;tag=in1\nTo: <sip:100@{SERVER}>;tag=ph\nCall-ID: in1\nCSeq: 1 INVITE\nContact: <sip:100@{PHONE1}:5060>\n"),
+        &sdp(PHONE1, &audio(4002)),
+    );
+    let (at_server, _) = s.up(&ans);
+    assert!(
+        text(&at_server).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
+        "{}",
+        text(&at_server)
+    );
+    assert!(
+        media_flows(&gw, &phone_rtp, addr(&format!("{ROUTER_WAN}:4002"))).is_some(),
+        "far end speaks first"
+    );
+    let st = lab.status_json().unwrap();
+    assert!(
+        st.contains("\"call_id\":\"in1\",\"state\":\"confirmed\",\"direction\":\"inbound\""),
+        "{st}"
+    );
+}
+
+#[test]
+fn rtcp_attribute_video_and_a_reinvite_to_a_new_port() {
+    let Some(mut lab) = Lab::new("avrtcp") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let rtcp = lab.udp("lan1", &format!("{PHONE1}:4101"));
+    let video = lab.udp("lan1", &format!("{PHONE1}:4004"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    let offer = sdp(
+        PHONE1,
+        &format!(
+            "{}a=rtcp:4101 IN IP4 {PHONE1}\nm=video 4004 RTP/AVP 96\na=rtpmap:96 H264/90000\n",
+            audio(4000)
+        ),
+    );
+    let answer = sdp(
+        MEDIA_GW,
+        &format!("{}m=video 30004 RTP/AVP 96\n", audio(30000)),
+    );
+    let (inv, _) = s.call("av1", &offer, &answer);
+    assert!(
+        text(&inv).contains(&format!("a=rtcp:4101 IN IP4 {ROUTER_WAN}")),
+        "{}",
+        text(&inv)
+    );
+    assert!(
+        media_flows(&gw, &rtp, addr(&format!("{ROUTER_WAN}:4000"))).is_some(),
+        "audio"
+    );
+    assert!(
+        media_flows(&gw, &rtcp, addr(&format!("{ROUTER_WAN}:4101"))).is_some(),
+        "a=rtcp on a non-adjacent port"
+    );
+    assert!(
+        media_flows(&gw, &video, addr(&format!("{ROUTER_WAN}:4004"))).is_some(),
+        "video"
+    );
+
+    // re-INVITE: audio moves to 5000.
+    let moved = lab.udp("lan1", &format!("{PHONE1}:5000"));
+    let (re, public) = s.up(&s.invite("av1", 2, Some("srv"), &sdp(PHONE1, &audio(5000))));
+    assert!(
+        text(&re).contains("m=audio 5000 RTP/AVP 0"),
+        "{}",
+        text(&re)
+    );
+    s.down(
+        &Sip::answer("av1", 2, public, &sdp(MEDIA_GW, &audio(30000))),
+        public,
+    );
+    let gw2 = lab.udp("wan", &format!("{MEDIA_GW}:30010"));
+    assert!(
+        media_flows(&gw2, &moved, addr(&format!("{ROUTER_WAN}:5000"))).is_some(),
+        "the new port is open"
+    );
+    assert_eq!(
+        media_flows(&gw2, &rtp, addr(&format!("{ROUTER_WAN}:4000"))),
+        None,
+        "the old port is closed"
+    );
+}
+
+#[test]
+fn three_hundred_calls_over_one_signalling_flow_keep_working_pinholes() {
+    let Some(mut lab) = Lab::new("trunk") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'\n\toption log_level 'info'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let n = 300u16;
+    let mut sockets = Vec::new();
+    for i in 0..n {
+        let port = 10000 + 2 * i;
+        s.call(
+            &format!("trunk-{i}"),
+            &sdp(PHONE1, &audio(port)),
+            &sdp(MEDIA_GW, &audio(20000 + 2 * i)),
+        );
+        sockets.push(lab.udp("lan1", &format!("{PHONE1}:{port}")));
+    }
+    let st = lab.status_json().unwrap();
+    assert_eq!(st.matches("\"call_id\":\"trunk-").count(), n as usize);
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:20000"));
+    for (i, sock) in sockets.iter().enumerate() {
+        let dest = addr(&format!("{ROUTER_WAN}:{}", 10000 + 2 * i));
+        assert!(
+            media_flows(&gw, sock, dest).is_some(),
+            "call {i} has no working pinhole"
+        );
+    }
+}
+
+#[test]
+fn hairpin_two_lan_phones_via_an_outside_pbx() {
+    let Some(mut lab) = Lab::new("hairpin") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let a = Sip::new(&lab, "lan1", PHONE1);
+    let b = Sip {
+        phone: lab.udp("lan2", &format!("{PHONE2}:5060")),
+        phone_ip: PHONE2,
+        server: a.server.try_clone().unwrap(),
+    };
+    let b_public = b.register(600);
+    let a_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let b_rtp = lab.udp("lan2", &format!("{PHONE2}:4000"));
+    // A calls; the PBX (our server) relays A's (rewritten) offer to B.
+    let (inv, a_public) = a.up(&a.invite("hp1", 1, None, &sdp(PHONE1, &audio(4000))));
+    let offer_sdp = text(&inv)
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .replace("\r\n", "\n");
+    let to_b = sip_sdp(
+        &format!("INVITE sip:100@{b_public} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-hp1b\nFrom: <sip:a@{SERVER}>;tag=hp\nTo: <sip:100@{SERVER}>\nCall-ID: hp1-b\nCSeq: 1 INVITE\nContact: <sip:pbx@{SERVER}:5060>\n"),
+        &offer_sdp,
+    );
+    b.down(&to_b, b_public);
+    let b_answer = sip_sdp(
+        &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-hp1b\nFrom: <sip:a@{SERVER}>;tag=hp\nTo: <sip:100@{SERVER}>;tag=b\nCall-ID: hp1-b\nCSeq: 1 INVITE\nContact: <sip:100@{PHONE2}:5060>\n"),
+        &sdp(PHONE2, &audio(4000)),
+    );
+    let (b_ok, _) = b.up(&b_answer);
+    let b_sdp = text(&b_ok)
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .replace("\r\n", "\n");
+    let b_media_port: u16 = b_sdp
+        .split("m=audio ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(
+        b_media_port, 4000,
+        "both phones use 4000; B's public media port differs"
+    );
+    a.down(&Sip::answer("hp1", 1, a_public, &b_sdp), a_public);
+    // Each phone sends to the public address it was given; the router reflects it.
+    assert!(
+        media_flows(&b_rtp, &a_rtp, addr(&format!("{ROUTER_WAN}:4000"))).is_some(),
+        "B -> A via the public address"
+    );
+    assert!(
+        media_flows(
+            &a_rtp,
+            &b_rtp,
+            addr(&format!("{ROUTER_WAN}:{b_media_port}"))
+        )
+        .is_some(),
+        "A -> B via the public address"
+    );
+}
+
+#[test]
+fn registered_phone_reachable_after_its_flow_expires_from_registrar_and_trusted_only() {
+    let Some(mut lab) = Lab::new("regreach") else {
+        return;
+    };
+    // The router forgets idle UDP quickly (OpenWrt: 60/180 s; here 3/5 s).
+    lab.exec(
+        "r",
+        &["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=3"],
+    );
+    lab.exec(
+        "r",
+        &[
+            "sysctl",
+            "-qw",
+            "net.netfilter.nf_conntrack_udp_timeout_stream=5",
+        ],
+    );
+    start(
+        &mut lab,
+        &format!("\toption alg '1'\n\tlist trusted_source '{TRUSTED}'"),
+    );
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let public = s.register(600);
+    // The registration's flow lives as long as the registration (600 s + margin).
+    let ct = lab.exec(
+        "r",
+        &[
+            "conntrack",
+            "-L",
+            "-p",
+            "udp",
+            "--orig-src",
+            PHONE1,
+            "--orig-port-src",
+            "5060",
+        ],
+    );
+    let timeout: u32 = ct
+        .split_whitespace()
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no flow: {ct}"));
+    assert!(timeout > 600, "flow timeout {timeout} s: {ct}");
+    // The flow disappears anyway (say the router was rebooted): the phone stays reachable.
+    lab.exec("r", &["conntrack", "-D", "-p", "udp", "--orig-src", PHONE1]);
+    let invite = |from_ip: &str, call: &str| {
+        sip(&format!("OPTIONS sip:100@{public} SIP/2.0\nVia: SIP/2.0/UDP {from_ip}:5060;branch=z9hG4bK-{call}\nFrom: <sip:x@{from_ip}>;tag={call}\nTo: <sip:100@{SERVER}>\nCall-ID: {call}\nCSeq: 1 OPTIONS\n"), "")
+    };
+    s.server
+        .send_to(&invite(SERVER, "fromreg"), public)
+        .unwrap();
+    let (got, _) = recv(&s.phone);
+    assert!(
+        text(&got).starts_with(&format!("OPTIONS sip:100@{PHONE1}:5060")),
+        "{}",
+        text(&got)
+    );
+    let trusted = lab.udp("wan", &format!("{TRUSTED}:5060"));
+    trusted
+        .send_to(&invite(TRUSTED, "fromtrusted"), public)
+        .unwrap();
+    assert!(
+        arrives(&s.phone, Duration::from_secs(2)).is_some(),
+        "a trusted proxy other than the registrar reaches the phone"
+    );
+    let stranger = lab.udp("wan", &format!("{STRANGER}:5060"));
+    stranger
+        .send_to(&invite(STRANGER, "ghost"), public)
+        .unwrap();
+    assert!(
+        arrives(&s.phone, Duration::from_secs(1)).is_none(),
+        "no ghost calls from strangers"
+    );
+    let st = lab.status_json().unwrap();
+    assert!(st.contains(&format!("\"aor\":\"sip:100@{SERVER}\",\"private\":\"{PHONE1}:5060\",\"public\":\"{public}\",\"registrar\":\"{SERVER}:5060\"")), "{st}");
+}
+
+#[test]
+fn no_pinhole_for_a_lan_host_that_did_not_ask() {
+    let Some(mut lab) = Lab::new("slipstream") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let victim = lab.udp("lan2", &format!("{PHONE2}:4000"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    // Phone 1's INVITE names phone 2's address in its SDP (NAT slipstreaming).
+    let (inv, _) = s.call(
+        "slip",
+        &sdp(PHONE2, &audio(4000)),
+        &sdp(MEDIA_GW, &audio(30000)),
+    );
+    assert!(
+        text(&inv).contains(&format!("c=IN IP4 {PHONE2}")),
+        "another host's address is not rewritten"
+    );
+    assert_eq!(
+        media_flows(&gw, &victim, addr(&format!("{ROUTER_WAN}:4000"))),
+        None
+    );
+}
+
+#[test]
+fn dscp_on_sip_and_media_in_both_directions() {
+    let Some(mut lab) = Lab::new("dscp") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    enable_tos(&s.server);
+    enable_tos(&s.phone);
+    let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    enable_tos(&phone_rtp);
+    enable_tos(&gw);
+    s.phone
+        .send_to(
+            &s.invite("q1", 1, None, &sdp(PHONE1, &audio(4000))),
+            server_addr(),
+        )
+        .unwrap();
+    let (_, public, tos) = recv_tos(&s.server);
+    assert_eq!(tos & 0xfc, CS5, "SIP towards the provider");
+    s.server
+        .send_to(
+            &Sip::answer("q1", 1, public, &sdp(MEDIA_GW, &audio(30000))),
+            public,
+        )
+        .unwrap();
+    let (_, _, tos) = recv_tos(&s.phone);
+    assert_eq!(tos & 0xfc, CS5, "SIP towards the phone");
+    gw.send_to(b"rtp", addr(&format!("{ROUTER_WAN}:4000")))
+        .unwrap();
+    let (_, _, tos) = recv_tos(&phone_rtp);
+    assert_eq!(tos & 0xfc, EF, "RTP towards the phone");
+    phone_rtp
+        .send_to(b"rtp", addr(&format!("{MEDIA_GW}:30000")))
+        .unwrap();
+    let (_, _, tos) = recv_tos(&gw);
+    assert_eq!(tos & 0xfc, EF, "RTP towards the far end");
+}
+
+#[test]
+fn alg_off_still_gives_timeouts_and_dscp_with_payloads_untouched() {
+    let Some(mut lab) = Lab::new("algoff") else {
+        return;
+    };
+    lab.exec(
+        "r",
+        &["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=5"],
+    );
+    lab.exec(
+        "r",
+        &[
+            "sysctl",
+            "-qw",
+            "net.netfilter.nf_conntrack_udp_timeout_stream=10",
+        ],
+    );
+    start(&mut lab, "\toption alg '0'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    enable_tos(&s.server);
+    let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    enable_tos(&gw);
+    let inv = s.invite("off1", 1, None, &sdp(PHONE1, &audio(4000)));
+    s.phone.send_to(&inv, server_addr()).unwrap();
+    let (got, public, tos) = recv_tos(&s.server);
+    assert_eq!(got, inv, "alg=0 changes no byte");
+    assert_eq!(tos & 0xfc, CS5);
+    s.down(
+        &Sip::answer("off1", 1, public, &sdp(MEDIA_GW, &audio(30000))),
+        public,
+    );
+    phone_rtp
+        .send_to(b"rtp", addr(&format!("{MEDIA_GW}:30000")))
+        .unwrap();
+    let (_, _, tos) = recv_tos(&gw);
+    assert_eq!(tos & 0xfc, EF, "media DSCP with the ALG off");
+    let sig = lab.exec(
+        "r",
+        &[
+            "conntrack",
+            "-L",
+            "-p",
+            "udp",
+            "--orig-src",
+            PHONE1,
+            "--orig-port-src",
+            "5060",
+        ],
+    );
+    let t: u32 = sig
+        .split_whitespace()
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap();
+    assert!(
+        t > 3000,
+        "the SIP flow has the signalling timeout (3600 s), not the router's 10 s: {sig}"
+    );
+    let media = lab.exec(
+        "r",
+        &[
+            "conntrack",
+            "-L",
+            "-p",
+            "udp",
+            "--orig-src",
+            PHONE1,
+            "--orig-port-src",
+            "4000",
+        ],
+    );
+    let t: u32 = media
+        .split_whitespace()
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap();
+    assert!(
+        (200..=300).contains(&t),
+        "the media flow has the media timeout (300 s): {media}"
+    );
+}
+
+#[test]
+fn kernel_helper_is_kept_off_sip_unless_allowed() {
+    let Some(mut lab) = Lab::with_kernel_helper("khelper") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '0'\n\toption kernel_helper '0'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let inv = s.invite("kh1", 1, None, &sdp(PHONE1, &audio(4000)));
+    let (got, _) = s.up(&inv);
+    assert_eq!(text(&got), text(&inv), "the kernel helper did not touch it");
+    let st = lab.status_json().unwrap();
+    assert!(
+        st.contains("\"kernel_helper\":{\"loaded\":true,\"attached\":false,\"guard\":true}"),
+        "{st}"
+    );
+    assert!(st.contains("sipalg keeps it off"), "{st}");
+    lab.kill_daemon();
+
+    // With kernel_helper=1 sipalg leaves fw4's helper alone: Linux's helper rewrites.
+    let mut lab = lab;
+    lab.exec("r", &["conntrack", "-F"]);
+    start(&mut lab, "\toption alg '0'\n\toption kernel_helper '1'");
+    let (got, _) = s.up(&s.invite("kh2", 1, None, &sdp(PHONE1, &audio(4000))));
+    assert!(
+        text(&got).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
+        "Linux's helper rewrote the SDP: {}",
+        text(&got)
+    );
+    let st = lab.status_json().unwrap();
+    assert!(st.contains("\"attached\":true"), "{st}");
+}
+
+#[test]
+fn status_counts_media_per_direction_and_flags_one_way_audio() {
+    let Some(mut lab) = Lab::new("oneway") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    s.register(600);
+    let two = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let one = lab.udp("lan1", &format!("{PHONE1}:4010"));
+    let gw_two = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    let gw_one = lab.udp("wan", &format!("{MEDIA_GW}:30010"));
+    s.call(
+        "two-way",
+        &sdp(PHONE1, &audio(4000)),
+        &sdp(MEDIA_GW, &audio(30000)),
+    );
+    s.call(
+        "one-way",
+        &sdp(PHONE1, &audio(4010)),
+        &sdp(MEDIA_GW, &audio(30010)),
+    );
+    for _ in 0..20 {
+        two.send_to(b"rtp", addr(&format!("{MEDIA_GW}:30000")))
+            .unwrap();
+        gw_two
+            .send_to(b"rtp", addr(&format!("{ROUTER_WAN}:4000")))
+            .unwrap();
+        one.send_to(b"rtp", addr(&format!("{MEDIA_GW}:30010")))
+            .unwrap();
+    }
+    for _ in 0..20 {
+        recv(&gw_two);
+        recv(&two);
+        recv(&gw_one);
+    }
+    let st = lab.wait_status(Duration::from_secs(15), "one-way flagged", |s| {
+        s.contains("\"call_id\":\"one-way\"")
+            && s.split("\"call_id\":\"one-way\"")
+                .nth(1)
+                .is_some_and(|c| c.contains("\"one_way\":true"))
+    });
+    let one_way = st
+        .split("\"call_id\":\"one-way\"")
+        .nth(1)
+        .unwrap()
+        .split("\"call_id\"")
+        .next()
+        .unwrap();
+    assert!(
+        one_way.contains("\"packets_out\":20,\"packets_in\":0,\"one_way\":true"),
+        "{one_way}"
+    );
+    let two_way = st
+        .split("\"call_id\":\"two-way\"")
+        .nth(1)
+        .unwrap()
+        .split("\"call_id\"")
+        .next()
+        .unwrap();
+    assert!(
+        two_way.contains("\"packets_out\":20,\"packets_in\":20,\"one_way\":false"),
+        "{two_way}"
+    );
+    let _ = std::fs::create_dir_all("target/test-out");
+    let _ = std::fs::write("target/test-out/status-lab.json", &st);
+}
