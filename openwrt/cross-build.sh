@@ -25,6 +25,8 @@
 #   SIPALG_CROSS_LOCKED  1: pass --locked to cargo (Cargo.lock must be current) [1]
 #   SIPALG_CROSS_NO_APT  1: never call apt-get; fail if something is missing  [0]
 #   SIPALG_UNWIND        libunwind for release builds: stub (no unwinder) | gcc [stub]
+#   SIPALG_QEMU_TIMEOUT  seconds per test binary under qemu                  [900]
+#   SIPALG_QEMU_SKIP     test-name filters skipped under qemu    [per target, see triple_info]
 set -euo pipefail
 
 ALL_TRIPLES=(mipsel-unknown-linux-musl mips-unknown-linux-musl aarch64-unknown-linux-musl x86_64-unknown-linux-musl)
@@ -48,7 +50,7 @@ for a in "$@"; do
 	case "$a" in
 	--test) RUN_TESTS=1 ;;
 	--setup-only) SETUP_ONLY=1 ;;
-	-h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "unknown option: $a" >&2; exit 2 ;;
 	*) TRIPLES+=("$a") ;;
 	esac
@@ -103,6 +105,13 @@ triple_info() {
 	mips*) CRTBEGIN='' CRTEND='' ;;
 	*) CRTBEGIN='crtbeginS.o%s' CRTEND='crtendS.o%s' ;;
 	esac
+	# tests that talk to the kernel and hang under this qemu (see docs/cross.md);
+	# SIPALG_QEMU_SKIP (space-separated test-name filters) replaces the list
+	case "$1" in
+	mips-*) QEMU_SKIP=(daemon::wan::tests::loopback_has_an_address) ;; # rtnetlink dump, BE guest
+	*) QEMU_SKIP=() ;;
+	esac
+	if [ -n "${SIPALG_QEMU_SKIP+x}" ]; then read -ra QEMU_SKIP <<<"$SIPALG_QEMU_SKIP"; fi
 	TENV=$(echo "$1" | tr 'a-z-' 'A-Z_')      # CARGO_TARGET_<TENV>_*
 	CT=$CACHE/$1                              # per-target cache dir
 	if [ "$MUSL" = debian ]; then
@@ -324,7 +333,7 @@ cargo_deb() { # triple cargo-args...
 		CARGO_TARGET_DIR="$TARGET_DIR" \
 		RUSTFLAGS="-C link-self-contained=no -C target-feature=+crt-static --cfg sipalg_cross_toolchain=\"$(cat "$CT/toolkey")\"" \
 		"CARGO_TARGET_${TENV}_LINKER=$CACHE/bin/$t-cc" \
-		${QEMU:+"CARGO_TARGET_${TENV}_RUNNER=$QEMU"} \
+		${QEMU:+"CARGO_TARGET_${TENV}_RUNNER=timeout -k 10 ${SIPALG_QEMU_TIMEOUT:-900} $QEMU"} \
 		"CC_${t//-/_}=$CACHE/bin/$t-cc" "AR_${t//-/_}=$GNU-ar" \
 		"$CARGO_DEB" "$@" "${locked[@]}" --target "$t"
 }
@@ -350,7 +359,13 @@ run_tests() { # triple
 	local tests=(--lib)
 	[ -f "$ROOT/tests/corpus.rs" ] && tests+=(--test corpus)
 	# test harness needs panic=unwind (catch_unwind per test): real unwinder
-	SIPALG_UNWIND=gcc cargo_deb "$t" test -Zbuild-std "${tests[@]}" --manifest-path "$ROOT/Cargo.toml"
+	local skip=() n
+	if [ -n "$QEMU" ]; then
+		for n in "${QEMU_SKIP[@]}"; do skip+=(--skip "$n"); done
+		[ ${#skip[@]} -eq 0 ] || log "skipped under $QEMU: ${QEMU_SKIP[*]}"
+	fi
+	SIPALG_UNWIND=gcc cargo_deb "$t" test -Zbuild-std "${tests[@]}" --manifest-path "$ROOT/Cargo.toml" \
+		-- "${skip[@]}"
 	log "smoke run: $t sipalgd --version"
 	local v
 	v=$(${QEMU:+$QEMU} "$OUT_DIR/$t/sipalgd" --version) || die "$t: sipalgd --version failed"
