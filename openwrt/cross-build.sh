@@ -322,8 +322,8 @@ build_unwind() { # triple gcc
 # ---------------------------------------------------------------------------------------
 # 4. cargo
 # ---------------------------------------------------------------------------------------
-cargo_deb() { # triple cargo-args...
-	local t=$1; shift
+cargo_deb() { # triple cargo-subcommand cargo-args... [-- test-args...]
+	local t=$1 sub=$2; shift 2
 	triple_info "$t"
 	local locked=()
 	[ "$LOCKED" = 1 ] && locked=(--locked)
@@ -335,7 +335,7 @@ cargo_deb() { # triple cargo-args...
 		"CARGO_TARGET_${TENV}_LINKER=$CACHE/bin/$t-cc" \
 		${QEMU:+"CARGO_TARGET_${TENV}_RUNNER=timeout -k 10 ${SIPALG_QEMU_TIMEOUT:-900} $QEMU"} \
 		"CC_${t//-/_}=$CACHE/bin/$t-cc" "AR_${t//-/_}=$GNU-ar" \
-		"$CARGO_DEB" "$@" "${locked[@]}" --target "$t"
+		"$CARGO_DEB" "$sub" --target "$t" "${locked[@]}" "$@"
 }
 
 build_release() { # triple
@@ -395,7 +395,7 @@ if [ $RUN_TESTS = 1 ]; then
 	[ "$LOCKED" = 1 ] && locked=(--locked)
 	env -u CARGO_ENCODED_RUSTFLAGS -u RUSTFLAGS RUSTC=$RUSTC_DEB CARGO_TARGET_DIR="$TARGET_DIR" \
 		SIPALG_DIST="$OUT_DIR" SIPALG_REQUIRE_CROSS="${TRIPLES[*]}" \
-		"$CARGO_DEB" test --manifest-path "$ROOT/Cargo.toml" --test cross "${locked[@]}"
+		"$CARGO_DEB" test --manifest-path "$ROOT/Cargo.toml" --test cross "${locked[@]}" -- --nocapture --test-threads=1
 	phase_end
 fi
 
