@@ -7,6 +7,8 @@
 
 #[path = "common/lab.rs"]
 mod lab;
+#[path = "common/phone.rs"]
+mod phone;
 #[path = "common/sipmsg.rs"]
 mod sipmsg;
 
@@ -14,6 +16,7 @@ use lab::{
     arrives, enable_tos, recv, recv_tos, Lab, MEDIA_GW, PHONE1, PHONE2, ROUTER_WAN, SERVER,
     STRANGER, TRUSTED,
 };
+use phone::{server_addr, Sip};
 use sipmsg::{audio, sdp, sip, sip_sdp, text};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -25,95 +28,9 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn server_addr() -> SocketAddr {
-    addr(&format!("{SERVER}:5060"))
-}
-
 fn start(lab: &mut Lab, options: &str) {
     lab.write_config(&format!("\toption log_level 'debug'\n{options}"));
     lab.start_daemon();
-}
-
-/// The signalling side of one test: a phone's SIP socket and the SIP server's.
-struct Sip {
-    phone: UdpSocket,
-    phone_ip: &'static str,
-    server: UdpSocket,
-}
-
-impl Sip {
-    fn new(lab: &Lab, host: &str, phone_ip: &'static str) -> Sip {
-        let server = lab.udp("wan", &format!("{SERVER}:5060"));
-        Sip {
-            phone: lab.udp(host, &format!("{phone_ip}:5060")),
-            phone_ip,
-            server,
-        }
-    }
-
-    /// Phone → server; returns what arrived and where from (the public mapping).
-    fn up(&self, msg: &[u8]) -> (Vec<u8>, SocketAddr) {
-        self.phone.send_to(msg, server_addr()).unwrap();
-        recv(&self.server)
-    }
-
-    /// Server → the phone's public mapping; returns what the phone got.
-    fn down(&self, msg: &[u8], to: SocketAddr) -> Vec<u8> {
-        self.server.send_to(msg, to).unwrap();
-        recv(&self.phone).0
-    }
-
-    fn invite(&self, call: &str, cseq: u32, to_tag: Option<&str>, body: &str) -> Vec<u8> {
-        let ip = self.phone_ip;
-        let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-        sip_sdp(
-            &format!("INVITE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-{call}-{cseq};rport\nFrom: <sip:a@{ip}>;tag={call}\nTo: <sip:bob@{SERVER}>{tag}\nCall-ID: {call}\nCSeq: {cseq} INVITE\nContact: <sip:a@{ip}:5060>\n"),
-            body,
-        )
-    }
-
-    fn answer(call: &str, cseq: u32, public: SocketAddr, body: &str) -> Vec<u8> {
-        sip_sdp(
-            &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {public};branch=z9hG4bK-{call}-{cseq};rport={};received={}\nFrom: <sip:a@x>;tag={call}\nTo: <sip:bob@{SERVER}>;tag=srv\nCall-ID: {call}\nCSeq: {cseq} INVITE\nContact: <sip:bob@{SERVER}:5060>\n", public.port(), public.ip()),
-            body,
-        )
-    }
-
-    /// A whole outbound call set-up: INVITE with `offer`, 200 with `answer`, ACK.
-    /// Returns the INVITE as the server saw it and the phone's public mapping.
-    fn call(&self, call: &str, offer: &str, answer: &str) -> (Vec<u8>, SocketAddr) {
-        let (inv, public) = self.up(&self.invite(call, 1, None, offer));
-        self.down(&Self::answer(call, 1, public, answer), public);
-        let ip = self.phone_ip;
-        let ack = sip(&format!("ACK sip:bob@{SERVER}:5060 SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-{call}-ack\nFrom: <sip:a@{ip}>;tag={call}\nTo: <sip:bob@{SERVER}>;tag=srv\nCall-ID: {call}\nCSeq: 1 ACK\n"), "");
-        self.up(&ack);
-        (inv, public)
-    }
-
-    fn bye(&self, call: &str) {
-        let ip = self.phone_ip;
-        self.up(&sip(&format!("BYE sip:bob@{SERVER}:5060 SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-{call}-bye\nFrom: <sip:a@{ip}>;tag={call}\nTo: <sip:bob@{SERVER}>;tag=srv\nCall-ID: {call}\nCSeq: 2 BYE\n"), ""));
-    }
-
-    /// REGISTER with `expires` and the registrar's 200 granting it.
-    fn register(&self, expires: u32) -> SocketAddr {
-        let ip = self.phone_ip;
-        let reg = sip(&format!("REGISTER sip:{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK-reg;rport\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: reg-{ip}\nCSeq: 1 REGISTER\nContact: <sip:100@{ip}:5060>\nExpires: {expires}\n"), "");
-        let (got, public) = self.up(&reg);
-        assert!(
-            text(&got).contains(&format!("Contact: <sip:100@{public}>")),
-            "{}",
-            text(&got)
-        );
-        let ok = sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {public};branch=z9hG4bK-reg;rport={};received={}\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>;tag=reg\nCall-ID: reg-{ip}\nCSeq: 1 REGISTER\nContact: <sip:100@{public}>;expires={expires}\n", public.port(), public.ip()), "");
-        let back = self.down(&ok, public);
-        assert!(
-            text(&back).contains(&format!("Contact: <sip:100@{ip}:5060>;expires={expires}")),
-            "{}",
-            text(&back)
-        );
-        public
-    }
 }
 
 /// Media is delivered from `from` to `to` (both in the lab), within a second.

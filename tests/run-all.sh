@@ -9,6 +9,8 @@
 #   unit   cargo test: unit tests, corpus, allocation counts, fuzz regressions, packaging,
 #          logging, rsip/sdp-rs oracles
 #   lab    root: netlink and the namespace lab (real kernel NAT, NFQUEUE, sipp)
+#   demo   root: tests/lab/demo.sh, checking that its output shows a rewritten INVITE
+#          and the calls in the status table
 #   fuzz   cargo-fuzz on the engine for $SIPALG_FUZZ_SECONDS (default 60)
 #   luci   the LuCI app: lint, consistency, headless Chromium
 #   cross  mipsel/aarch64 static builds, their tests under qemu, ELF checks
@@ -19,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint unit lab fuzz luci cross)
+[ ${#stages[@]} -gt 0 ] || stages=(lint unit lab demo fuzz luci cross)
 passed=0
 failed=0
 failed_names=()
@@ -55,6 +57,18 @@ lab() {
   cargo test --test lab_datapath --test lab_calls -- --test-threads=1
 }
 
+demo() {
+  if [ "$(id -u)" != 0 ] && [ -z "${SIPALG_REQUIRE_ROOT:-}" ]; then
+    echo "SKIP demo: needs root"
+    return 0
+  fi
+  bash tests/lab/demo.sh | tee target/demo.log || return 1
+  grep -q '^  + Via: SIP/2.0/UDP 198.51.100.1:5060' target/demo.log &&
+    grep -q '^  + c=IN IP4 198.51.100.1' target/demo.log &&
+    grep -q '^Calls (2)' target/demo.log &&
+    grep -q 'demo-out outbound confirmed' target/demo.log
+}
+
 fuzz() {
   bash fuzz/run.sh "${SIPALG_FUZZ_SECONDS:-60}"
 }
@@ -75,7 +89,7 @@ cross() {
 mkdir -p target
 for s in "${stages[@]}"; do
   case "$s" in
-    lint | unit | lab | fuzz | luci | cross) stage "$s" "$s" ;;
+    lint | unit | lab | demo | fuzz | luci | cross) stage "$s" "$s" ;;
     *) echo "unknown stage '$s'" >&2; exit 2 ;;
   esac
 done

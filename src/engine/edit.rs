@@ -4,6 +4,7 @@
 //! message into one output buffer.
 
 use crate::wire::text::Inline;
+use core::mem::MaybeUninit;
 use core::ops::Range;
 
 /// What an edit changes, for `--explain` and for counting.
@@ -76,17 +77,23 @@ impl Edit {
 /// unchanged (no real SIP message comes close).
 pub const MAX_EDITS: usize = 64;
 
-/// The edits of one message, kept in ascending, non-overlapping order.
-#[derive(Clone)]
+/// The edits of one message, kept in ascending, non-overlapping order. The storage is
+/// not initialised up front (a plan is made for every packet): only `items[..len]` is.
 pub struct Edits {
-    items: [Edit; MAX_EDITS],
+    items: [MaybeUninit<Edit>; MAX_EDITS],
     len: usize,
     overflow: bool,
 }
 
-/// The edit list could not hold another edit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overflow;
+impl Clone for Edits {
+    fn clone(&self) -> Self {
+        let mut e = Edits::new();
+        e.items[..self.len].copy_from_slice(&self.items[..self.len]);
+        e.len = self.len;
+        e.overflow = self.overflow;
+        e
+    }
+}
 
 impl Default for Edits {
     fn default() -> Self {
@@ -96,17 +103,17 @@ impl Default for Edits {
 
 impl Edits {
     pub fn new() -> Self {
-        const EMPTY: Edit = Edit {
-            start: 0,
-            end: 0,
-            field: Field::ContentLength,
-            with: Inline::new(),
-        };
         Edits {
-            items: [EMPTY; MAX_EDITS],
+            items: [const { MaybeUninit::uninit() }; MAX_EDITS],
             len: 0,
             overflow: false,
         }
+    }
+
+    fn slice(&self) -> &[Edit] {
+        // SAFETY: items[..len] are initialised (`replace` only ever grows the initialised
+        // prefix), and MaybeUninit<Edit> has Edit's layout.
+        unsafe { core::slice::from_raw_parts(self.items.as_ptr().cast::<Edit>(), self.len) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -122,7 +129,7 @@ impl Edits {
     }
 
     pub fn iter(&self) -> core::slice::Iter<'_, Edit> {
-        self.items[..self.len].iter()
+        self.slice().iter()
     }
 
     /// Adds an edit unless it changes nothing. Keeps the list sorted; an edit that
@@ -141,14 +148,16 @@ impl Edits {
             field,
             with,
         };
-        let at = self.items[..self.len].partition_point(|e| e.start < edit.start);
-        let overlaps_prev = at > 0 && self.items[at - 1].end > edit.start;
-        let overlaps_next = at < self.len && self.items[at].start < edit.end;
-        if overlaps_prev || overlaps_next || (at < self.len && self.items[at].start == edit.start) {
+        let items = self.slice();
+        let at = items.partition_point(|e| e.start < edit.start);
+        let overlaps_prev = at > 0 && items[at - 1].end > edit.start;
+        let overlaps_next = at < items.len() && items[at].start < edit.end;
+        let same_start = at < items.len() && items[at].start == edit.start;
+        if overlaps_prev || overlaps_next || same_start {
             return;
         }
         self.items.copy_within(at..self.len, at + 1);
-        self.items[at] = edit;
+        self.items[at] = MaybeUninit::new(edit);
         self.len += 1;
     }
 

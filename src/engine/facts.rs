@@ -192,7 +192,6 @@ pub struct Facts<'a> {
     pub call_id: Option<&'a [u8]>,
     pub cseq: Option<u32>,
     pub cseq_method: Option<&'a [u8]>,
-    pub from_tag: Option<&'a [u8]>,
     pub to_tag: Option<&'a [u8]>,
     /// The To URI (the address of record of a REGISTER).
     pub to_uri: Option<&'a [u8]>,

@@ -193,9 +193,6 @@ pub(super) fn scan<'a>(
                     Name::From => Field::From,
                     _ => Field::To,
                 };
-                if name == Name::From {
-                    facts.from_tag = tag_of(buf, value.clone());
-                }
                 if name == Name::To {
                     facts.to_tag = tag_of(buf, value.clone());
                     facts.to_uri = uri::entries(buf, value.clone())

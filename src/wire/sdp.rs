@@ -9,7 +9,7 @@
 //! Lines end with CRLF or LF. Anything that does not have the expected shape yields
 //! `None` and is left alone by the rewriter.
 
-use super::text::{eq_ci, parse_ipv4, parse_port, run_len, starts_with_ci};
+use super::text::{eq_ci, find_lf, parse_ipv4, parse_port, run_len, starts_with_ci};
 use core::ops::Range;
 use std::net::Ipv4Addr;
 
@@ -42,10 +42,7 @@ impl Iterator for Lines<'_> {
     fn next(&mut self) -> Option<Line> {
         while self.pos < self.end {
             let start = self.pos;
-            let lf = self.buf[start..self.end]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| start + i);
+            let lf = find_lf(&self.buf[start..self.end]).map(|i| start + i);
             let (content_end, next) = match lf {
                 Some(lf) if lf > start && self.buf[lf - 1] == b'\r' => (lf - 1, lf + 1),
                 Some(lf) => (lf, lf + 1),

@@ -12,7 +12,7 @@
 //! ```
 //! Line ends may be CRLF or a bare LF.
 
-use super::text::{is_wsp, parse_u32, trim};
+use super::text::{find_lf, is_wsp, parse_u32, trim};
 use core::ops::Range;
 
 /// Why a buffer is not a SIP message this view can frame. Callers pass such input on
@@ -76,8 +76,16 @@ pub enum Name {
 
 impl Name {
     pub fn of(name: &[u8]) -> Name {
-        if name.len() == 1 {
-            return match name[0].to_ascii_lowercase() {
+        let is = |long: &[u8], n: Name| {
+            if name.eq_ignore_ascii_case(long) {
+                n
+            } else {
+                Name::Other
+            }
+        };
+        // Dispatch on length first: most headers are then decided by one comparison.
+        match name.len() {
+            1 => match name[0].to_ascii_lowercase() {
                 b'v' => Name::Via,
                 b'm' => Name::Contact,
                 b'i' => Name::CallId,
@@ -86,31 +94,33 @@ impl Name {
                 b'l' => Name::ContentLength,
                 b'c' => Name::ContentType,
                 _ => Name::Other,
-            };
+            },
+            2 => is(b"to", Name::To),
+            3 => is(b"via", Name::Via),
+            4 => match name[0].to_ascii_lowercase() {
+                b'f' => is(b"from", Name::From),
+                _ => is(b"cseq", Name::CSeq),
+            },
+            5 => is(b"route", Name::Route),
+            7 => match name[0].to_ascii_lowercase() {
+                b'c' if name[1].eq_ignore_ascii_case(&b'o') => is(b"contact", Name::Contact),
+                b'c' => is(b"call-id", Name::CallId),
+                _ => is(b"expires", Name::Expires),
+            },
+            12 => match name[0].to_ascii_lowercase() {
+                b'r' => is(b"record-route", Name::RecordRoute),
+                _ => is(b"content-type", Name::ContentType),
+            },
+            14 => is(b"content-length", Name::ContentLength),
+            _ => Name::Other,
         }
-        const LONG: [(&[u8], Name); 11] = [
-            (b"via", Name::Via),
-            (b"contact", Name::Contact),
-            (b"call-id", Name::CallId),
-            (b"cseq", Name::CSeq),
-            (b"from", Name::From),
-            (b"to", Name::To),
-            (b"content-length", Name::ContentLength),
-            (b"content-type", Name::ContentType),
-            (b"expires", Name::Expires),
-            (b"record-route", Name::RecordRoute),
-            (b"route", Name::Route),
-        ];
-        LONG.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map_or(Name::Other, |&(_, k)| k)
     }
 }
 
 /// Index just past the line that starts at `from` (past its LF), and the end of its
 /// content (before CR LF / LF).
 fn line_at(buf: &[u8], from: usize) -> (usize, usize) {
-    match buf[from..].iter().position(|&b| b == b'\n') {
+    match find_lf(&buf[from..]) {
         Some(i) => {
             let lf = from + i;
             let content_end = if lf > from && buf[lf - 1] == b'\r' {
@@ -360,6 +370,22 @@ mod tests {
         assert_eq!(Name::of(b"M"), Name::Contact);
         assert_eq!(Name::of(b"Record-Route"), Name::RecordRoute);
         assert_eq!(Name::of(b"X-Via"), Name::Other);
+        for (n, k) in [
+            (&b"Call-ID"[..], Name::CallId),
+            (b"CONTACT", Name::Contact),
+            (b"CSeq", Name::CSeq),
+            (b"Expires", Name::Expires),
+            (b"Content-Type", Name::ContentType),
+            (b"content-length", Name::ContentLength),
+            (b"Route", Name::Route),
+            (b"From", Name::From),
+            (b"i", Name::CallId),
+            (b"Contrib", Name::Other),
+            (b"Callxid", Name::Other),
+            (b"Subject", Name::Other),
+        ] {
+            assert_eq!(Name::of(n), k, "{}", String::from_utf8_lossy(n));
+        }
     }
 
     #[test]

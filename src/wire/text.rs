@@ -78,6 +78,27 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     (n == 4).then(|| Ipv4Addr::from(parts))
 }
 
+/// Index of the first `\n` in `s`, eight bytes at a time (SWAR: a word has a zero
+/// byte where it equals `\n` after XOR; the lowest flagged byte is the first match, as
+/// the word is always read little-endian).
+pub fn find_lf(s: &[u8]) -> Option<usize> {
+    const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ LF;
+        let t = x.wrapping_sub(LO) & !x & HI;
+        if t != 0 {
+            return Some(i + (t.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&b| b == b'\n').map(|p| p + i)
+}
+
 /// Length of the run of bytes at the start of `s` that satisfy `pred`.
 pub fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
     s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
@@ -218,6 +239,23 @@ mod tests {
         );
         assert_eq!(Inline::number(0).as_bytes(), b"0");
         assert_eq!(Inline::number(4294967295).as_bytes(), b"4294967295");
+    }
+
+    #[test]
+    fn finds_line_feeds_word_by_word() {
+        assert_eq!(find_lf(b""), None);
+        assert_eq!(find_lf(b"\n"), Some(0));
+        assert_eq!(find_lf(b"abcdefg\n"), Some(7));
+        assert_eq!(find_lf(b"abcdefgh\nij\n"), Some(8));
+        assert_eq!(find_lf(b"abcdefghijklmnopqrstuvwxyz"), None);
+        // Bytes that differ from 0x0a by one bit, and 0x0b/0x09 around it.
+        assert_eq!(find_lf(b"\x0b\x09\x8a\x0a\x0a"), Some(3));
+        for n in 0..40 {
+            let mut v = vec![b'x'; 40];
+            v[n] = b'\n';
+            assert_eq!(find_lf(&v), Some(n));
+            assert_eq!(find_lf(&v[..n]), None);
+        }
     }
 
     #[test]

@@ -32,33 +32,42 @@ impl Iterator for Entries<'_> {
     type Item = Range<usize>;
 
     fn next(&mut self) -> Option<Range<usize>> {
-        while self.pos < self.end {
+        let (buf, end) = (self.buf, self.end);
+        while self.pos < end {
             let start = self.pos;
-            let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
             let mut i = start;
-            while i < self.end {
-                let b = self.buf[i];
-                if in_quote {
-                    if escaped {
-                        escaped = false;
-                    } else if b == b'\\' {
-                        escaped = true;
-                    } else if b == b'"' {
-                        in_quote = false;
-                    }
-                } else if b == b'"' {
-                    in_quote = true;
-                } else if b == b'<' {
-                    in_angle = true;
-                } else if b == b'>' {
-                    in_angle = false;
-                } else if b == b',' && !in_angle {
+            let mut in_angle = false;
+            loop {
+                // Ordinary bytes are skipped in one tight scan.
+                i += buf[i..end]
+                    .iter()
+                    .position(|b| matches!(b, b'"' | b'<' | b'>' | b','))
+                    .unwrap_or(end - i);
+                if i >= end {
                     break;
                 }
-                i += 1;
+                match buf[i] {
+                    b'"' => {
+                        i += 1;
+                        while i < end && buf[i] != b'"' {
+                            i += if buf[i] == b'\\' { 2 } else { 1 };
+                        }
+                        i = (i + 1).min(end);
+                    }
+                    b'<' => {
+                        in_angle = true;
+                        i += 1;
+                    }
+                    b'>' => {
+                        in_angle = false;
+                        i += 1;
+                    }
+                    _ if in_angle => i += 1,
+                    _ => break,
+                }
             }
             self.pos = i + 1;
-            let r = super::text::trim(self.buf, start..i);
+            let r = super::text::trim(buf, start..i.min(end));
             if !r.is_empty() {
                 return Some(r);
             }
@@ -277,6 +286,12 @@ mod tests {
     fn splits_entries_outside_quotes_and_angles() {
         let b = br#""a, b" <sip:x@1.2.3.4>;q=1 , <sip:y@h;p=a,b>, sip:z@5.6.7.8 ,,"#;
         let got: Vec<&str> = entries(b, 0..b.len()).map(|r| s(b, r)).collect();
+        let esc = br#""a \", b" <sip:x@h>, "unterminated \"#;
+        let got_esc: Vec<&str> = entries(esc, 0..esc.len()).map(|r| s(esc, r)).collect();
+        assert_eq!(
+            got_esc,
+            vec![r#""a \", b" <sip:x@h>"#, r#""unterminated \"#]
+        );
         assert_eq!(
             got,
             vec![

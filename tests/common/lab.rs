@@ -32,8 +32,19 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The sipalgd binary: cargo tells integration tests; an example finds it beside
+/// itself (target/<profile>/examples/../sipalgd).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sipalgd"))
+    match option_env!("CARGO_BIN_EXE_sipalgd") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let exe = std::env::current_exe().expect("current exe");
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("sipalgd")
+        }
+    }
 }
 
 fn is_root() -> bool {

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""SIP through the router, measured: sipalgd against Linux's own SIP helper (and a
+plain NAT router for reference), in the same run, in the namespace lab.
+
+    python3 tests/lab/bench.py [--quick] [--write docs/performance-lab.md]
+
+For each router it measures, with INVITE/200 transactions (SDP in both, a new Call-ID
+and media port each) sent from a LAN phone to a WAN server through the router:
+  latency     sequential transactions: p50 / p99 round trip
+  throughput  a window of outstanding transactions for a fixed time: completed per
+              second, and how many were lost (no 200 within 1 s)
+and, for sipalgd, its peak RSS after 1,000 calls are up (VmHWM).
+Needs root. Cleans up its namespaces on exit. Sends only inside its own namespaces.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PHONE, SERVER, WAN = "192.168.1.20", "198.51.100.10", "198.51.100.1"
+
+
+def sdp(ip, port):
+    return f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+
+
+def invite(i):
+    body = sdp(PHONE, 10000 + (2 * i) % 50000)
+    return (f"INVITE sip:bob@{SERVER} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE}:5060;branch=z9hG4bK-{i};rport\r\n"
+            f"From: <sip:a@{PHONE}>;tag={i}\r\nTo: <sip:bob@{SERVER}>\r\nCall-ID: bench-{i}\r\nCSeq: 1 INVITE\r\n"
+            f"Contact: <sip:a@{PHONE}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def uas(args):
+    """WAN side: answer every INVITE with a 200 carrying SDP, at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((SERVER, 5060))
+    s.settimeout(args.duration)
+    body = sdp("198.51.100.20", 30000)
+    try:
+        while True:
+            data, peer = s.recvfrom(65535)
+            head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+            keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+            resp = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + (
+                f";tag=srv\r\nContact: <sip:bob@{SERVER}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+            ).encode()
+            s.sendto(resp, peer)
+    except socket.timeout:
+        pass
+
+
+def uac(args):
+    """LAN side: latency (sequential) then throughput (windowed), printed as JSON."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((PHONE, 5060))
+    dest = (SERVER, 5060)
+    n = args.offset
+    rtts = []
+    s.settimeout(1.0)
+    lost_seq = 0
+    for _ in range(args.latency_n):
+        n += 1
+        t0 = time.perf_counter()
+        s.sendto(invite(n), dest)
+        try:
+            while True:
+                data, _ = s.recvfrom(65535)
+                if f"bench-{n}\r".encode() in data:
+                    break
+            rtts.append(time.perf_counter() - t0)
+        except socket.timeout:
+            lost_seq += 1
+    rtts.sort()
+    if args.seconds <= 0:
+        print(json.dumps({"p50_us": statistics.median(rtts) * 1e6 if rtts else None,
+                          "p99_us": rtts[max(int(len(rtts) * 0.99) - 1, 0)] * 1e6 if rtts else None,
+                          "lost_sequential": lost_seq, "tps": 0, "lost": 0, "last": n}))
+        return
+    # Throughput: keep `window` transactions outstanding for `seconds`.
+    s.setblocking(False)
+    sent = {}
+    done = lost = 0
+    end = time.perf_counter() + args.seconds
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ)
+    while time.perf_counter() < end:
+        while len(sent) < args.window:
+            n += 1
+            s.sendto(invite(n), dest)
+            sent[n] = time.perf_counter()
+        for _ in sel.select(timeout=0.2):
+            while True:
+                try:
+                    data, _ = s.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                cid = data.split(b"Call-ID: bench-", 1)
+                if len(cid) == 2:
+                    k = int(cid[1].split(b"\r", 1)[0])
+                    if sent.pop(k, None) is not None:
+                        done += 1
+        now = time.perf_counter()
+        for k in [k for k, t in sent.items() if now - t > 1.0]:
+            del sent[k]
+            lost += 1
+    print(json.dumps({
+        "p50_us": None,
+        "p99_us": None,
+        "lost_sequential": lost_seq,
+        "tps": done / args.seconds,
+        "lost": lost,
+        "last": n,
+    }))
+
+
+def sh(*cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, **kw)
+
+
+def ns(prefix, host, *cmd, **kw):
+    return sh("ip", "netns", "exec", f"{prefix}-{host}", *cmd, **kw)
+
+
+def run_router(kind, args, prefix, sipalgd):
+    env = dict(os.environ, SIPALG_LAB_KERNEL_HELPER="1" if kind == "kernel helper" else "0")
+    sh("bash", f"{HERE}/lab.sh", "up", prefix, env=env)
+    daemon = None
+    workdir = f"/tmp/sipalg-bench-{prefix}"
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        if kind == "sipalgd":
+            with open(f"{workdir}/sipalg", "w") as f:
+                f.write("config sipalg 'main'\n\toption enabled '1'\n\toption alg '1'\n\toption log_level 'warning'\n")
+            daemon = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-r", sipalgd, "--config-dir", workdir,
+                                       "--socket", f"{workdir}/s.sock"], env=dict(os.environ, SIPALG_LOG_SOCKET=f"{workdir}/none"))
+            for _ in range(100):
+                if sh(sipalgd, "status", "--socket", f"{workdir}/s.sock", check=False, capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.05)
+        server = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-wan", sys.executable, __file__, "uas",
+                                   "--duration", str(args.seconds + args.latency_n / 100 + 30)])
+        time.sleep(0.3)
+
+        def load(latency_n, seconds, offset):
+            out = ns(prefix, "lan1", sys.executable, __file__, "uac", "--latency-n", str(latency_n),
+                     "--seconds", str(seconds), "--window", str(args.window), "--offset", str(offset),
+                     capture_output=True, text=True)
+            return json.loads(out.stdout)
+
+        # Phase 1: sequential transactions (latency); each leaves a call up.
+        res = load(args.latency_n, 0, 0)
+        if daemon:
+            st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
+            res["calls"] = len(st["calls"])
+            with open(f"/proc/{daemon.pid}/status") as f:
+                res["peak_rss_kb"] = int([l for l in f if l.startswith("VmHWM")][0].split()[1])
+        # Phase 2: a window of outstanding transactions (throughput, losses).
+        phase2 = load(0, args.seconds, res["last"])
+        res["tps"], res["lost"] = phase2["tps"], phase2["lost"]
+        if daemon:
+            st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
+            res["rewritten"] = st["counters"]["rewritten"]
+        server.kill()
+        return res
+    finally:
+        if daemon:
+            daemon.terminate()
+            daemon.wait(5)
+        sh("bash", f"{HERE}/lab.sh", "down", prefix, check=False)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", nargs="?", default="run")
+    p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--latency-n", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=5)
+    p.add_argument("--window", type=int, default=32)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--write")
+    p.add_argument("--sipalgd", default=os.path.join(REPO, "target/release/sipalgd"))
+    args = p.parse_args()
+    if args.mode == "uas":
+        return uas(args)
+    if args.mode == "uac":
+        return uac(args)
+    if args.quick:
+        args.seconds = 3
+    if os.geteuid() != 0:
+        sys.exit("bench.py needs root (network namespaces)")
+    results = {}
+    for i, kind in enumerate(["no ALG", "kernel helper", "sipalgd"]):
+        results[kind] = run_router(kind, args, f"sb{os.getpid() % 1000}{i}", args.sipalgd)
+        print(kind, results[kind], flush=True)
+    k, s = results["kernel helper"], results["sipalgd"]
+    lines = [
+        "| router | p50 | p99 | throughput | lost |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, r in results.items():
+        lines.append(f"| {kind} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs | {r['tps']:.0f} tx/s | {r['lost']} + {r['lost_sequential']} |")
+    lines.append("")
+    lines.append(f"latency: {args.latency_n} sequential INVITE/200 transactions; throughput: {args.window} outstanding for {args.seconds:g} s; lost: windowed + sequential (no 200 within 1 s)")
+    lines.append("")
+    lines.append(f"sipalgd / kernel helper: p50 {s['p50_us'] / k['p50_us']:.2f}×, throughput {s['tps'] / k['tps']:.2f}×")
+    lines.append(f"sipalgd peak RSS with {s['calls']} active calls: {s['peak_rss_kb'] / 1024:.1f} MB (VmHWM)")
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        with open(args.write, "w") as f:
+            f.write(f"<!-- written by tests/lab/bench.py on {time.strftime('%Y-%m-%d')} -->\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
