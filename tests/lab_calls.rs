@@ -91,6 +91,8 @@ fn outbound_call_far_end_speaks_first_from_a_media_gateway_and_bye_closes() {
     );
 
     s.bye("out1");
+    // The pinholes close right after the BYE's verdict.
+    std::thread::sleep(Duration::from_millis(100));
     let late = lab.udp("wan", &format!("{MEDIA_GW}:30002"));
     assert_eq!(
         media_flows(&late, &phone_rtp, public_rtp),
@@ -130,6 +132,9 @@ fn inbound_call_to_a_registered_phone_with_far_end_media_first() {
         &sdp(PHONE1, &audio(4002)),
     );
     let (at_server, _) = s.up(&ans);
+    // The far end hears the answer a network round trip after the router let it pass
+    // (here the "WAN" is a veth: a few µs, so wait a little as a real one would).
+    std::thread::sleep(Duration::from_millis(20));
     assert!(
         text(&at_server).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
         "{}",

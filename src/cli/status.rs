@@ -18,10 +18,16 @@ pub fn run(args: &[String]) -> i32 {
     let path = control::socket_path(socket.as_deref());
     match control::request(&path, if json { "status" } else { "status-text" }) {
         Ok(answer) => {
-            print!("{answer}");
-            if json {
-                println!();
-            }
+            use std::io::Write;
+            // A closed pipe (`sipalgd status | head`) is not an error worth a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(answer.as_bytes()).and_then(|()| {
+                if json {
+                    out.write_all(b"\n")
+                } else {
+                    Ok(())
+                }
+            });
             0
         }
         Err(e) => {

@@ -55,7 +55,7 @@ pub fn serve(path: &Path, answer: impl Fn(&str) -> String + Send + 'static) -> s
 /// Sends one request and returns the whole answer.
 pub fn request(path: &Path, what: &str) -> std::io::Result<String> {
     let mut s = UnixStream::connect(path)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
     s.write_all(format!("{what}\n").as_bytes())?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;

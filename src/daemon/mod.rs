@@ -124,39 +124,15 @@ impl Shared {
         self.processor.wan_ip = self.wan.address;
     }
 
-    /// Reads the media packet counters of live calls from conntrack.
-    fn update_media_counters(&mut self) {
-        let now = self.now();
-        let Ok(entries) = self.kernel.dump_udp() else {
-            return;
-        };
-        let mut counts: HashMap<SocketAddrV4, (u64, u64)> = HashMap::new();
-        for e in &entries {
-            let (orig, reply) = (e.packets_orig.unwrap_or(0), e.packets_reply.unwrap_or(0));
-            // A flow the phone started: original source is the phone. A flow the far end
-            // started through a pinhole: the reply comes from the phone.
-            let c = counts.entry(e.orig.src).or_default();
-            c.0 += orig;
-            c.1 += reply;
-            if e.reply.src != e.orig.dst {
-                let c = counts.entry(e.reply.src).or_default();
-                c.0 += reply;
-                c.1 += orig;
-            }
-        }
-        self.processor
-            .calls
-            .update_counters(now, |p| counts.get(&p).copied());
-    }
-
-    pub fn status(&self) -> status::Status {
+    /// The status report; `helper_attached` is [`helper_guard::attached`], read by the
+    /// caller without holding the state lock.
+    pub fn status(&self, helper_attached: bool) -> status::Status {
         let wan_ip = self.wan.address;
         let now = self.now();
         let advertised = self.config.external_address.or(wan_ip);
         let public = |port: u16| advertised.map_or("-".into(), |ip| format!("{ip}:{port}"));
         let mut warnings = self.warnings.clone();
         let helper_loaded = helper_guard::loaded();
-        let helper_attached = helper_guard::attached();
         if helper_attached && self.config.kernel_helper {
             warnings.push("the kernel SIP helper (nf_conntrack_sip) is attached to SIP traffic (kernel_helper=1)".into());
         } else if helper_attached {
@@ -263,6 +239,25 @@ pub fn ruleset_input<'a>(
     }
 }
 
+/// Per private endpoint: (packets it sent, packets sent to it), summed over its UDP
+/// conntrack entries. A flow the phone started has the phone as original source; a flow
+/// the far end started through a pinhole has the phone as reply source.
+fn media_counts(entries: &[crate::netlink::Entry]) -> HashMap<SocketAddrV4, (u64, u64)> {
+    let mut counts: HashMap<SocketAddrV4, (u64, u64)> = HashMap::new();
+    for e in entries {
+        let (orig, reply) = (e.packets_orig.unwrap_or(0), e.packets_reply.unwrap_or(0));
+        let c = counts.entry(e.orig.src).or_default();
+        c.0 += orig;
+        c.1 += reply;
+        if e.reply.src != e.orig.dst {
+            let c = counts.entry(e.reply.src).or_default();
+            c.0 += reply;
+            c.1 += orig;
+        }
+    }
+    counts
+}
+
 /// A stream is flagged one-way after one direction stayed at 0 this long (seconds).
 pub const ONE_WAY_AFTER: u64 = 4;
 
@@ -355,7 +350,9 @@ pub fn run(args: &[String]) -> i32 {
     {
         let s = Arc::clone(&shared);
         if let Err(e) = control::serve(&socket, move |req| {
-            let st = s.lock().unwrap_or_else(|p| p.into_inner()).status();
+            // Reading the ruleset spawns nft: do it before taking the lock.
+            let attached = helper_guard::attached();
+            let st = s.lock().unwrap_or_else(|p| p.into_inner()).status(attached);
             match req {
                 "status-text" => st.to_text(),
                 _ => st.to_json(),
@@ -423,15 +420,17 @@ fn receive_loop(queue: &mut nfq::Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             msg.set_payload(packet);
         }
         msg.set_verdict(nfq::Verdict::Accept);
-        if let Err(e) = queue.verdict(msg) {
+        let sent = queue.verdict(msg);
+        let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = sent {
             log::debug!("nfqueue verdict: {e}");
-            shared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .processor
-                .counters
-                .verdict_errors += 1;
+            guard.processor.counters.verdict_errors += 1;
         }
+        // The message is on its way; now the pinholes and media mappings it asked for.
+        let Shared {
+            processor, kernel, ..
+        } = &mut *guard;
+        processor.flush(kernel);
     }
 }
 
@@ -495,6 +494,8 @@ fn forget_flows(s: &mut Shared) {
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
     let mut tick: u64 = 0;
+    // Its own conntrack socket, for the media counters.
+    let mut counters = kernel::NetlinkKernel::default();
     loop {
         std::thread::sleep(Duration::from_millis(250));
         if signals::stop_requested() {
@@ -513,11 +514,25 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
         }
         tick += 1;
         if tick % 4 == 0 {
+            // The conntrack dump runs without the lock: packets keep flowing meanwhile.
+            let has_calls = !shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .processor
+                .calls
+                .is_empty();
+            let counts = if has_calls {
+                counters.dump_udp().ok().map(|e| media_counts(&e))
+            } else {
+                None
+            };
             let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-            if !s.processor.calls.is_empty() {
-                s.update_media_counters();
-            }
             let now = s.now();
+            if let Some(counts) = counts {
+                s.processor
+                    .calls
+                    .update_counters(now, |p| counts.get(&p).copied());
+            }
             let media = s.config.timeouts.media;
             let Shared {
                 processor, kernel, ..

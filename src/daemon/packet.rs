@@ -32,9 +32,9 @@ pub trait Kernel {
         src: SocketAddrV4,
         public_dst: SocketAddrV4,
     ) -> Option<SocketAddrV4>;
-    /// Carries out an action of the call/registration state. `wan_ip` is the address
-    /// SNAT uses.
-    fn apply(&mut self, action: &Action, wan_ip: Ipv4Addr) -> std::io::Result<()>;
+    /// Carries out the actions one message caused in the call/registration state (at
+    /// once, so an implementation can batch them). `wan_ip` is the address SNAT uses.
+    fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> std::io::Result<()>;
 }
 
 /// Which hook queued the packet.
@@ -76,6 +76,9 @@ pub struct Processor {
     pub calls: Calls,
     pub registrations: Registrations,
     pub counters: Counters,
+    /// Actions of the last messages, carried out by [`Processor::flush`] after the
+    /// verdict (nothing in them is needed by the packet itself).
+    pending: Vec<Action>,
 }
 
 impl Processor {
@@ -91,6 +94,7 @@ impl Processor {
             calls: Calls::default(),
             registrations: Registrations::default(),
             counters: Counters::default(),
+            pending: Vec::new(),
         }
     }
 
@@ -224,7 +228,7 @@ impl Processor {
                 return Verdict::Accept;
             }
         };
-        self.track(&plan.facts, direction, phone, peer, public, now, wan_ip, k);
+        self.track(&plan.facts, direction, phone, peer, public, now, k);
         if plan.is_unchanged() || !self.alg {
             self.counters.unchanged += 1;
             return Verdict::Accept;
@@ -242,8 +246,9 @@ impl Processor {
         }
     }
 
-    /// Feeds a message's facts to the registration and call state and carries out the
-    /// resulting actions.
+    /// Feeds a message's facts to the registration and call state. Actions caused by
+    /// the far end's messages are carried out now; the phone's wait for
+    /// [`Processor::flush`].
     #[allow(clippy::too_many_arguments)]
     fn track(
         &mut self,
@@ -253,7 +258,6 @@ impl Processor {
         peer: SocketAddrV4,
         public: SocketAddrV4,
         now: u64,
-        wan_ip: Ipv4Addr,
         k: &mut dyn Kernel,
     ) {
         let from_phone = direction == Direction::Outbound;
@@ -280,16 +284,40 @@ impl Processor {
             &mut self.pool,
             now,
         ));
-        self.run(&actions, wan_ip, k);
+        if from_phone {
+            self.pending.extend(actions);
+        } else if let Some(wan_ip) = self.wan_ip {
+            // The far end's own media may follow its message at once: its pinholes
+            // exist before the message is let through.
+            self.run(&actions, wan_ip, k);
+        }
+    }
+
+    /// Carries out the actions of the phone's messages handled since the last flush.
+    /// The daemon calls it right after the verdict: what a phone's message asks for
+    /// (its media mapping, pinholes for the far end) is needed a network round trip
+    /// later at the earliest, never by the message itself (whose own SNAT mapping is
+    /// programmed before its verdict).
+    pub fn flush(&mut self, k: &mut dyn Kernel) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let actions = std::mem::take(&mut self.pending);
+        if let Some(wan_ip) = self.wan_ip {
+            self.run(&actions, wan_ip, k);
+        }
+        self.pending = actions;
+        self.pending.clear();
     }
 
     /// Carries out actions, counting failures (the packet is accepted regardless).
     pub fn run(&mut self, actions: &[Action], wan_ip: Ipv4Addr, k: &mut dyn Kernel) {
-        for a in actions {
-            if let Err(e) = k.apply(a, wan_ip) {
-                log::warn!("cannot apply {a:?}: {e}");
-                self.counters.program_errors += 1;
-            }
+        if actions.is_empty() {
+            return;
+        }
+        if let Err(e) = k.apply(actions, wan_ip) {
+            log::warn!("cannot apply {actions:?}: {e}");
+            self.counters.program_errors += 1;
         }
     }
 
@@ -366,8 +394,8 @@ mod tests {
                 .find(|c| c.1 == src && c.2 == dst)
                 .map(|c| c.0)
         }
-        fn apply(&mut self, action: &Action, _: Ipv4Addr) -> std::io::Result<()> {
-            self.actions.push(*action);
+        fn apply(&mut self, actions: &[Action], _: Ipv4Addr) -> std::io::Result<()> {
+            self.actions.extend_from_slice(actions);
             Ok(())
         }
     }
@@ -573,6 +601,7 @@ mod tests {
             1,
             &mut k,
         );
+        p.flush(&mut k);
         assert_eq!(
             k.actions,
             vec![
@@ -605,6 +634,11 @@ mod tests {
         };
         assert!(String::from_utf8_lossy(&out)
             .contains("c=IN IP4 198.51.100.1\r\nm=audio 4000 RTP/AVP 0"));
+        assert!(
+            k.actions.is_empty(),
+            "media actions wait until after the verdict"
+        );
+        p.flush(&mut k);
         assert!(k.actions.contains(&Action::MediaSnat {
             private: "192.168.1.20:4000".parse().unwrap(),
             public_port: 4000
@@ -641,6 +675,7 @@ mod tests {
             ),
             Verdict::Accept
         ));
+        p.flush(&mut k);
         assert!(
             matches!(
                 k.actions.as_slice(),
@@ -658,6 +693,7 @@ mod tests {
             ),
             Verdict::Accept
         ));
+        p.flush(&mut k);
         assert!(k.actions.contains(&Action::MediaEndpoint {
             private: "192.168.1.20:4000".parse().unwrap()
         }));

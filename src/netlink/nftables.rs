@@ -157,16 +157,23 @@ fn put_elem_msg<'e>(
     b.end(o);
 }
 
-/// One operation inside a batch.
+/// One operation inside a batch, on the set or map it names.
 enum Op<'a> {
-    Add(&'a [Element]),
-    Del(&'a [Key]),
+    Add(&'a str, &'a [Element]),
+    Del(&'a str, &'a [Key]),
+}
+
+/// A change to one set or map, for [`Nft::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<'a> {
+    Add { set: &'a str, element: Element },
+    Delete { set: &'a str, key: Key },
 }
 
 /// Encodes a whole batch with sequence numbers starting at `first`. Returns the buffer,
 /// the number of messages (BEGIN and END included) and the sequence number of the
 /// message that carries `NLM_F_ACK` (the last data message).
-fn encode_batch(first: u32, table: &str, set: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) {
+fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) {
     let mut b = MsgBuilder::new();
     let mut seq = first;
     let o = b.begin(
@@ -182,15 +189,15 @@ fn encode_batch(first: u32, table: &str, set: &str, ops: &[Op<'_>]) -> (Vec<u8>,
     let total: usize = ops
         .iter()
         .map(|op| match op {
-            Op::Add(e) => chunks(e.len()),
-            Op::Del(k) => chunks(k.len()),
+            Op::Add(_, e) => chunks(e.len()),
+            Op::Del(_, k) => chunks(k.len()),
         })
         .sum();
     let mut done = 0;
     let mut ack_seq = seq;
     for op in ops {
         match op {
-            Op::Add(elems) => {
+            Op::Add(set, elems) => {
                 for chunk in elems.chunks(ELEMS_PER_MSG) {
                     seq += 1;
                     done += 1;
@@ -209,7 +216,7 @@ fn encode_batch(first: u32, table: &str, set: &str, ops: &[Op<'_>]) -> (Vec<u8>,
                     );
                 }
             }
-            Op::Del(keys) => {
+            Op::Del(set, keys) => {
                 for chunk in keys.chunks(ELEMS_PER_MSG) {
                     seq += 1;
                     done += 1;
@@ -252,12 +259,12 @@ impl Nft {
         })
     }
 
-    fn run(&mut self, table: &str, set: &str, ops: &[Op<'_>]) -> io::Result<()> {
+    fn run(&mut self, table: &str, ops: &[Op<'_>]) -> io::Result<()> {
         let n: usize = ops
             .iter()
             .map(|op| match op {
-                Op::Add(e) => e.len(),
-                Op::Del(k) => k.len(),
+                Op::Add(_, e) => e.len(),
+                Op::Del(_, k) => k.len(),
             })
             .sum();
         if n == 0 {
@@ -266,7 +273,7 @@ impl Nft {
         // Reserve enough sequence numbers for BEGIN, the data messages and END.
         let max_msgs = (n / ELEMS_PER_MSG + ops.len() + 2) as u32;
         let first = self.sock.next_seqs(max_msgs);
-        let (buf, count, ack_seq) = encode_batch(first, table, set, ops);
+        let (buf, count, ack_seq) = encode_batch(first, table, ops);
         self.sock.send_batch(&buf, first, count, ack_seq)
     }
 
@@ -277,18 +284,32 @@ impl Nft {
     /// EBUSY): use [`Nft::replace_elements`] for that. The batch is atomic: on error
     /// nothing was added.
     pub fn add_elements(&mut self, table: &str, set: &str, elements: &[Element]) -> io::Result<()> {
-        self.run(table, set, &[Op::Add(elements)])
+        self.run(table, &[Op::Add(set, elements)])
+    }
+
+    /// Applies changes to several sets and maps of `table` in ONE atomic batch with one
+    /// ACK (one round trip). Any failure (a missing key to delete, a clashing map
+    /// element) rejects the whole batch; callers then fall back to one change at a time.
+    pub fn apply(&mut self, table: &str, changes: &[Change<'_>]) -> io::Result<()> {
+        let ops: Vec<Op<'_>> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Add { set, element } => Op::Add(set, std::slice::from_ref(element)),
+                Change::Delete { set, key } => Op::Del(set, std::slice::from_ref(key)),
+            })
+            .collect();
+        self.run(table, &ops)
     }
 
     /// Deletes keys. A missing key fails the whole (atomic) batch with ENOENT; this then
     /// retries key by key so every present key is deleted, and returns
     /// `ErrorKind::NotFound` if any key was missing. Callers may ignore `NotFound`.
     pub fn delete_elements(&mut self, table: &str, set: &str, keys: &[Key]) -> io::Result<()> {
-        match self.run(table, set, &[Op::Del(keys)]) {
+        match self.run(table, &[Op::Del(set, keys)]) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && keys.len() > 1 => {
                 let mut missing = None;
                 for k in keys {
-                    match self.run(table, set, &[Op::Del(std::slice::from_ref(k))]) {
+                    match self.run(table, &[Op::Del(set, std::slice::from_ref(k))]) {
                         Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::NotFound => missing = Some(e),
                         Err(e) => return Err(e),
@@ -318,10 +339,9 @@ impl Nft {
                     match self.add_elements(table, set, std::slice::from_ref(el)) {
                         Err(e) if clash(&e) => self.run(
                             table,
-                            set,
                             &[
-                                Op::Del(std::slice::from_ref(&el.key)),
-                                Op::Add(std::slice::from_ref(el)),
+                                Op::Del(set, std::slice::from_ref(&el.key)),
+                                Op::Add(set, std::slice::from_ref(el)),
                             ],
                         )?,
                         r => r?,
@@ -376,7 +396,7 @@ mod tests {
     #[cfg(target_endian = "little")]
     #[test]
     fn newsetelem_batch_bytes() {
-        let (buf, count, ack) = encode_batch(0, "t", "m", &[Op::Add(&[map_elem()])]);
+        let (buf, count, ack) = encode_batch(0, "t", &[Op::Add("m", &[map_elem()])]);
         assert_eq!((count, ack), (3, 1));
         #[rustfmt::skip]
         let expected: &[u8] = &[
@@ -409,7 +429,7 @@ mod tests {
             Field::Proto(17),
             Field::Port(5060),
         ]);
-        let (buf, count, ack) = encode_batch(7, "t", "s", &[Op::Del(&[key])]);
+        let (buf, count, ack) = encode_batch(7, "t", &[Op::Del("s", &[key])]);
         assert_eq!((count, ack), (3, 8));
         #[rustfmt::skip]
         let expected: &[u8] = &[
@@ -430,15 +450,23 @@ mod tests {
     #[test]
     fn large_batches_split_and_ack_last() {
         let elems: Vec<Element> = (0..300).map(|_| map_elem()).collect();
-        let (_, count, ack) = encode_batch(100, "t", "m", &[Op::Add(&elems)]);
+        let (_, count, ack) = encode_batch(100, "t", &[Op::Add("m", &elems)]);
         // 300 elements: 3 messages of <= 128, plus BEGIN and END.
         assert_eq!((count, ack), (5, 103));
         let (_, count, ack) = encode_batch(
             1,
             "t",
-            "m",
-            &[Op::Del(&[map_elem().key]), Op::Add(&[map_elem()])],
+            &[Op::Del("m", &[map_elem().key]), Op::Add("m", &[map_elem()])],
         );
         assert_eq!((count, ack), (4, 3));
+        // Changes to several sets go into one batch, each message naming its set.
+        let (buf, count, ack) = encode_batch(
+            1,
+            "t",
+            &[Op::Add("m", &[map_elem()]), Op::Del("s", &[map_elem().key])],
+        );
+        assert_eq!((count, ack), (4, 3));
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.contains("m\0") && text.contains("s\0"));
     }
 }

@@ -228,9 +228,7 @@ impl NetlinkSocket {
                 got_any = true;
                 let code = m.error_code().unwrap_or(-libc::EPROTO);
                 if code != 0 {
-                    if err.map_or(true, |(s, _)| {
-                        m.seq.wrapping_sub(first) < s.wrapping_sub(first)
-                    }) {
+                    if err.is_none_or(|(s, _)| m.seq.wrapping_sub(first) < s.wrapping_sub(first)) {
                         err = Some((m.seq, code));
                     }
                 } else if m.seq == ack_seq {

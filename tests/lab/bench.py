@@ -124,7 +124,10 @@ def uac(args):
 
 
 def sh(*cmd, check=True, **kw):
-    return subprocess.run(cmd, check=check, **kw)
+    r = subprocess.run(cmd, check=False, **kw)
+    if check and r.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed ({r.returncode}): {r.stderr or ''}{r.stdout or ''}")
+    return r
 
 
 def ns(prefix, host, *cmd, **kw):
@@ -147,6 +150,8 @@ def run_router(kind, args, prefix, sipalgd):
                 if sh(sipalgd, "status", "--socket", f"{workdir}/s.sock", check=False, capture_output=True).returncode == 0:
                     break
                 time.sleep(0.05)
+            else:
+                raise SystemExit(f"sipalgd did not start: {daemon.poll()}")
         server = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-wan", sys.executable, __file__, "uas",
                                    "--duration", str(args.seconds + args.latency_n / 100 + 30)])
         time.sleep(0.3)
@@ -159,6 +164,13 @@ def run_router(kind, args, prefix, sipalgd):
 
         # Phase 1: sequential transactions (latency); each leaves a call up.
         res = load(args.latency_n, 0, 0)
+        if daemon and os.environ.get("BENCH_DEBUG"):
+            for t in os.listdir(f"/proc/{daemon.pid}/task"):
+                st = open(f"/proc/{daemon.pid}/task/{t}/stat").read().split()[2]
+                wchan = open(f"/proc/{daemon.pid}/task/{t}/wchan").read()
+                comm = open(f"/proc/{daemon.pid}/task/{t}/comm").read().strip()
+                print("thread", t, comm, st, wchan, flush=True)
+            os.system(f"bash -c 'time {sipalgd} status --json --socket {workdir}/s.sock | wc -c; time {sipalgd} status --json --socket {workdir}/s.sock | wc -c'")
         if daemon:
             st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
             res["calls"] = len(st["calls"])
@@ -189,6 +201,7 @@ def main():
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--write")
+    p.add_argument("--routers", default="no ALG,kernel helper,sipalgd")
     p.add_argument("--sipalgd", default=os.path.join(REPO, "target/release/sipalgd"))
     args = p.parse_args()
     if args.mode == "uas":
@@ -200,9 +213,11 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench.py needs root (network namespaces)")
     results = {}
-    for i, kind in enumerate(["no ALG", "kernel helper", "sipalgd"]):
+    for i, kind in enumerate(args.routers.split(",")):
         results[kind] = run_router(kind, args, f"sb{os.getpid() % 1000}{i}", args.sipalgd)
         print(kind, results[kind], flush=True)
+    if set(results) != {"no ALG", "kernel helper", "sipalgd"}:
+        return
     k, s = results["kernel helper"], results["sipalgd"]
     lines = [
         "| router | p50 | p99 | throughput | lost |",

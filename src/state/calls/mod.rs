@@ -160,6 +160,7 @@ impl Calls {
     /// A message between `phone` (LAN signalling endpoint) and `peer`, in either
     /// direction (`from_phone`). `facts` are of the message as the phone sent it (with
     /// the public ports the engine chose) or as the far end sent it.
+    #[allow(clippy::too_many_arguments)] // the message, who sent it where, and the context
     pub fn on_message(
         &mut self,
         facts: &Facts,

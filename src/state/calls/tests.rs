@@ -50,7 +50,7 @@ impl World {
     }
 
     /// The phone sends `m` (it is planned outbound, as the datapath does).
-    fn from_phone(&mut self, m: &[u8], now: u64) -> Vec<Action> {
+    fn sent_by_phone(&mut self, m: &[u8], now: u64) -> Vec<Action> {
         let nat = Nat {
             private: a(PHONE),
             public: a("198.51.100.1:5060"),
@@ -70,7 +70,7 @@ impl World {
         )
     }
 
-    fn from_peer(&mut self, m: &[u8], now: u64) -> Vec<Action> {
+    fn sent_by_peer(&mut self, m: &[u8], now: u64) -> Vec<Action> {
         let nat = Nat {
             private: a(PHONE),
             public: a("198.51.100.1:5060"),
@@ -103,7 +103,7 @@ fn bye(call: &str) -> Vec<u8> {
 #[test]
 fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
     let mut w = World::new(ALG);
-    let acts = w.from_phone(&invite("c1", 4000), 0);
+    let acts = w.sent_by_phone(&invite("c1", 4000), 0);
     assert_eq!(
         acts,
         vec![
@@ -124,7 +124,7 @@ fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
         ]
     );
     // The media gateway (not the SIP server) is where media comes from.
-    let acts = w.from_peer(&answer("c1", "200 OK", 30000, "198.51.100.20"), 1);
+    let acts = w.sent_by_peer(&answer("c1", "200 OK", 30000, "198.51.100.20"), 1);
     assert_eq!(
         acts,
         vec![
@@ -144,7 +144,7 @@ fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
     assert_eq!(call.state, CallState::Confirmed);
     assert!(call.outbound);
     assert_eq!(call.streams[0].remote, Some(a("198.51.100.20:30000")));
-    let acts = w.from_phone(&bye("c1"), 5);
+    let acts = w.sent_by_phone(&bye("c1"), 5);
     assert!(acts.contains(&Action::RemovePinhole {
         remote: Some(ip("198.51.100.20")),
         public_port: 4000
@@ -163,9 +163,9 @@ fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
 fn inbound_call_opens_pinholes_when_the_phone_answers() {
     let mut w = World::new(ALG);
     let offer = msg("INVITE sip:100@198.51.100.1:5060 SIP/2.0\nCall-ID: in1\nCSeq: 7 INVITE\nFrom: <sip:x@y>;tag=x\nTo: <sip:100@z>\n", &sdp("198.51.100.20", 30000));
-    assert!(w.from_peer(&offer, 0).is_empty());
+    assert!(w.sent_by_peer(&offer, 0).is_empty());
     let ans = msg("SIP/2.0 200 OK\nCall-ID: in1\nCSeq: 7 INVITE\nFrom: <sip:x@y>;tag=x\nTo: <sip:100@z>;tag=p\n", &sdp("192.168.1.20", 4002));
-    let acts = w.from_phone(&ans, 1);
+    let acts = w.sent_by_phone(&ans, 1);
     assert!(acts.contains(&Action::Pinhole {
         remote: Some(ip("198.51.100.20")),
         public_port: 4002,
@@ -181,10 +181,10 @@ fn inbound_call_opens_pinholes_when_the_phone_answers() {
 #[test]
 fn reinvite_to_a_new_port_moves_the_pinholes() {
     let mut w = World::new(ALG);
-    w.from_phone(&invite("c2", 4000), 0);
-    w.from_peer(&answer("c2", "200 OK", 30000, "198.51.100.20"), 0);
+    w.sent_by_phone(&invite("c2", 4000), 0);
+    w.sent_by_peer(&answer("c2", "200 OK", 30000, "198.51.100.20"), 0);
     let re = msg("INVITE sip:bob@198.51.100.10 SIP/2.0\nCall-ID: c2\nCSeq: 3 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>;tag=b\n", &sdp("192.168.1.20", 5000));
-    let acts = w.from_phone(&re, 10);
+    let acts = w.sent_by_phone(&re, 10);
     assert!(acts.contains(&Action::RemovePinhole {
         remote: Some(ip("198.51.100.20")),
         public_port: 4000
@@ -208,18 +208,18 @@ fn reinvite_to_a_new_port_moves_the_pinholes() {
 #[test]
 fn a_failed_initial_invite_or_a_cancel_removes_the_call() {
     let mut w = World::new(ALG);
-    w.from_phone(&invite("c3", 4000), 0);
+    w.sent_by_phone(&invite("c3", 4000), 0);
     let busy =
         b"SIP/2.0 486 Busy Here\r\nCall-ID: c3\r\nCSeq: 1 INVITE\r\nTo: <sip:b@y>;tag=b\r\n\r\n";
-    let acts = w.from_peer(busy, 1);
+    let acts = w.sent_by_peer(busy, 1);
     assert!(acts.contains(&Action::RemoveMediaSnat {
         private: a("192.168.1.20:4000")
     }));
     assert!(w.calls.is_empty() && w.pool.is_empty());
 
-    w.from_phone(&invite("c4", 4000), 0);
+    w.sent_by_phone(&invite("c4", 4000), 0);
     let cancel = b"CANCEL sip:bob@198.51.100.10 SIP/2.0\r\nCall-ID: c4\r\nCSeq: 1 CANCEL\r\n\r\n";
-    assert!(!w.from_phone(cancel, 1).is_empty());
+    assert!(!w.sent_by_phone(cancel, 1).is_empty());
     assert!(w.calls.is_empty());
 }
 
@@ -228,12 +228,12 @@ fn three_hundred_calls_on_one_signalling_flow_keep_their_own_pinholes() {
     let mut w = World::new(ALG);
     for i in 0..300u16 {
         let call = format!("trunk-{i}");
-        w.from_phone(&invite(&call, 10000 + 2 * i), 0);
-        let acts = w.from_peer(&answer(&call, "200 OK", 20000 + 2 * i, "198.51.100.20"), 0);
+        w.sent_by_phone(&invite(&call, 10000 + 2 * i), 0);
+        let acts = w.sent_by_peer(&answer(&call, "200 OK", 20000 + 2 * i, "198.51.100.20"), 0);
         assert_eq!(acts.len(), 2, "{call}");
     }
     assert_eq!(w.calls.len(), 300);
-    let acts = w.from_phone(&bye("trunk-7"), 1);
+    let acts = w.sent_by_phone(&bye("trunk-7"), 1);
     assert!(acts.contains(&Action::RemovePinhole {
         remote: Some(ip("198.51.100.20")),
         public_port: 10014
@@ -249,7 +249,7 @@ fn three_hundred_calls_on_one_signalling_flow_keep_their_own_pinholes() {
 #[test]
 fn two_phones_using_the_same_media_port_get_different_public_ports() {
     let mut w = World::new(ALG);
-    w.from_phone(&invite("p1", 4000), 0);
+    w.sent_by_phone(&invite("p1", 4000), 0);
     // A second phone's INVITE (planned with its own NAT).
     let m = String::from_utf8(invite("p2", 4000))
         .unwrap()
@@ -285,7 +285,7 @@ fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
         alg: false,
         any_source: false,
     });
-    let acts = w.from_phone(&invite("o1", 4000), 0);
+    let acts = w.sent_by_phone(&invite("o1", 4000), 0);
     assert_eq!(
         acts,
         vec![
@@ -298,14 +298,14 @@ fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
         ]
     );
     assert!(w
-        .from_peer(&answer("o1", "200 OK", 30000, "198.51.100.20"), 0)
+        .sent_by_peer(&answer("o1", "200 OK", 30000, "198.51.100.20"), 0)
         .is_empty());
 
     let mut w = World::new(MediaPolicy {
         alg: true,
         any_source: true,
     });
-    let acts = w.from_phone(&invite("o2", 4000), 0);
+    let acts = w.sent_by_phone(&invite("o2", 4000), 0);
     assert!(acts.contains(&Action::Pinhole {
         remote: None,
         public_port: 4000,
@@ -316,8 +316,8 @@ fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
 #[test]
 fn one_way_audio_is_flagged_and_idle_calls_expire() {
     let mut w = World::new(ALG);
-    w.from_phone(&invite("w1", 4000), 0);
-    w.from_peer(&answer("w1", "200 OK", 30000, "198.51.100.20"), 0);
+    w.sent_by_phone(&invite("w1", 4000), 0);
+    w.sent_by_peer(&answer("w1", "200 OK", 30000, "198.51.100.20"), 0);
     w.calls
         .update_counters(10, |p| (p == a("192.168.1.20:4000")).then_some((50, 0)));
     let call = w.calls.get(a(PHONE), "w1").unwrap();
@@ -341,9 +341,9 @@ fn one_way_audio_is_flagged_and_idle_calls_expire() {
 fn media_of_another_lan_host_gets_nothing() {
     let mut w = World::new(ALG);
     let m = msg("INVITE sip:bob@198.51.100.10 SIP/2.0\nCall-ID: s1\nCSeq: 1 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>\n", &sdp("192.168.1.21", 4000));
-    assert!(w.from_phone(&m, 0).is_empty());
+    assert!(w.sent_by_phone(&m, 0).is_empty());
     assert!(w
-        .from_peer(&answer("s1", "200 OK", 30000, "198.51.100.20"), 1)
+        .sent_by_peer(&answer("s1", "200 OK", 30000, "198.51.100.20"), 1)
         .is_empty());
     assert!(w.pool.is_empty());
 }
