@@ -108,6 +108,9 @@ pub struct MediaPolicy {
 
 type Key = (SocketAddrV4, String);
 
+/// Calls kept at most (a home router or a small PBX needs far fewer).
+pub const MAX_CALLS: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct Calls {
     calls: HashMap<Key, Call>,
@@ -181,6 +184,18 @@ impl Calls {
             // Only an initial INVITE starts a call.
             if !(is_invite_request && facts.to_tag.is_none()) {
                 return actions;
+            }
+            if self.calls.len() >= MAX_CALLS {
+                // A flood of INVITEs must not grow the state without bound: the call
+                // that has been quiet longest goes.
+                let oldest = self
+                    .calls
+                    .iter()
+                    .min_by_key(|(_, c)| c.last_signal)
+                    .map(|(k, _)| k.clone());
+                if let Some(call) = oldest.and_then(|k| self.calls.remove(&k)) {
+                    self.teardown(&call, policy, pool, &mut actions);
+                }
             }
             self.calls.insert(
                 key.clone(),

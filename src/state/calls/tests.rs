@@ -347,3 +347,23 @@ fn media_of_another_lan_host_gets_nothing() {
         .is_empty());
     assert!(w.pool.is_empty());
 }
+
+#[test]
+fn an_invite_flood_cannot_grow_the_state_without_bound() {
+    let mut w = World::new(MediaPolicy {
+        alg: false,
+        any_source: false,
+    });
+    for i in 0..(MAX_CALLS + 10) {
+        w.sent_by_phone(&invite(&format!("flood-{i}"), 4000), i as u64);
+    }
+    assert_eq!(w.calls.len(), MAX_CALLS);
+    assert!(
+        w.calls.get(a(PHONE), "flood-0").is_none(),
+        "the oldest went first"
+    );
+    assert!(w
+        .calls
+        .get(a(PHONE), &format!("flood-{}", MAX_CALLS + 9))
+        .is_some());
+}
