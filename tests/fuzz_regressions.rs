@@ -1,37 +1,7 @@
 //! Replays every input the fuzzer ever found (`tests/fuzz-regressions/`), with the same
 //! checks as the fuzz target, plus hand-made edge cases in the same format.
 
-use sipalg::engine::{plan, Direction, KeepPorts, Nat};
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-fn replay(data: &[u8]) {
-    if data.len() < 13 {
-        return;
-    }
-    let (h, msg) = data.split_at(13);
-    let private = SocketAddrV4::new(
-        Ipv4Addr::new(h[0], h[1], h[2], h[3]),
-        u16::from_be_bytes([h[4], h[5]]),
-    );
-    let public = SocketAddrV4::new(
-        Ipv4Addr::new(h[6], h[7], h[8], h[9]),
-        u16::from_be_bytes([h[10], h[11]]),
-    );
-    let direction = if h[12] & 1 == 0 {
-        Direction::Outbound
-    } else {
-        Direction::Inbound
-    };
-    let nat = Nat { private, public };
-    if let Ok(p) = plan(msg, direction, &nat, &mut KeepPorts) {
-        let out = p.output();
-        if private.ip() != public.ip() {
-            assert!(plan(&out, direction, &nat, &mut KeepPorts)
-                .unwrap()
-                .is_unchanged());
-        }
-    }
-}
+use sipalg::engine::invariants::check as replay;
 
 #[test]
 fn replay_saved_inputs() {

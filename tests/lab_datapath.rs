@@ -4,23 +4,14 @@
 
 #[path = "common/lab.rs"]
 mod lab;
+#[path = "common/sipmsg.rs"]
+mod sipmsg;
 
 use lab::{recv, text, Lab, PHONE1, PHONE2, ROUTER_WAN, SERVER};
 use sipalg::engine::{plan, Direction, KeepPorts, Nat};
+use sipmsg::sip;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-fn crlf(s: &str) -> Vec<u8> {
-    s.replace('\n', "\r\n").into_bytes()
-}
-
-/// Builds a SIP message whose Content-Length matches its body.
-fn sip(head: &str, body: &str) -> Vec<u8> {
-    let body = crlf(body);
-    let mut m = crlf(&format!("{head}Content-Length: {}\n\n", body.len()));
-    m.extend_from_slice(&body);
-    m
-}
 
 fn invite(from_ip: &str, from_port: u16, call: &str) -> Vec<u8> {
     sip(

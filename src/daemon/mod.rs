@@ -8,7 +8,7 @@
 pub mod control;
 pub mod firewall;
 pub mod helper_guard;
-mod json;
+pub(crate) mod json;
 pub mod kernel;
 pub mod packet;
 pub mod ruleset;

@@ -15,6 +15,8 @@
 pub mod edit;
 pub mod facts;
 mod headers;
+#[doc(hidden)]
+pub mod invariants;
 mod sdp;
 
 pub use edit::{Edit, Edits, Field};

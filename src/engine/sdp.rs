@@ -58,8 +58,13 @@ pub(super) fn plan(
     let mut session_direction: Option<StreamDirection> = None;
     let mut section: Option<Section> = None;
     let mut index = 0;
-    for line in sdp::lines(buf, body) {
-        if line.kind == b'm' {
+    // A final `None` closes the last media section.
+    for line in sdp::lines(buf, body)
+        .map(Some)
+        .chain(core::iter::once(None))
+    {
+        let ends_section = line.as_ref().is_none_or(|l| l.kind == b'm');
+        if ends_section {
             if let Some(s) = section.take() {
                 finish(
                     buf,
@@ -73,6 +78,7 @@ pub(super) fn plan(
                     &mut facts,
                 );
             }
+            let Some(line) = line else { break };
             if let Some(m) = sdp::media(buf, &line) {
                 section = Some(Section {
                     index,
@@ -87,6 +93,7 @@ pub(super) fn plan(
             index += 1;
             continue;
         }
+        let Some(line) = line else { break };
         let in_media = section.is_some();
         match line.kind {
             b'o' if !in_media => {
@@ -109,19 +116,6 @@ pub(super) fn plan(
             b'a' => attribute(buf, &line, section.as_mut(), &mut session_direction),
             _ => {}
         }
-    }
-    if let Some(s) = section.take() {
-        finish(
-            buf,
-            s,
-            &session_connection,
-            session_direction,
-            nat,
-            ports,
-            edits,
-            rewrite,
-            &mut facts,
-        );
     }
     Outcome { facts, nat_aware }
 }
