@@ -357,6 +357,19 @@ fn registered_phone_reachable_after_its_flow_expires_from_registrar_and_trusted_
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no flow: {ct}"));
     assert!(timeout > 600, "flow timeout {timeout} s: {ct}");
+    // Idle past the router's UDP timeouts: the registrar still reaches the phone through
+    // the kept flow.
+    std::thread::sleep(Duration::from_secs(6));
+    let ping = |from_ip: &str, call: &str| {
+        sip(&format!("OPTIONS sip:100@{public} SIP/2.0\nVia: SIP/2.0/UDP {from_ip}:5060;branch=z9hG4bK-{call}\nFrom: <sip:x@{from_ip}>;tag={call}\nTo: <sip:100@{SERVER}>\nCall-ID: {call}\nCSeq: 1 OPTIONS\n"), "")
+    };
+    s.server
+        .send_to(&ping(SERVER, "afteridle"), public)
+        .unwrap();
+    assert!(
+        arrives(&s.phone, Duration::from_secs(2)).is_some(),
+        "reachable after idling past the UDP timeout"
+    );
     // The flow disappears anyway (say the router was rebooted): the phone stays reachable.
     lab.exec("r", &["conntrack", "-D", "-p", "udp", "--orig-src", PHONE1]);
     let invite = |from_ip: &str, call: &str| {

@@ -572,3 +572,45 @@ fn syslog_keeps_working_across_a_log_daemon_restart() {
     lab.signal("HUP");
     read(&logd, "reloaded");
 }
+
+#[test]
+fn a_new_wan_address_is_followed_without_restart() {
+    let Some(mut lab) = Lab::new("wanchange") else {
+        return;
+    };
+    alg_on(&mut lab);
+    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
+    let server = lab.udp("wan", &format!("{SERVER}:5060"));
+    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    // The ISP hands out a new address (DHCP, PPPoE reconnect).
+    lab.exec("r", &["ip", "addr", "flush", "dev", "wan"]);
+    lab.exec("r", &["ip", "addr", "add", "198.51.100.2/24", "dev", "wan"]);
+    lab.exec(
+        "r",
+        &[
+            "ip",
+            "route",
+            "replace",
+            "default",
+            "via",
+            "198.51.100.254",
+            "dev",
+            "wan",
+            "onlink",
+        ],
+    );
+    lab.exec("r", &["conntrack", "-F"]);
+    lab.wait_status(Duration::from_secs(10), "the new WAN address", |s| {
+        s.contains("\"address\":\"198.51.100.2\"")
+    });
+    let inv = invite(PHONE1, 5060, "w1");
+    phone.send_to(&inv, srv).unwrap();
+    let (got, from) = recv(&server);
+    assert_eq!(from.to_string(), "198.51.100.2:5060");
+    assert!(
+        text(&got).contains("Via: SIP/2.0/UDP 198.51.100.2:5060;"),
+        "{}",
+        text(&got)
+    );
+    assert!(lab.log().contains("WAN changed"), "{}", lab.log());
+}
