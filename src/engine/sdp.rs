@@ -41,15 +41,25 @@ pub(super) fn plan(
     let public_ip = *nat.public.ip();
 
     // First look: ICE, and whether the sender already advertises the public address.
+    // A substring search rules most bodies out before any line is parsed.
     let mut facts = Sdp::default();
     let mut nat_aware = false;
-    for line in sdp::lines(buf, body.clone()) {
-        if sdp::attribute_name(buf, &line) == Some(b"candidate") {
-            facts.has_ice = true;
-        }
-        let addr = sdp::connection_address(buf, &line).or_else(|| sdp::origin_address(buf, &line));
-        if addr.and_then(|a| a.ipv4) == Some(public_ip) && public_ip != private_ip {
-            nat_aware = true;
+    let text = &buf[body.clone()];
+    let public_text = Inline::ip(public_ip);
+    let maybe_ice = contains(text, b"a=candidate");
+    let maybe_public = public_ip != private_ip && contains(text, public_text.as_bytes());
+    if maybe_ice || maybe_public {
+        for line in sdp::lines(buf, body.clone()) {
+            if sdp::attribute_name(buf, &line) == Some(b"candidate") {
+                facts.has_ice = true;
+            }
+            if maybe_public {
+                let addr =
+                    sdp::connection_address(buf, &line).or_else(|| sdp::origin_address(buf, &line));
+                if addr.and_then(|a| a.ipv4) == Some(public_ip) {
+                    nat_aware = true;
+                }
+            }
         }
     }
     let rewrite = direction == Direction::Outbound && !leave_alone && !facts.has_ice && !nat_aware;
@@ -238,6 +248,22 @@ fn finish(
     facts.push(stream);
 }
 
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut i = 0;
+    while let Some(p) = hay[i..].iter().position(|&b| b == first) {
+        let at = i + p;
+        if hay[at + 1..].starts_with(rest) {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
 /// Forgets mapped ports when the plan is dropped as a whole.
 pub(super) fn unmap(sdp: &mut Sdp) {
     let n = sdp.streams().len();
@@ -246,5 +272,20 @@ pub(super) fn unmap(sdp: &mut Sdp) {
         s.mapped = false;
         s.public_port = s.port;
         s.public_rtcp_port = s.rtcp_port;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+
+    #[test]
+    fn substring_search() {
+        assert!(contains(b"c=IN IP4 198.51.100.10\r\n", b"198.51.100.1"));
+        assert!(contains(b"a=candidate:1", b"a=candidate"));
+        assert!(!contains(b"a=candidat", b"a=candidate"));
+        assert!(!contains(b"", b"x"));
+        assert!(contains(b"x", b""));
+        assert!(contains(b"aab", b"ab"));
     }
 }
