@@ -6,11 +6,19 @@
 #   bash tests/lab/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for tool in ip nft iptables conntrack; do
-  command -v "$tool" >/dev/null || {
-    echo "missing $tool: apt-get install iproute2 nftables iptables conntrack" >&2
-    exit 1
-  }
+missing=()
+for pair in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing tools: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
 cargo build --release --quiet --bins --examples
 exec target/release/examples/demo
