@@ -1,9 +1,18 @@
 //! sipalg: SIP done right on OpenWrt routers.
 //!
-//! Layout:
-//! - [`wire`]: zero-copy views over bytes (SIP, SDP, IPv4, UDP).
-//! - [`engine`]: the pure rewrite core: SIP/SDP NAT rewriting as a plan of byte edits.
+//! The pure core (no sockets, no clock reads):
+//! - [`wire`]: zero-copy views over bytes (SIP, Via, URI, SDP, IPv4/UDP, checksums).
+//! - [`engine`]: SIP/SDP NAT rewriting as a plan of byte edits, plus the facts a
+//!   message carries.
+//! - [`state`]: signalling mappings, calls, registrations and public ports, driven by
+//!   engine facts and a clock passed in; they emit actions.
+//!
+//! The thin edges:
+//! - [`daemon`]: the NFQUEUE loop, the nft ruleset, actions carried out over netlink,
+//!   the control socket and status, WAN detection, signals.
+//! - [`netlink`]: nfnetlink encoders/decoders (nftables set elements, ctnetlink).
 //! - [`config`]: UCI configuration loading and validation.
+//! - [`logging`]: syslog that survives log daemon restarts.
 //! - [`cli`]: the `sipalgd` subcommands.
 
 pub mod cli;
