@@ -4,7 +4,7 @@
 //! addresses, or addresses of other hosts is left as it is.
 
 use super::edit::{Edits, Field};
-use super::facts::{MediaKind, Sdp, Stream, StreamDirection};
+use super::facts::{MediaKind, Sdp, Stream, StreamDirection, MAX_STREAMS};
 use super::{Direction, MediaRequest, Nat, PortMap, Role};
 use crate::wire::sdp::{self, Address, Line};
 use crate::wire::text::Inline;
@@ -28,6 +28,13 @@ struct Section {
     direction: Option<StreamDirection>,
 }
 
+/// `o=`/`c=` addresses of the sender's own that would be rewritten; decided at the end
+/// of the body (an `a=candidate` or the public address may still come).
+const MAX_ADDRESSES: usize = 2 + 2 * MAX_STREAMS;
+
+/// Plans the SDP edits in ONE pass: sections and rewritable addresses are collected,
+/// and the decision (rewrite or leave alone) is taken at the end of the body, when it
+/// is known whether the SDP has ICE candidates or already names the public address.
 pub(super) fn plan(
     buf: &[u8],
     body: Range<usize>,
@@ -39,92 +46,120 @@ pub(super) fn plan(
 ) -> Outcome {
     let private_ip = *nat.private.ip();
     let public_ip = *nat.public.ip();
-
-    // First look: ICE, and whether the sender already advertises the public address.
-    // A substring search rules most bodies out before any line is parsed.
     let mut facts = Sdp::default();
     let mut nat_aware = false;
-    let text = &buf[body.clone()];
-    let public_text = Inline::ip(public_ip);
-    let maybe_ice = contains(text, b"a=candidate");
-    let maybe_public = public_ip != private_ip && contains(text, public_text.as_bytes());
-    if maybe_ice || maybe_public {
-        for line in sdp::lines(buf, body.clone()) {
-            if sdp::attribute_name(buf, &line) == Some(b"candidate") {
-                facts.has_ice = true;
-            }
-            if maybe_public {
-                let addr =
-                    sdp::connection_address(buf, &line).or_else(|| sdp::origin_address(buf, &line));
-                if addr.and_then(|a| a.ipv4) == Some(public_ip) {
-                    nat_aware = true;
-                }
-            }
-        }
-    }
-    let rewrite = direction == Direction::Outbound && !leave_alone && !facts.has_ice && !nat_aware;
-
+    let mut too_many = false;
+    let mut own_addresses: [(Range<usize>, Field); MAX_ADDRESSES] =
+        [const { (0..0, Field::SdpOrigin) }; MAX_ADDRESSES];
+    let mut own_count = 0;
     let mut session_connection: Option<Address> = None;
     let mut session_direction: Option<StreamDirection> = None;
-    let mut section: Option<Section> = None;
+    let mut sections: [Option<Section>; MAX_STREAMS] = [const { None }; MAX_STREAMS];
+    let mut section_count = 0;
+    let mut in_media = false;
     let mut index = 0;
-    // A final `None` closes the last media section.
-    for line in sdp::lines(buf, body)
-        .map(Some)
-        .chain(core::iter::once(None))
-    {
-        let ends_section = line.as_ref().is_none_or(|l| l.kind == b'm');
-        if ends_section {
-            if let Some(s) = section.take() {
-                finish(
-                    buf,
-                    s,
-                    &session_connection,
-                    session_direction,
-                    nat,
-                    ports,
-                    edits,
-                    rewrite,
-                    &mut facts,
-                );
+    let mut note_address =
+        |a: &Address, field: Field, nat_aware: &mut bool, too_many: &mut bool| {
+            if a.ipv4 == Some(public_ip) && public_ip != private_ip {
+                *nat_aware = true;
+            } else if a.ipv4 == Some(private_ip) {
+                if own_count == MAX_ADDRESSES {
+                    *too_many = true;
+                } else {
+                    own_addresses[own_count] = (a.range.clone(), field);
+                    own_count += 1;
+                }
             }
-            let Some(line) = line else { break };
-            if let Some(m) = sdp::media(buf, &line) {
-                section = Some(Section {
-                    index,
-                    kind: MediaKind::of(&buf[m.media]),
-                    port: m.port,
-                    port_number: m.port_number,
-                    connection: None,
-                    rtcp: None,
-                    direction: None,
-                });
-            }
-            index += 1;
-            continue;
-        }
-        let Some(line) = line else { break };
-        let in_media = section.is_some();
+        };
+    for line in sdp::lines(buf, body) {
         match line.kind {
+            b'm' => {
+                in_media = true;
+                let m = sdp::media(buf, &line);
+                if section_count == MAX_STREAMS {
+                    too_many = true;
+                    facts.truncated = true;
+                } else if let Some(m) = m {
+                    sections[section_count] = Some(Section {
+                        index,
+                        kind: MediaKind::of(&buf[m.media]),
+                        port: m.port,
+                        port_number: m.port_number,
+                        connection: None,
+                        rtcp: None,
+                        direction: None,
+                    });
+                    section_count += 1;
+                } else {
+                    // An m= line we cannot read: its section is not ours to touch.
+                    too_many = true;
+                }
+                index += 1;
+            }
             b'o' if !in_media => {
                 if let Some(a) = sdp::origin_address(buf, &line) {
-                    rewrite_address(buf, &a, rewrite, nat, Field::SdpOrigin, edits);
+                    note_address(&a, Field::SdpOrigin, &mut nat_aware, &mut too_many);
                 }
             }
             b'c' => {
                 if let Some(a) = sdp::connection_address(buf, &line) {
-                    rewrite_address(buf, &a, rewrite, nat, Field::SdpConnection, edits);
-                    match section.as_mut() {
-                        Some(s) => s.connection = Some(a),
-                        None => {
+                    note_address(&a, Field::SdpConnection, &mut nat_aware, &mut too_many);
+                    let current = if in_media && section_count > 0 {
+                        sections[section_count - 1].as_mut()
+                    } else {
+                        None
+                    };
+                    match (in_media, current) {
+                        (true, Some(s)) => s.connection = Some(a),
+                        (true, None) => {}
+                        (false, _) => {
                             facts.session_address = a.ipv4;
                             session_connection = Some(a);
                         }
                     }
                 }
             }
-            b'a' => attribute(buf, &line, section.as_mut(), &mut session_direction),
+            b'a' => {
+                if sdp::attribute_name(buf, &line) == Some(b"candidate") {
+                    facts.has_ice = true;
+                }
+                let current = if in_media && section_count > 0 {
+                    sections[section_count - 1].as_mut()
+                } else {
+                    None
+                };
+                if in_media && current.is_none() {
+                    continue;
+                }
+                attribute(buf, &line, current, &mut session_direction);
+            }
             _ => {}
+        }
+    }
+    let rewrite = direction == Direction::Outbound
+        && !leave_alone
+        && !facts.has_ice
+        && !nat_aware
+        && !too_many;
+    if rewrite && own_count > 0 {
+        let public_text = Inline::ip(public_ip);
+        for (range, field) in &own_addresses[..own_count] {
+            edits.replace(buf, range.clone(), *field, public_text);
+        }
+    }
+    for s in sections.iter_mut().take(section_count) {
+        if let Some(s) = s.take() {
+            finish(
+                buf,
+                s,
+                &session_connection,
+                session_direction,
+                nat,
+                ports,
+                edits,
+                rewrite,
+                &mut facts,
+            );
         }
     }
     Outcome { facts, nat_aware }
@@ -248,22 +283,6 @@ fn finish(
     facts.push(stream);
 }
 
-/// Whether `needle` occurs in `hay`.
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut i = 0;
-    while let Some(p) = hay[i..].iter().position(|&b| b == first) {
-        let at = i + p;
-        if hay[at + 1..].starts_with(rest) {
-            return true;
-        }
-        i = at + 1;
-    }
-    false
-}
-
 /// Forgets mapped ports when the plan is dropped as a whole.
 pub(super) fn unmap(sdp: &mut Sdp) {
     let n = sdp.streams().len();
@@ -272,20 +291,5 @@ pub(super) fn unmap(sdp: &mut Sdp) {
         s.mapped = false;
         s.public_port = s.port;
         s.public_rtcp_port = s.rtcp_port;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contains;
-
-    #[test]
-    fn substring_search() {
-        assert!(contains(b"c=IN IP4 198.51.100.10\r\n", b"198.51.100.1"));
-        assert!(contains(b"a=candidate:1", b"a=candidate"));
-        assert!(!contains(b"a=candidat", b"a=candidate"));
-        assert!(!contains(b"", b"x"));
-        assert!(contains(b"x", b""));
-        assert!(contains(b"aab", b"ab"));
     }
 }
