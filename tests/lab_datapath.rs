@@ -30,6 +30,13 @@ fn expected(msg: &[u8], dir: Direction, private: &str, public: &str) -> Vec<u8> 
     plan(msg, dir, &nat, &mut KeepPorts).unwrap().output()
 }
 
+/// Phone 1's SIP socket, the SIP server's, and the server's address.
+fn phone_and_server(lab: &Lab) -> (std::net::UdpSocket, std::net::UdpSocket, SocketAddr) {
+    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
+    let server = lab.udp("wan", &format!("{SERVER}:5060"));
+    (phone, server, format!("{SERVER}:5060").parse().unwrap())
+}
+
 fn alg_on(lab: &mut Lab) {
     lab.write_config("\toption alg '1'\n\toption log_level 'debug'");
     lab.start_daemon();
@@ -41,9 +48,7 @@ fn outbound_invite_200_ack_are_rewritten_byte_exactly_and_responses_restored() {
         return;
     };
     alg_on(&mut lab);
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
-    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    let (phone, server, srv) = phone_and_server(&lab);
 
     let inv = invite(PHONE1, 5060, "c1");
     phone.send_to(&inv, srv).unwrap();
@@ -123,9 +128,7 @@ fn nat_aware_phone_and_compact_headers() {
         return;
     };
     alg_on(&mut lab);
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
-    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    let (phone, server, srv) = phone_and_server(&lab);
 
     // A STUN-aware phone already writes its public address: byte-identical on the WAN.
     let aware = String::from_utf8(invite(PHONE1, 5060, "c2"))
@@ -223,8 +226,7 @@ fn an_invite_larger_than_the_mtu_is_rewritten_whole() {
         return;
     };
     alg_on(&mut lab);
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
+    let (phone, server, _) = phone_and_server(&lab);
     let mut body = format!(
         "v=0\no=alice 1 1 IN IP4 {PHONE1}\ns=-\nc=IN IP4 {PHONE1}\nt=0 0\nm=audio 4000 RTP/AVP 0\n"
     );
@@ -258,9 +260,7 @@ fn garbage_truncated_and_oversize_datagrams_all_pass_and_the_daemon_lives() {
         return;
     };
     alg_on(&mut lab);
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
-    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    let (phone, server, srv) = phone_and_server(&lab);
     let inv = invite(PHONE1, 5060, "g1");
     let mut sent: Vec<Vec<u8>> = vec![
         b"\r\n\r\n".to_vec(),
@@ -325,9 +325,7 @@ fn alg_switch_follows_sighup_and_a_bad_reload_keeps_the_old_config() {
     };
     lab.write_config("\toption alg '0'");
     lab.start_daemon();
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
-    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    let (phone, server, srv) = phone_and_server(&lab);
     let inv = invite(PHONE1, 5060, "h1");
     phone.send_to(&inv, srv).unwrap();
     assert_eq!(recv(&server).0, inv, "alg=0 changes no byte");
@@ -370,9 +368,7 @@ fn sigkill_leaves_sip_flowing_and_a_restart_rewrites_again_sigterm_cleans_up() {
         return;
     };
     alg_on(&mut lab);
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
-    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    let (phone, server, srv) = phone_and_server(&lab);
     let inv = invite(PHONE1, 5060, "k1");
     phone.send_to(&inv, srv).unwrap();
     assert_ne!(recv(&server).0, inv);
@@ -579,9 +575,7 @@ fn a_new_wan_address_is_followed_without_restart() {
         return;
     };
     alg_on(&mut lab);
-    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
-    let server = lab.udp("wan", &format!("{SERVER}:5060"));
-    let srv: SocketAddr = format!("{SERVER}:5060").parse().unwrap();
+    let (phone, server, srv) = phone_and_server(&lab);
     // The ISP hands out a new address (DHCP, PPPoE reconnect).
     lab.exec("r", &["ip", "addr", "flush", "dev", "wan"]);
     lab.exec("r", &["ip", "addr", "add", "198.51.100.2/24", "dev", "wan"]);
