@@ -120,6 +120,12 @@ impl Edits {
         self.len == 0
     }
 
+    /// Forgets every edit (and an overflow).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

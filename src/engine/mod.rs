@@ -123,13 +123,19 @@ pub fn plan<'a>(
     ports: &mut dyn PortMap,
 ) -> Result<Plan<'a>, Unparsable> {
     let msg = Message::parse(message).map_err(Unparsable)?;
-    let mut facts = Facts {
-        method: msg.method(),
-        status: msg.status(),
-        ..Facts::default()
+    // Built in place: the plan (about 3 KB with its inline edit list) is not moved
+    // around while it is filled in.
+    let mut plan = Plan {
+        facts: Facts {
+            method: msg.method(),
+            status: msg.status(),
+            ..Facts::default()
+        },
+        edits: Edits::new(),
+        message,
     };
-    let mut edits = Edits::new();
-    let scan = headers::scan(&msg, direction, nat, &mut facts, &mut edits);
+    let Plan { facts, edits, .. } = &mut plan;
+    let scan = headers::scan(&msg, direction, nat, facts, edits);
     let mut nat_aware = scan.nat_aware;
     if let Some(body) = scan.sdp_body {
         let leave_alone = scan.secure || (direction == Direction::Outbound && nat_aware);
@@ -139,7 +145,7 @@ pub fn plan<'a>(
             direction,
             nat,
             ports,
-            &mut edits,
+            edits,
             leave_alone,
         );
         nat_aware |= sdp.nat_aware;
@@ -167,17 +173,13 @@ pub fn plan<'a>(
         None
     };
     if skip.is_some() {
-        edits = Edits::new();
+        edits.clear();
         if let Some(sdp) = facts.sdp.as_mut() {
             sdp::unmap(sdp);
         }
     }
     facts.skipped = skip;
-    Ok(Plan {
-        facts,
-        edits,
-        message,
-    })
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -132,20 +132,28 @@ impl Inline {
     }
 
     pub fn push_u32(&mut self, v: u32) {
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
+        let digits = match v {
+            0..=9 => 1,
+            10..=99 => 2,
+            100..=999 => 3,
+            1_000..=9_999 => 4,
+            10_000..=99_999 => 5,
+            100_000..=999_999 => 6,
+            1_000_000..=9_999_999 => 7,
+            10_000_000..=99_999_999 => 8,
+            100_000_000..=999_999_999 => 9,
+            _ => 10,
+        };
+        let at = self.len as usize;
+        let Some(slot) = self.buf.get_mut(at..at + digits) else {
+            return;
+        };
         let mut v = v;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
+        for d in slot.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
             v /= 10;
-            if v == 0 {
-                break;
-            }
         }
-        for &d in &digits[i..] {
-            self.push(d);
-        }
+        self.len += digits as u8;
     }
 
     pub fn push_ip(&mut self, ip: Ipv4Addr) {
