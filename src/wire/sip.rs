@@ -12,7 +12,7 @@
 //! ```
 //! Line ends may be CRLF or a bare LF.
 
-use super::text::{find_lf, is_wsp, parse_u32, trim};
+use super::text::{find_byte, find_lf, is_wsp, parse_u32, trim};
 use core::ops::Range;
 
 /// Why a buffer is not a SIP message this view can frame. Callers pass such input on
@@ -203,7 +203,7 @@ impl<'a> Message<'a> {
                 break;
             }
             let line = &buf[pos..content_end];
-            if !is_wsp(line[0]) && !line.contains(&b':') {
+            if !is_wsp(line[0]) && find_byte(line, b':').is_none() {
                 return Err(FrameError::BadHeaderLine);
             }
             if is_wsp(line[0]) && pos == header_start {
@@ -314,7 +314,7 @@ impl Iterator for Headers<'_> {
             next = n;
         }
         self.pos = next;
-        let colon = start + buf[start..content_end].iter().position(|&b| b == b':')?;
+        let colon = start + find_byte(&buf[start..content_end], b':')?;
         let name = trim(buf, start..colon);
         let value = trim(buf, colon + 1..content_end);
         Some(Header { name, value })
