@@ -26,8 +26,9 @@ fn the_daemon_refuses_to_start_on_a_bad_config() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn rewrite_reads_stdin_and_explains_each_edit() {
+/// Runs `sipalgd rewrite` for phone 192.168.1.20:5060 appearing as 203.0.113.7:5060,
+/// with `extra` arguments and `input` on stdin.
+fn rewrite(extra: &[&str], input: &[u8]) -> std::process::Output {
     let mut child = sipalgd()
         .args([
             "rewrite",
@@ -35,20 +36,23 @@ fn rewrite_reads_stdin_and_explains_each_edit() {
             "192.168.1.20:5060",
             "--public",
             "203.0.113.7:5060",
-            "--explain",
         ])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"OPTIONS sip:x@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9\r\nContent-Length: 0\r\n\r\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn rewrite_reads_stdin_and_explains_each_edit() {
+    let out = rewrite(
+        &["--explain"],
+        b"OPTIONS sip:x@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9\r\nContent-Length: 0\r\n\r\n",
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -58,26 +62,7 @@ fn rewrite_reads_stdin_and_explains_each_edit() {
         .contains("Via sent-by: 192.168.1.20:5060 -> 203.0.113.7:5060"));
 
     // Something that is not SIP comes out unchanged, with a note.
-    let mut child = sipalgd()
-        .args([
-            "rewrite",
-            "--from",
-            "192.168.1.20:5060",
-            "--public",
-            "203.0.113.7:5060",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"\x00\x01 not sip")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = rewrite(&[], b"\x00\x01 not sip");
     assert_eq!(out.stdout, b"\x00\x01 not sip");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unparsable"));
 }

@@ -338,25 +338,8 @@ fn registered_phone_reachable_after_its_flow_expires_from_registrar_and_trusted_
     let s = Sip::new(&lab, "lan1", PHONE1);
     let public = s.register(600);
     // The registration's flow lives as long as the registration (600 s + margin).
-    let ct = lab.exec(
-        "r",
-        &[
-            "conntrack",
-            "-L",
-            "-p",
-            "udp",
-            "--orig-src",
-            PHONE1,
-            "--orig-port-src",
-            "5060",
-        ],
-    );
-    let timeout: u32 = ct
-        .split_whitespace()
-        .nth(2)
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("no flow: {ct}"));
-    assert!(timeout > 600, "flow timeout {timeout} s: {ct}");
+    let timeout = lab.flow_timeout(PHONE1, 5060);
+    assert!(timeout > 600, "flow timeout {timeout} s");
     // Idle past the router's UDP timeouts: the registrar still reaches the phone through
     // the kept flow.
     std::thread::sleep(Duration::from_secs(6));
@@ -506,49 +489,15 @@ fn alg_off_still_gives_timeouts_and_dscp_with_payloads_untouched() {
         .unwrap();
     let (_, _, tos) = recv_tos(&gw);
     assert_eq!(tos & 0xfc, EF, "media DSCP with the ALG off");
-    let sig = lab.exec(
-        "r",
-        &[
-            "conntrack",
-            "-L",
-            "-p",
-            "udp",
-            "--orig-src",
-            PHONE1,
-            "--orig-port-src",
-            "5060",
-        ],
-    );
-    let t: u32 = sig
-        .split_whitespace()
-        .nth(2)
-        .and_then(|t| t.parse().ok())
-        .unwrap();
+    let t = lab.flow_timeout(PHONE1, 5060);
     assert!(
         t > 3000,
-        "the SIP flow has the signalling timeout (3600 s), not the router's 10 s: {sig}"
+        "the SIP flow has the signalling timeout (3600 s), not the router's 10 s: {t} s"
     );
-    let media = lab.exec(
-        "r",
-        &[
-            "conntrack",
-            "-L",
-            "-p",
-            "udp",
-            "--orig-src",
-            PHONE1,
-            "--orig-port-src",
-            "4000",
-        ],
-    );
-    let t: u32 = media
-        .split_whitespace()
-        .nth(2)
-        .and_then(|t| t.parse().ok())
-        .unwrap();
+    let t = lab.flow_timeout(PHONE1, 4000);
     assert!(
         (200..=300).contains(&t),
-        "the media flow has the media timeout (300 s): {media}"
+        "the media flow has the media timeout (300 s): {t} s"
     );
 }
 

@@ -171,6 +171,28 @@ impl Lab {
             .expect("ip netns exec")
     }
 
+    /// The remaining timeout (s) of the router's UDP flow from `src_ip:src_port`.
+    pub fn flow_timeout(&self, src_ip: &str, src_port: u16) -> u32 {
+        let port = src_port.to_string();
+        let ct = self.exec(
+            "r",
+            &[
+                "conntrack",
+                "-L",
+                "-p",
+                "udp",
+                "--orig-src",
+                src_ip,
+                "--orig-port-src",
+                &port,
+            ],
+        );
+        ct.split_whitespace()
+            .nth(2)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no flow from {src_ip}:{src_port}: {ct}"))
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("sipalg")
     }
