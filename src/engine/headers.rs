@@ -5,7 +5,7 @@
 use super::edit::{Edits, Field};
 use super::facts::{Contact, Facts};
 use super::{Direction, Nat};
-use crate::wire::sip::{Message, Name};
+use crate::wire::sip::{FrameError, Name, Stream};
 use crate::wire::text::{eq_ci, parse_ipv4, parse_port, parse_u32, starts_with_ci, trim, Inline};
 use crate::wire::uri::{self, HostPort, Scheme};
 use crate::wire::via::{Transport, Via};
@@ -118,24 +118,23 @@ fn param<'a>(buf: &'a [u8], r: Range<usize>, name: &[u8]) -> Option<&'a [u8]> {
         .map(|p| p.value.map_or(&buf[0..0], |v| &buf[v]))
 }
 
-fn tag_of(buf: &[u8], value: Range<usize>) -> Option<&[u8]> {
-    let entry = uri::entries(buf, value.clone()).next()?;
-    let after_uri = match uri::entry_uri(buf, entry.clone()) {
-        Some(u) if buf.get(u.end) == Some(&b'>') => u.end + 1,
-        Some(u) => u.end,
-        None => return None,
-    };
-    param(buf, after_uri..entry.end, b"tag")
+/// Where the parameters of an entry begin: after its URI (and the `>` closing it).
+fn after_uri(buf: &[u8], uri: &Range<usize>) -> usize {
+    if buf.get(uri.end) == Some(&b'>') {
+        uri.end + 1
+    } else {
+        uri.end
+    }
 }
 
 pub(super) fn scan<'a>(
-    msg: &Message<'a>,
+    stream: &mut Stream<'a>,
     direction: Direction,
     nat: &Nat,
     facts: &mut Facts<'a>,
     edits: &mut Edits,
-) -> Scan {
-    let buf = msg.buf();
+) -> Result<Scan, FrameError> {
+    let buf = stream.buf();
     let mut out = Scan {
         nat_aware: false,
         secure: false,
@@ -145,7 +144,7 @@ pub(super) fn scan<'a>(
     let mut is_sdp = false;
     let mut top_via_seen = false;
 
-    if let Some(uri) = msg.request_uri() {
+    if let Some(uri) = stream.request_uri() {
         match uri::host_port(buf, uri) {
             Some(hp) if hp.scheme == Scheme::Sips => out.secure = true,
             Some(hp) if direction == Direction::Inbound => {
@@ -155,7 +154,7 @@ pub(super) fn scan<'a>(
         }
     }
 
-    for h in msg.headers() {
+    while let Some(h) = stream.next_header()? {
         let name = Name::of(&buf[h.name.clone()]);
         let value = h.value.clone();
         match name {
@@ -193,18 +192,15 @@ pub(super) fn scan<'a>(
                     Name::From => Field::From,
                     _ => Field::To,
                 };
-                if name == Name::To {
-                    facts.to_tag = tag_of(buf, value.clone());
-                    facts.to_uri = uri::entries(buf, value.clone())
-                        .next()
-                        .and_then(|e| uri::entry_uri(buf, e))
-                        .map(|u| &buf[u]);
-                }
                 let rewrite_here = match direction {
                     Direction::Outbound => matches!(name, Name::Contact | Name::RecordRoute),
                     Direction::Inbound => true,
                 };
-                for entry in uri::entries(buf, value) {
+                // Outbound From, Route: nothing to learn, nothing to change.
+                if !rewrite_here && !matches!(name, Name::Contact | Name::To) {
+                    continue;
+                }
+                for (n, entry) in uri::entries(buf, value).enumerate() {
                     if name == Name::Contact && &buf[entry.clone()] == b"*" {
                         facts.contact_star = true;
                         continue;
@@ -212,16 +208,19 @@ pub(super) fn scan<'a>(
                     let Some(u) = uri::entry_uri(buf, entry.clone()) else {
                         continue;
                     };
+                    if name == Name::To && n == 0 {
+                        facts.to_uri = Some(&buf[u.clone()]);
+                        facts.to_tag = param(buf, after_uri(buf, &u)..entry.end, b"tag");
+                        if !rewrite_here {
+                            break;
+                        }
+                    }
                     let Some(hp) = uri::host_port(buf, u.clone()) else {
                         continue;
                     };
                     if name == Name::Contact {
-                        let after = if buf.get(u.end) == Some(&b'>') {
-                            u.end + 1
-                        } else {
-                            u.end
-                        };
-                        let expires = param(buf, after..entry.end, b"expires").and_then(parse_u32);
+                        let expires = param(buf, after_uri(buf, &u)..entry.end, b"expires")
+                            .and_then(parse_u32);
                         let address = hp.ipv4(buf).and_then(|ip| {
                             let port = hp.port_number(buf).ok()?.unwrap_or(DEFAULT_PORT);
                             Some(SocketAddrV4::new(ip, port))
@@ -256,8 +255,8 @@ pub(super) fn scan<'a>(
         }
     }
 
-    if is_sdp && msg.is_terminated() {
-        let body = msg.body();
+    let (body, terminated) = stream.body();
+    if is_sdp && terminated {
         let available = body.len();
         out.sdp_body = match out.content_length {
             Some((_, n)) if n as usize > available => None, // truncated: leave the body alone
@@ -265,7 +264,7 @@ pub(super) fn scan<'a>(
             None => Some(body),
         };
     }
-    out
+    Ok(out)
 }
 
 /// In a message towards the LAN, the top Via's `received`/`rport` carry what the far

@@ -122,20 +122,20 @@ pub fn plan<'a>(
     nat: &Nat,
     ports: &mut dyn PortMap,
 ) -> Result<Plan<'a>, Unparsable> {
-    let msg = Message::parse(message).map_err(Unparsable)?;
+    let mut stream = Message::stream(message).map_err(Unparsable)?;
     // Built in place: the plan (about 3 KB with its inline edit list) is not moved
     // around while it is filled in.
     let mut plan = Plan {
         facts: Facts {
-            method: msg.method(),
-            status: msg.status(),
+            method: stream.method(),
+            status: stream.status(),
             ..Facts::default()
         },
         edits: Edits::new(),
         message,
     };
     let Plan { facts, edits, .. } = &mut plan;
-    let scan = headers::scan(&msg, direction, nat, facts, edits);
+    let scan = headers::scan(&mut stream, direction, nat, facts, edits).map_err(Unparsable)?;
     let mut nat_aware = scan.nat_aware;
     if let Some(body) = scan.sdp_body {
         let leave_alone = scan.secure || (direction == Direction::Outbound && nat_aware);

@@ -408,6 +408,9 @@ fn unparsable_input_is_reported_not_panicked() {
         b"hello",
         b"INVITE\r\n\r\n",
         b"\xff\xfe",
+        // Framed while it is scanned: a bad line after headers that would be rewritten
+        // still makes the whole message unparsable (nothing half done).
+        b"INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060\r\nContact: <sip:a@192.168.1.20>\r\nno colon\r\n\r\n",
     ] {
         assert!(plan(bad, Direction::Outbound, &nat(), &mut KeepPorts).is_err());
     }

@@ -44,6 +44,29 @@ pub struct Header {
     pub value: Range<usize>,
 }
 
+impl StartLine {
+    pub fn method<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
+        match self {
+            StartLine::Request { method, .. } => Some(&buf[method.clone()]),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn request_uri(&self) -> Option<Range<usize>> {
+        match self {
+            StartLine::Request { uri, .. } => Some(uri.clone()),
+            StartLine::Response { .. } => None,
+        }
+    }
+}
+
 /// The framed message.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
@@ -186,42 +209,29 @@ impl<'a> Message<'a> {
     /// Frames `buf` as one SIP message. The body is everything after the empty line;
     /// use [`Message::content_length`] to learn what the sender declared.
     pub fn parse(buf: &'a [u8]) -> Result<Self, FrameError> {
+        let mut stream = Message::stream(buf)?;
+        while stream.next_header()?.is_some() {}
+        Ok(stream.finish())
+    }
+
+    /// Frames the start line only; the header fields are then framed one by one as
+    /// [`Stream::next_header`] walks them. One pass over the message, for callers that
+    /// look at every header anyway (the rewrite engine).
+    pub fn stream(buf: &'a [u8]) -> Result<Stream<'a>, FrameError> {
         if buf.is_empty() {
             return Err(FrameError::Empty);
         }
-        let (first_end, mut pos) = line_at(buf, 0);
+        let (first_end, pos) = line_at(buf, 0);
         let start = parse_start_line(buf, 0..first_end)?;
-        let header_start = pos;
-        let mut terminated = false;
-        let mut header_end = buf.len();
-        while pos < buf.len() {
-            let (content_end, next) = line_at(buf, pos);
-            if content_end == pos {
-                terminated = true;
-                header_end = pos;
-                pos = next;
-                break;
-            }
-            let line = &buf[pos..content_end];
-            if !is_wsp(line[0]) && find_byte(line, b':').is_none() {
-                return Err(FrameError::BadHeaderLine);
-            }
-            if is_wsp(line[0]) && pos == header_start {
-                return Err(FrameError::BadHeaderLine);
-            }
-            pos = next;
-        }
-        let body = if terminated {
-            pos..buf.len()
-        } else {
-            buf.len()..buf.len()
-        };
-        Ok(Message {
-            buf,
+        Ok(Stream {
+            fields: Fields {
+                buf,
+                pos,
+                end: buf.len(),
+            },
+            header_start: pos,
+            end: None,
             start,
-            header_block: header_start..header_end,
-            body,
-            terminated,
         })
     }
 
@@ -239,24 +249,15 @@ impl<'a> Message<'a> {
 
     /// The method of a request (`INVITE`), or `None` for a response.
     pub fn method(&self) -> Option<&'a [u8]> {
-        match &self.start {
-            StartLine::Request { method, .. } => Some(&self.buf[method.clone()]),
-            StartLine::Response { .. } => None,
-        }
+        self.start.method(self.buf)
     }
 
     pub fn status(&self) -> Option<u16> {
-        match &self.start {
-            StartLine::Response { status, .. } => Some(*status),
-            StartLine::Request { .. } => None,
-        }
+        self.start.status()
     }
 
     pub fn request_uri(&self) -> Option<Range<usize>> {
-        match &self.start {
-            StartLine::Request { uri, .. } => Some(uri.clone()),
-            StartLine::Response { .. } => None,
-        }
+        self.start.request_uri()
     }
 
     /// The body: everything after the empty line (empty if there was none).
@@ -270,11 +271,11 @@ impl<'a> Message<'a> {
     }
 
     pub fn headers(&self) -> Headers<'a> {
-        Headers {
+        Headers(Fields {
             buf: self.buf,
             pos: self.header_block.start,
             end: self.header_block.end,
-        }
+        })
     }
 
     /// The first header with this name.
@@ -290,23 +291,109 @@ impl<'a> Message<'a> {
     }
 }
 
-/// Iterator over the header fields of a message.
-pub struct Headers<'a> {
+/// The header fields of a message being framed, one at a time; what is left of the
+/// message once the empty line (or the end) is reached.
+pub struct Stream<'a> {
+    start: StartLine,
+    fields: Fields<'a>,
+    header_start: usize,
+    /// Set once the walk has ended: (header block end, body start, terminated).
+    end: Option<(usize, usize, bool)>,
+}
+
+impl<'a> Stream<'a> {
+    pub fn buf(&self) -> &'a [u8] {
+        self.fields.buf
+    }
+
+    pub fn method(&self) -> Option<&'a [u8]> {
+        self.start.method(self.fields.buf)
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        self.start.status()
+    }
+
+    pub fn request_uri(&self) -> Option<Range<usize>> {
+        self.start.request_uri()
+    }
+
+    /// After the last header: the body (everything after the empty line) and whether
+    /// the empty line was there. Before that, an empty body.
+    pub fn body(&self) -> (Range<usize>, bool) {
+        let len = self.fields.buf.len();
+        match self.end {
+            Some((_, body, terminated)) => (body..len, terminated),
+            None => (len..len, false),
+        }
+    }
+
+    /// The next header field, `None` after the last one, or why the message cannot be
+    /// framed (a header line without a colon, or a continuation line first).
+    pub fn next_header(&mut self) -> Result<Option<Header>, FrameError> {
+        if self.end.is_some() {
+            return Ok(None);
+        }
+        let f = &mut self.fields;
+        let (buf, pos) = (f.buf, f.pos);
+        if pos >= buf.len() {
+            self.end = Some((buf.len(), buf.len(), false));
+            return Ok(None);
+        }
+        match f.field() {
+            Framed::Header(h) => Ok(Some(h)),
+            Framed::EmptyLine { body } => {
+                self.end = Some((pos, body, true));
+                Ok(None)
+            }
+            Framed::NoColon => Err(FrameError::BadHeaderLine),
+        }
+    }
+
+    /// The framed message. Call after [`Stream::next_header`] returned `None`; earlier,
+    /// the rest of the header fields are framed first.
+    pub fn finish(mut self) -> Message<'a> {
+        while let Ok(Some(_)) = self.next_header() {}
+        let buf = self.fields.buf;
+        let (header_end, body_start, terminated) =
+            self.end.unwrap_or((buf.len(), buf.len(), false));
+        Message {
+            buf,
+            start: self.start,
+            header_block: self.header_start..header_end,
+            body: body_start..buf.len(),
+            terminated,
+        }
+    }
+}
+
+/// What starts at a position in the header block.
+enum Framed {
+    Header(Header),
+    EmptyLine { body: usize },
+    NoColon,
+}
+
+/// The cursor both [`Stream`] and [`Headers`] advance: one line search per line, one
+/// colon search per field.
+struct Fields<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Where the header block ends (the whole buffer while it is still being framed).
     end: usize,
 }
 
-impl Iterator for Headers<'_> {
-    type Item = Header;
-
-    fn next(&mut self) -> Option<Header> {
+impl Fields<'_> {
+    /// Frames the field at `pos` (which is `< end`) and moves past it.
+    fn field(&mut self) -> Framed {
         let buf = self.buf;
-        if self.pos >= self.end {
-            return None;
-        }
         let start = self.pos;
-        let (mut content_end, mut next) = line_at(buf, start);
+        let (first_end, mut next) = line_at(buf, start);
+        if first_end == start {
+            self.pos = next;
+            return Framed::EmptyLine { body: next };
+        }
+        let mut content_end = first_end;
         // Continuation lines start with white space.
         while next < self.end && is_wsp(buf[next]) {
             let (e, n) = line_at(buf, next);
@@ -314,10 +401,36 @@ impl Iterator for Headers<'_> {
             next = n;
         }
         self.pos = next;
-        let colon = start + find_byte(&buf[start..content_end], b':')?;
-        let name = trim(buf, start..colon);
-        let value = trim(buf, colon + 1..content_end);
-        Some(Header { name, value })
+        if is_wsp(buf[start]) {
+            // Only possible first in the block (later ones belong to the field before):
+            // a continuation of nothing.
+            return Framed::NoColon;
+        }
+        let Some(colon) = find_byte(&buf[start..first_end], b':') else {
+            return Framed::NoColon;
+        };
+        let colon = start + colon;
+        Framed::Header(Header {
+            name: trim(buf, start..colon),
+            value: trim(buf, colon + 1..content_end),
+        })
+    }
+}
+
+/// Iterator over the header fields of a framed message.
+pub struct Headers<'a>(Fields<'a>);
+
+impl Iterator for Headers<'_> {
+    type Item = Header;
+
+    fn next(&mut self) -> Option<Header> {
+        if self.0.pos >= self.0.end {
+            return None;
+        }
+        match self.0.field() {
+            Framed::Header(h) => Some(h),
+            _ => None,
+        }
     }
 }
 
@@ -386,6 +499,54 @@ mod tests {
         ] {
             assert_eq!(Name::of(n), k, "{}", String::from_utf8_lossy(n));
         }
+    }
+
+    /// The stream frames header by header: the same fields as `parse` + `headers`, the
+    /// body at the end, and a framing error only when the walk reaches it.
+    #[test]
+    fn stream_walks_once_and_reports_errors_where_they_are() {
+        let b = b"INVITE sip:a@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z\r\nl: 4\r\n\r\nbody";
+        let mut st = Message::stream(b).unwrap();
+        assert_eq!(st.method(), Some(&b"INVITE"[..]));
+        assert_eq!(&b[st.request_uri().unwrap()], b"sip:a@10.0.0.2");
+        assert_eq!(
+            st.body(),
+            (b.len()..b.len(), false),
+            "not known before the walk"
+        );
+        let mut streamed = Vec::new();
+        while let Some(h) = st.next_header().unwrap() {
+            streamed.push(h);
+        }
+        assert_eq!(st.next_header(), Ok(None), "stays at the end");
+        assert_eq!(st.body(), (b.len() - 4..b.len(), true));
+        let framed = Message::parse(b).unwrap();
+        assert_eq!(streamed, framed.headers().collect::<Vec<_>>());
+        assert_eq!(
+            &b[streamed[0].value.clone()],
+            b"SIP/2.0/UDP h\r\n ;branch=z"
+        );
+        let m = st.finish();
+        assert_eq!(m.body(), framed.body());
+        assert_eq!(m.headers().count(), 2);
+
+        let bad = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nno colon here\r\nCSeq: 1 A\r\n\r\n";
+        let mut st = Message::stream(bad).unwrap();
+        assert_eq!(st.status(), Some(200));
+        let first = st.next_header().unwrap().unwrap();
+        assert_eq!(&bad[first.name], b"Call-ID");
+        assert_eq!(st.next_header(), Err(FrameError::BadHeaderLine));
+        assert_eq!(Message::parse(bad).unwrap_err(), FrameError::BadHeaderLine);
+
+        let folded_first = b"BYE sip:x SIP/2.0\n x: y\n\n";
+        let mut st = Message::stream(folded_first).unwrap();
+        assert_eq!(st.next_header(), Err(FrameError::BadHeaderLine));
+
+        let unterminated = b"SIP/2.0 100 Trying\r\nCall-ID: x";
+        let mut st = Message::stream(unterminated).unwrap();
+        assert!(st.next_header().unwrap().is_some());
+        assert_eq!(st.next_header(), Ok(None));
+        assert_eq!(st.body(), (unterminated.len()..unterminated.len(), false));
     }
 
     #[test]

@@ -66,16 +66,31 @@ pub fn parse_port(digits: &[u8]) -> Option<u16> {
 
 /// Parses a strict dotted-quad IPv4 literal (`1`–`3` digits per part, each ≤ 255).
 pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    // One pass: at most 15 bytes, four parts.
+    if s.len() < 7 || s.len() > 15 {
+        return None;
+    }
     let mut parts = [0u8; 4];
-    let mut n = 0;
-    for part in s.split(|&b| b == b'.') {
-        if n == 4 || part.is_empty() || part.len() > 3 {
+    let (mut part, mut value, mut digits) = (0, 0u32, 0);
+    for &b in s {
+        if b.is_ascii_digit() {
+            value = value * 10 + u32::from(b - b'0');
+            digits += 1;
+            if digits > 3 {
+                return None;
+            }
+        } else if b == b'.' && digits > 0 && part < 3 {
+            parts[part] = u8::try_from(value).ok()?;
+            (part, value, digits) = (part + 1, 0, 0);
+        } else {
             return None;
         }
-        parts[n] = u8::try_from(parse_u32(part)?).ok()?;
-        n += 1;
     }
-    (n == 4).then(|| Ipv4Addr::from(parts))
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    parts[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(parts))
 }
 
 /// Index of the first `needle` in `s`, eight bytes at a time (SWAR: after XOR with the
@@ -216,6 +231,8 @@ mod tests {
             Some(Ipv4Addr::new(192, 168, 1, 20))
         );
         assert_eq!(parse_ipv4(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(parse_ipv4(b"255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(parse_ipv4(b"010.1.1.1"), Some(Ipv4Addr::new(10, 1, 1, 1)));
         for bad in [
             &b"256.1.1.1"[..],
             b"1.2.3",
@@ -225,9 +242,64 @@ mod tests {
             b"1.2.3.4 ",
             b"",
             b"0001.2.3.4",
+            b"1.2.3.",
+            b".1.2.3",
+            b"1.2.3.256",
+            b"1.2.3.4a",
+            b"255.255.255.2555",
         ] {
             assert_eq!(parse_ipv4(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    /// The one-pass parser against the obvious split-and-parse reading, over every
+    /// string of up to 7 bytes from `0 1 5 9 . x` plus random longer ones.
+    #[test]
+    fn ipv4_literals_match_a_split_reference() {
+        fn reference(s: &[u8]) -> Option<Ipv4Addr> {
+            let parts: Vec<&[u8]> = s.split(|&b| b == b'.').collect();
+            if parts.len() != 4 {
+                return None;
+            }
+            let mut o = [0u8; 4];
+            for (i, p) in parts.iter().enumerate() {
+                if p.is_empty() || p.len() > 3 {
+                    return None;
+                }
+                o[i] = u8::try_from(parse_u32(p)?).ok()?;
+            }
+            Some(Ipv4Addr::from(o))
+        }
+        let alphabet = b"0159.x";
+        let mut checked = 0;
+        for len in 0..=7u32 {
+            for n in 0..alphabet.len().pow(len) {
+                let mut k = n;
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let b = alphabet[k % alphabet.len()];
+                        k /= alphabet.len();
+                        b
+                    })
+                    .collect();
+                assert_eq!(parse_ipv4(&s), reference(&s), "{s:?}");
+                checked += 1;
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let digits = b"0123456789..";
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 7 + (x % 10) as usize;
+            let s: Vec<u8> = (0..len)
+                .map(|i| digits[((x >> (i * 4)) % digits.len() as u64) as usize])
+                .collect();
+            assert_eq!(parse_ipv4(&s), reference(&s), "{s:?}");
+            checked += 1;
+        }
+        assert!(checked > 300_000);
     }
 
     #[test]
