@@ -5,7 +5,7 @@
 use super::edit::{Edits, Field};
 use super::facts::{Contact, Facts};
 use super::{Direction, Nat};
-use crate::wire::sip::{FrameError, Name, Stream};
+use crate::wire::sip::{FrameError, Framer, Name};
 use crate::wire::text::{eq_ci, parse_ipv4, parse_port, parse_u32, starts_with_ci, trim, Inline};
 use crate::wire::uri::{self, HostPort, Scheme};
 use crate::wire::via::{Transport, Via};
@@ -128,13 +128,13 @@ fn after_uri(buf: &[u8], uri: &Range<usize>) -> usize {
 }
 
 pub(super) fn scan<'a>(
-    stream: &mut Stream<'a>,
+    framer: &mut Framer<'a>,
     direction: Direction,
     nat: &Nat,
     facts: &mut Facts<'a>,
     edits: &mut Edits,
 ) -> Result<Scan, FrameError> {
-    let buf = stream.buf();
+    let buf = framer.buf();
     let mut out = Scan {
         nat_aware: false,
         secure: false,
@@ -144,7 +144,7 @@ pub(super) fn scan<'a>(
     let mut is_sdp = false;
     let mut top_via_seen = false;
 
-    if let Some(uri) = stream.request_uri() {
+    if let Some(uri) = framer.request_uri() {
         match uri::host_port(buf, uri) {
             Some(hp) if hp.scheme == Scheme::Sips => out.secure = true,
             Some(hp) if direction == Direction::Inbound => {
@@ -154,7 +154,7 @@ pub(super) fn scan<'a>(
         }
     }
 
-    while let Some(h) = stream.next_header()? {
+    while let Some(h) = framer.next_header()? {
         let name = Name::of(&buf[h.name.clone()]);
         let value = h.value.clone();
         match name {
@@ -255,7 +255,7 @@ pub(super) fn scan<'a>(
         }
     }
 
-    let (body, terminated) = stream.body();
+    let (body, terminated) = framer.body();
     if is_sdp && terminated {
         let available = body.len();
         out.sdp_body = match out.content_length {

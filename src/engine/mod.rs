@@ -22,7 +22,7 @@ mod sdp;
 pub use edit::{Edit, Edits, Field};
 pub use facts::{Contact, Facts, MediaKind, Sdp, Skip, Stream, StreamDirection};
 
-use crate::wire::sip::{FrameError, Message};
+use crate::wire::sip::{FrameError, Framer, Message};
 use std::net::SocketAddrV4;
 
 /// Which way a message crosses the NAT.
@@ -116,26 +116,43 @@ impl<'a> Plan<'a> {
 }
 
 /// Plans the rewrite of one SIP message crossing the NAT in `direction`.
+#[inline]
 pub fn plan<'a>(
     message: &'a [u8],
     direction: Direction,
     nat: &Nat,
     ports: &mut dyn PortMap,
 ) -> Result<Plan<'a>, Unparsable> {
-    let mut stream = Message::stream(message).map_err(Unparsable)?;
-    // Built in place: the plan (about 3 KB with its inline edit list) is not moved
-    // around while it is filled in.
+    let mut framer = Message::framer(message).map_err(Unparsable)?;
+    // Inlined into the caller, so that the plan (about 3 KB with its inline edit list)
+    // is built where the caller keeps it instead of being copied there.
     let mut plan = Plan {
         facts: Facts {
-            method: stream.method(),
-            status: stream.status(),
+            method: framer.method(),
+            status: framer.status(),
             ..Facts::default()
         },
         edits: Edits::new(),
         message,
     };
-    let Plan { facts, edits, .. } = &mut plan;
-    let scan = headers::scan(&mut stream, direction, nat, facts, edits).map_err(Unparsable)?;
+    fill(&mut plan, &mut framer, direction, nat, ports).map_err(Unparsable)?;
+    Ok(plan)
+}
+
+fn fill<'a>(
+    plan: &mut Plan<'a>,
+    framer: &mut Framer<'a>,
+    direction: Direction,
+    nat: &Nat,
+    ports: &mut dyn PortMap,
+) -> Result<(), FrameError> {
+    let Plan {
+        facts,
+        edits,
+        message,
+    } = plan;
+    let message: &'a [u8] = message;
+    let scan = headers::scan(framer, direction, nat, facts, edits)?;
     let mut nat_aware = scan.nat_aware;
     if let Some(body) = scan.sdp_body {
         let leave_alone = scan.secure || (direction == Direction::Outbound && nat_aware);
@@ -179,7 +196,7 @@ pub fn plan<'a>(
         }
     }
     facts.skipped = skip;
-    Ok(plan)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod checksum;
 pub mod ipv4;
 pub mod sdp;
+pub mod search;
 pub mod sip;
 pub mod text;
 pub mod uri;

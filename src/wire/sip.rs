@@ -209,21 +209,21 @@ impl<'a> Message<'a> {
     /// Frames `buf` as one SIP message. The body is everything after the empty line;
     /// use [`Message::content_length`] to learn what the sender declared.
     pub fn parse(buf: &'a [u8]) -> Result<Self, FrameError> {
-        let mut stream = Message::stream(buf)?;
-        while stream.next_header()?.is_some() {}
-        Ok(stream.finish())
+        let mut framer = Message::framer(buf)?;
+        while framer.next_header()?.is_some() {}
+        Ok(framer.finish())
     }
 
     /// Frames the start line only; the header fields are then framed one by one as
-    /// [`Stream::next_header`] walks them. One pass over the message, for callers that
+    /// [`Framer::next_header`] walks them. One pass over the message, for callers that
     /// look at every header anyway (the rewrite engine).
-    pub fn stream(buf: &'a [u8]) -> Result<Stream<'a>, FrameError> {
+    pub fn framer(buf: &'a [u8]) -> Result<Framer<'a>, FrameError> {
         if buf.is_empty() {
             return Err(FrameError::Empty);
         }
         let (first_end, pos) = line_at(buf, 0);
         let start = parse_start_line(buf, 0..first_end)?;
-        Ok(Stream {
+        Ok(Framer {
             fields: Fields {
                 buf,
                 pos,
@@ -293,7 +293,7 @@ impl<'a> Message<'a> {
 
 /// The header fields of a message being framed, one at a time; what is left of the
 /// message once the empty line (or the end) is reached.
-pub struct Stream<'a> {
+pub struct Framer<'a> {
     start: StartLine,
     fields: Fields<'a>,
     header_start: usize,
@@ -301,7 +301,7 @@ pub struct Stream<'a> {
     end: Option<(usize, usize, bool)>,
 }
 
-impl<'a> Stream<'a> {
+impl<'a> Framer<'a> {
     pub fn buf(&self) -> &'a [u8] {
         self.fields.buf
     }
@@ -350,7 +350,7 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// The framed message. Call after [`Stream::next_header`] returned `None`; earlier,
+    /// The framed message. Call after [`Framer::next_header`] returned `None`; earlier,
     /// the rest of the header fields are framed first.
     pub fn finish(mut self) -> Message<'a> {
         while let Ok(Some(_)) = self.next_header() {}
@@ -374,7 +374,7 @@ enum Framed {
     NoColon,
 }
 
-/// The cursor both [`Stream`] and [`Headers`] advance: one line search per line, one
+/// The cursor both [`Framer`] and [`Headers`] advance: one line search per line, one
 /// colon search per field.
 struct Fields<'a> {
     buf: &'a [u8],
@@ -501,12 +501,12 @@ mod tests {
         }
     }
 
-    /// The stream frames header by header: the same fields as `parse` + `headers`, the
+    /// The framer frames header by header: the same fields as `parse` + `headers`, the
     /// body at the end, and a framing error only when the walk reaches it.
     #[test]
-    fn stream_walks_once_and_reports_errors_where_they_are() {
+    fn framer_walks_once_and_reports_errors_where_they_are() {
         let b = b"INVITE sip:a@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z\r\nl: 4\r\n\r\nbody";
-        let mut st = Message::stream(b).unwrap();
+        let mut st = Message::framer(b).unwrap();
         assert_eq!(st.method(), Some(&b"INVITE"[..]));
         assert_eq!(&b[st.request_uri().unwrap()], b"sip:a@10.0.0.2");
         assert_eq!(
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(m.headers().count(), 2);
 
         let bad = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nno colon here\r\nCSeq: 1 A\r\n\r\n";
-        let mut st = Message::stream(bad).unwrap();
+        let mut st = Message::framer(bad).unwrap();
         assert_eq!(st.status(), Some(200));
         let first = st.next_header().unwrap().unwrap();
         assert_eq!(&bad[first.name], b"Call-ID");
@@ -539,11 +539,11 @@ mod tests {
         assert_eq!(Message::parse(bad).unwrap_err(), FrameError::BadHeaderLine);
 
         let folded_first = b"BYE sip:x SIP/2.0\n x: y\n\n";
-        let mut st = Message::stream(folded_first).unwrap();
+        let mut st = Message::framer(folded_first).unwrap();
         assert_eq!(st.next_header(), Err(FrameError::BadHeaderLine));
 
         let unterminated = b"SIP/2.0 100 Trying\r\nCall-ID: x";
-        let mut st = Message::stream(unterminated).unwrap();
+        let mut st = Message::framer(unterminated).unwrap();
         assert!(st.next_header().unwrap().is_some());
         assert_eq!(st.next_header(), Ok(None));
         assert_eq!(st.body(), (unterminated.len()..unterminated.len(), false));

@@ -93,31 +93,7 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(parts))
 }
 
-/// Index of the first `needle` in `s`, eight bytes at a time (SWAR: after XOR with the
-/// needle repeated, a matching byte is zero; the lowest flagged byte is the first match,
-/// as the word is always read little-endian).
-pub fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut i = 0;
-    while i + 8 <= s.len() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        let x = u64::from_le_bytes(w) ^ pattern;
-        let t = x.wrapping_sub(LO) & !x & HI;
-        if t != 0 {
-            return Some(i + (t.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    s[i..].iter().position(|&b| b == needle).map(|p| p + i)
-}
-
-/// Index of the first `\n` in `s`.
-pub fn find_lf(s: &[u8]) -> Option<usize> {
-    find_byte(s, b'\n')
-}
+pub use super::search::{find_byte, find_lf};
 
 /// Length of the run of bytes at the start of `s` that satisfy `pred`.
 pub fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
@@ -324,26 +300,6 @@ mod tests {
         );
         assert_eq!(Inline::number(0).as_bytes(), b"0");
         assert_eq!(Inline::number(4294967295).as_bytes(), b"4294967295");
-    }
-
-    #[test]
-    fn finds_line_feeds_word_by_word() {
-        assert_eq!(find_lf(b""), None);
-        assert_eq!(find_lf(b"\n"), Some(0));
-        assert_eq!(find_lf(b"abcdefg\n"), Some(7));
-        assert_eq!(find_lf(b"abcdefgh\nij\n"), Some(8));
-        assert_eq!(find_lf(b"abcdefghijklmnopqrstuvwxyz"), None);
-        assert_eq!(find_byte(b"Via: x", b':'), Some(3));
-        assert_eq!(find_byte(b"0123456789abcdef:", b':'), Some(16));
-        assert_eq!(find_byte(b"\xff\xfe\xba:", b':'), Some(3));
-        // Bytes that differ from 0x0a by one bit, and 0x0b/0x09 around it.
-        assert_eq!(find_lf(b"\x0b\x09\x8a\x0a\x0a"), Some(3));
-        for n in 0..40 {
-            let mut v = vec![b'x'; 40];
-            v[n] = b'\n';
-            assert_eq!(find_lf(&v), Some(n));
-            assert_eq!(find_lf(&v[..n]), None);
-        }
     }
 
     #[test]
