@@ -8,7 +8,7 @@ use super::{Direction, Nat};
 use crate::wire::sip::{FrameError, Framer, Name};
 use crate::wire::text::{eq_ci, parse_ipv4, parse_port, parse_u32, starts_with_ci, trim, Inline};
 use crate::wire::uri::{self, HostPort, Scheme};
-use crate::wire::via::{Transport, Via};
+use crate::wire::via::{SentBy, Transport, Via};
 use core::ops::Range;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -160,28 +160,25 @@ pub(super) fn scan<'a>(
         match name {
             Name::Via if !top_via_seen => {
                 top_via_seen = true;
-                let Some(entry) = uri::entries(buf, value).next() else {
+                let Some(top) = SentBy::parse(buf, value.clone()) else {
                     continue;
                 };
-                let Some(via) = Via::parse(buf, entry) else {
-                    continue;
-                };
-                facts.transport = Some(via.transport);
-                if via.transport == Transport::Tls {
+                facts.transport = Some(top.transport);
+                if top.transport == Transport::Tls {
                     out.secure = true;
                     continue;
                 }
                 out.nat_aware |= map_host_port(
                     buf,
-                    via.host.clone(),
-                    via.port.clone(),
+                    top.host.clone(),
+                    top.port.clone(),
                     direction,
                     nat,
                     Field::ViaSentBy,
                     edits,
                 );
                 if direction == Direction::Inbound {
-                    restore_via_params(buf, &via, nat, edits);
+                    restore_via_params(buf, &top.via(buf, value.end), nat, edits);
                 }
             }
             Name::Contact | Name::RecordRoute | Name::Route | Name::From | Name::To => {

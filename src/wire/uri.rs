@@ -28,46 +28,51 @@ pub fn entries(buf: &[u8], value: Range<usize>) -> Entries<'_> {
     }
 }
 
+/// Where the list entry that `from` is in ends: the first comma at or after `from`
+/// that is outside a quoted string and outside `<...>`, else `end`.
+pub fn entry_end(buf: &[u8], from: usize, end: usize) -> usize {
+    let mut i = from;
+    let mut in_angle = false;
+    loop {
+        // Ordinary bytes are skipped in one tight scan.
+        i += buf[i..end]
+            .iter()
+            .position(|b| matches!(b, b'"' | b'<' | b'>' | b','))
+            .unwrap_or(end - i);
+        if i >= end {
+            return end;
+        }
+        match buf[i] {
+            b'"' => {
+                i += 1;
+                while i < end && buf[i] != b'"' {
+                    i += if buf[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(end);
+            }
+            b'<' => {
+                in_angle = true;
+                i += 1;
+            }
+            b'>' => {
+                in_angle = false;
+                i += 1;
+            }
+            _ if in_angle => i += 1,
+            _ => return i,
+        }
+    }
+}
+
 impl Iterator for Entries<'_> {
     type Item = Range<usize>;
 
     fn next(&mut self) -> Option<Range<usize>> {
-        let (buf, end) = (self.buf, self.end);
-        while self.pos < end {
+        while self.pos < self.end {
             let start = self.pos;
-            let mut i = start;
-            let mut in_angle = false;
-            loop {
-                // Ordinary bytes are skipped in one tight scan.
-                i += buf[i..end]
-                    .iter()
-                    .position(|b| matches!(b, b'"' | b'<' | b'>' | b','))
-                    .unwrap_or(end - i);
-                if i >= end {
-                    break;
-                }
-                match buf[i] {
-                    b'"' => {
-                        i += 1;
-                        while i < end && buf[i] != b'"' {
-                            i += if buf[i] == b'\\' { 2 } else { 1 };
-                        }
-                        i = (i + 1).min(end);
-                    }
-                    b'<' => {
-                        in_angle = true;
-                        i += 1;
-                    }
-                    b'>' => {
-                        in_angle = false;
-                        i += 1;
-                    }
-                    _ if in_angle => i += 1,
-                    _ => break,
-                }
-            }
+            let i = entry_end(self.buf, start, self.end);
             self.pos = i + 1;
-            let r = super::text::trim(buf, start..i.min(end));
+            let r = super::text::trim(self.buf, start..i);
             if !r.is_empty() {
                 return Some(r);
             }

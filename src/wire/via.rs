@@ -8,7 +8,7 @@
 //! Linear white space may appear between the protocol tokens (RFC 4475 `wsinv`).
 
 use super::text::{eq_ci, is_lws, parse_ipv4, skip_lws};
-use super::uri::{params, Param};
+use super::uri::{entry_end, params, Param};
 use core::ops::Range;
 use std::net::Ipv4Addr;
 
@@ -43,11 +43,27 @@ fn expect(buf: &[u8], at: usize, end: usize, b: u8) -> Option<usize> {
     (i < end && buf[i] == b).then_some(i + 1)
 }
 
-impl Via {
-    /// Parses one Via entry (one element of a comma list).
-    pub fn parse(buf: &[u8], entry: Range<usize>) -> Option<Via> {
-        let end = entry.end;
-        let mut i = skip_lws(buf, entry.start, end);
+/// The start of a Via entry: sent-protocol and sent-by, read from the start of a
+/// header value without splitting the value into its entries first (what a message
+/// going out needs: only the top sent-by is rewritten).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentBy {
+    pub transport: Transport,
+    pub host: Range<usize>,
+    pub port: Option<Range<usize>>,
+    /// Where this entry's parameters begin.
+    params: usize,
+}
+
+impl SentBy {
+    /// Reads the sent-protocol and sent-by of the first entry in `value` (leading white
+    /// space and empty entries are skipped).
+    pub fn parse(buf: &[u8], value: Range<usize>) -> Option<SentBy> {
+        let end = value.end;
+        let mut i = value.start;
+        while i < end && (is_lws(buf[i]) || buf[i] == b',') {
+            i += 1;
+        }
         let t = token_end(buf, i, end);
         if !eq_ci(&buf[i..t], b"SIP") {
             return None;
@@ -79,24 +95,36 @@ impl Via {
             return None;
         }
         let mut port = None;
-        let mut rest = host_end;
+        let mut params = host_end;
         if host_end < end && buf[host_end] == b':' {
             let p_end = token_end(buf, host_end + 1, end);
             if p_end == host_end + 1 {
                 return None;
             }
             port = Some(host_end + 1..p_end);
-            rest = p_end;
+            params = p_end;
         }
-        let mut via = Via {
+        Some(SentBy {
             transport,
             host: host_start..host_end,
             port,
+            params,
+        })
+    }
+
+    /// The whole entry, with the parameters up to its end (the next comma outside
+    /// quotes, or `value_end`).
+    pub fn via(&self, buf: &[u8], value_end: usize) -> Via {
+        let end = entry_end(buf, self.params, value_end);
+        let mut via = Via {
+            transport: self.transport,
+            host: self.host.clone(),
+            port: self.port.clone(),
             received: None,
             rport: None,
             branch: None,
         };
-        for Param { name, value } in params(buf, rest..end) {
+        for Param { name, value } in params(buf, self.params..end) {
             let n = &buf[name];
             if eq_ci(n, b"received") {
                 via.received = value;
@@ -106,7 +134,14 @@ impl Via {
                 via.branch = value;
             }
         }
-        Some(via)
+        via
+    }
+}
+
+impl Via {
+    /// Parses one Via entry (one element of a comma list).
+    pub fn parse(buf: &[u8], entry: Range<usize>) -> Option<Via> {
+        Some(SentBy::parse(buf, entry.clone())?.via(buf, entry.end))
     }
 
     pub fn host_ipv4(&self, buf: &[u8]) -> Option<Ipv4Addr> {
@@ -155,6 +190,24 @@ mod tests {
         assert_eq!(v.transport, Transport::Tls);
         assert_eq!(s(b, v.host.clone()), "client.example.com");
         assert_eq!(v.rport, None);
+    }
+
+    /// The top entry's sent-by straight from a header value with several entries; its
+    /// parameters end at the comma.
+    #[test]
+    fn sent_by_of_the_first_entry() {
+        let b = b" , SIP/2.0/UDP 10.0.0.2:5060;received=\"a,b\";rport=1 , SIP/2.0/TCP 10.0.0.3;rport=2";
+        let top = SentBy::parse(b, 0..b.len()).unwrap();
+        assert_eq!(
+            (top.transport, s(b, top.host.clone()), top.port.clone().map(|p| s(b, p))),
+            (Transport::Udp, "10.0.0.2", Some("5060"))
+        );
+        let v = top.via(b, b.len());
+        assert_eq!(s(b, v.received.unwrap()), "\"a,b\"");
+        assert_eq!(s(b, v.rport.unwrap()), "1");
+        let b = b"SIP/2.0/UDP 10.0.0.2,SIP/2.0/UDP 10.0.0.3;rport=2";
+        let v = SentBy::parse(b, 0..b.len()).unwrap().via(b, b.len());
+        assert_eq!((s(b, v.host), v.rport), ("10.0.0.2", None));
     }
 
     #[test]
