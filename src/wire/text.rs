@@ -152,13 +152,31 @@ impl Inline {
         self.len += digits as u8;
     }
 
+    /// One to three digits, without leading zeros (an IPv4 octet): the three digits are
+    /// packed into a word, the leading zeros shifted out, and four bytes stored at once
+    /// (the slot past the digits is overwritten later or not part of the text).
+    fn push_u8(&mut self, v: u8) {
+        let at = self.len as usize;
+        let Some(slot) = self.buf.get_mut(at..at + 4) else {
+            return;
+        };
+        let n = 1 + usize::from(v >= 10) + usize::from(v >= 100);
+        let packed = u32::from(b'0' + v / 100)
+            | u32::from(b'0' + v / 10 % 10) << 8
+            | u32::from(b'0' + v % 10) << 16;
+        slot.copy_from_slice(&(packed >> (8 * (3 - n))).to_le_bytes());
+        self.len += n as u8;
+    }
+
     pub fn push_ip(&mut self, ip: Ipv4Addr) {
-        for (i, o) in ip.octets().iter().enumerate() {
-            if i > 0 {
-                self.push(b'.');
-            }
-            self.push_u32(u32::from(*o));
-        }
+        let [a, b, c, d] = ip.octets();
+        self.push_u8(a);
+        self.push(b'.');
+        self.push_u8(b);
+        self.push(b'.');
+        self.push_u8(c);
+        self.push(b'.');
+        self.push_u8(d);
     }
 
     pub fn ip(ip: Ipv4Addr) -> Self {
@@ -299,6 +317,13 @@ mod tests {
             b"255.255.255.255:65535"
         );
         assert_eq!(Inline::number(0).as_bytes(), b"0");
+        for ip in [
+            Ipv4Addr::new(0, 9, 10, 99),
+            Ipv4Addr::new(100, 199, 200, 255),
+            Ipv4Addr::new(1, 20, 30, 4),
+        ] {
+            assert_eq!(Inline::ip(ip).as_bytes(), ip.to_string().as_bytes());
+        }
         assert_eq!(Inline::number(4294967295).as_bytes(), b"4294967295");
     }
 
