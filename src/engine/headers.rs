@@ -145,10 +145,12 @@ pub(super) fn scan<'a>(
     let mut top_via_seen = false;
 
     if let Some(uri) = framer.request_uri() {
-        match uri::host_port(buf, uri) {
-            Some(hp) if hp.scheme == Scheme::Sips => out.secure = true,
-            Some(hp) if direction == Direction::Inbound => {
-                map_uri(buf, &hp, direction, nat, Field::RequestUri, edits);
+        match uri::scheme(buf, uri.clone()) {
+            Scheme::Sips => out.secure = true,
+            Scheme::Sip if direction == Direction::Inbound => {
+                if let Some(hp) = uri::host_port(buf, uri) {
+                    map_uri(buf, &hp, direction, nat, Field::RequestUri, edits);
+                }
             }
             _ => {}
         }

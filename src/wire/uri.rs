@@ -158,20 +158,33 @@ impl HostPort {
     }
 }
 
+/// The scheme of a URI.
+pub fn scheme(buf: &[u8], uri: Range<usize>) -> Scheme {
+    let u = &buf[uri];
+    if starts_with_ci(u, b"sip:") {
+        Scheme::Sip
+    } else if starts_with_ci(u, b"sips:") {
+        Scheme::Sips
+    } else {
+        Scheme::Other
+    }
+}
+
 /// Locates `host[:port]` in a URI. Returns the scheme alone (with empty ranges) for
 /// schemes other than sip/sips.
 pub fn host_port(buf: &[u8], uri: Range<usize>) -> Option<HostPort> {
     let u = &buf[uri.clone()];
-    let (scheme, skip) = if starts_with_ci(u, b"sip:") {
-        (Scheme::Sip, 4)
-    } else if starts_with_ci(u, b"sips:") {
-        (Scheme::Sips, 5)
-    } else {
-        return Some(HostPort {
-            scheme: Scheme::Other,
-            host: uri.start..uri.start,
-            port: None,
-        });
+    let scheme = scheme(buf, uri.clone());
+    let skip = match scheme {
+        Scheme::Sip => 4,
+        Scheme::Sips => 5,
+        Scheme::Other => {
+            return Some(HostPort {
+                scheme,
+                host: uri.start..uri.start,
+                port: None,
+            })
+        }
     };
     let rest = &u[skip..];
     // The host part ends at the first of ; ? > or white space. userinfo ends at '@'.
@@ -348,6 +361,9 @@ mod tests {
 
         let b = b"tel:+15551234";
         assert_eq!(host_port(b, 0..b.len()).unwrap().scheme, Scheme::Other);
+        assert_eq!(scheme(b, 0..b.len()), Scheme::Other);
+        assert_eq!(scheme(b"SIPS:x", 0..6), Scheme::Sips);
+        assert_eq!(scheme(b"sip:", 0..4), Scheme::Sip);
         assert_eq!(host_port(b"sip:", 0..4), None);
         let b = b"sip:a@1.2.3.4:99999";
         assert_eq!(
