@@ -12,7 +12,7 @@
 //! ```
 //! Line ends may be CRLF or a bare LF.
 
-use super::text::{find_byte, find_lf, is_wsp, parse_u32, trim};
+use super::text::{eq_lower, find_byte, find_lf, is_wsp, parse_u32, trim};
 use core::ops::Range;
 
 /// Why a buffer is not a SIP message this view can frame. Callers pass such input on
@@ -99,16 +99,18 @@ pub enum Name {
 
 impl Name {
     pub fn of(name: &[u8]) -> Name {
-        let is = |long: &[u8], n: Name| {
-            if name.eq_ignore_ascii_case(long) {
-                n
-            } else {
-                Name::Other
-            }
-        };
+        macro_rules! is {
+            ($lower:literal, $name:expr) => {
+                if eq_lower(name, $lower) {
+                    $name
+                } else {
+                    Name::Other
+                }
+            };
+        }
         // Dispatch on length first: most headers are then decided by one comparison.
         match name.len() {
-            1 => match name[0].to_ascii_lowercase() {
+            1 => match name[0] | 0x20 {
                 b'v' => Name::Via,
                 b'm' => Name::Contact,
                 b'i' => Name::CallId,
@@ -118,23 +120,19 @@ impl Name {
                 b'c' => Name::ContentType,
                 _ => Name::Other,
             },
-            2 => is(b"to", Name::To),
-            3 => is(b"via", Name::Via),
-            4 => match name[0].to_ascii_lowercase() {
-                b'f' => is(b"from", Name::From),
-                _ => is(b"cseq", Name::CSeq),
+            2 => is!(b"to", Name::To),
+            3 => is!(b"via", Name::Via),
+            4 if name[0] | 0x20 == b'f' => is!(b"from", Name::From),
+            4 => is!(b"cseq", Name::CSeq),
+            5 => is!(b"route", Name::Route),
+            7 => match (name[0] | 0x20, name[1] | 0x20) {
+                (b'c', b'o') => is!(b"contact", Name::Contact),
+                (b'c', _) => is!(b"call-id", Name::CallId),
+                _ => is!(b"expires", Name::Expires),
             },
-            5 => is(b"route", Name::Route),
-            7 => match name[0].to_ascii_lowercase() {
-                b'c' if name[1].eq_ignore_ascii_case(&b'o') => is(b"contact", Name::Contact),
-                b'c' => is(b"call-id", Name::CallId),
-                _ => is(b"expires", Name::Expires),
-            },
-            12 => match name[0].to_ascii_lowercase() {
-                b'r' => is(b"record-route", Name::RecordRoute),
-                _ => is(b"content-type", Name::ContentType),
-            },
-            14 => is(b"content-length", Name::ContentLength),
+            12 if name[0] | 0x20 == b'r' => is!(b"record-route", Name::RecordRoute),
+            12 => is!(b"content-type", Name::ContentType),
+            14 => is!(b"content-length", Name::ContentLength),
             _ => Name::Other,
         }
     }

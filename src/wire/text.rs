@@ -19,6 +19,22 @@ pub fn eq_ci(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// ASCII case-insensitive equality with a lower-case constant, compared all at once:
+/// each byte of `s` is folded to lower case only where `lower` has a letter (so
+/// `b | 0x20 == b'c'` holds exactly for `c` and `C`), other bytes must be equal.
+#[inline]
+pub fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(s) = <&[u8; N]>::try_from(s) else {
+        return false;
+    };
+    let mut diff = 0;
+    for i in 0..N {
+        let fold = if lower[i].is_ascii_lowercase() { 0x20 } else { 0 };
+        diff |= (s[i] | fold) ^ lower[i];
+    }
+    diff == 0
+}
+
 /// ASCII case-insensitive prefix test.
 pub fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
     hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
@@ -325,6 +341,32 @@ mod tests {
             assert_eq!(Inline::ip(ip).as_bytes(), ip.to_string().as_bytes());
         }
         assert_eq!(Inline::number(4294967295).as_bytes(), b"4294967295");
+    }
+
+    /// Against the standard library's comparison, for every byte at every position of
+    /// names with letters, digits and punctuation.
+    #[test]
+    fn lower_case_constants() {
+        fn check<const N: usize>(lower: &[u8; N]) {
+            assert!(eq_lower(lower, lower));
+            assert!(!eq_lower(&lower[..N - 1], lower));
+            for i in 0..N {
+                for b in 0..=255u8 {
+                    let mut s = *lower;
+                    s[i] = b;
+                    assert_eq!(
+                        eq_lower(&s, lower),
+                        s.eq_ignore_ascii_case(lower),
+                        "{:?}",
+                        String::from_utf8_lossy(&s)
+                    );
+                }
+            }
+        }
+        check(b"content-length");
+        check(b"call-id");
+        check(b"a1@[z");
+        check(b"v");
     }
 
     #[test]
