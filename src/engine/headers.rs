@@ -6,7 +6,9 @@ use super::edit::{Edits, Field};
 use super::facts::{Contact, Facts};
 use super::{Direction, Nat};
 use crate::wire::sip::{FrameError, Framer, Name};
-use crate::wire::text::{eq_ci, parse_ipv4, parse_port, parse_u32, starts_with_ci, trim, Inline};
+use crate::wire::text::{
+    eq_lower, parse_ipv4, parse_port, parse_u32, starts_with_lower, trim, Inline,
+};
 use crate::wire::uri::{self, HostPort, Scheme};
 use crate::wire::via::{SentBy, Transport, Via};
 use core::ops::Range;
@@ -112,9 +114,9 @@ fn map_uri(
 }
 
 /// The value of parameter `name` among the `;params` in `r`.
-fn param<'a>(buf: &'a [u8], r: Range<usize>, name: &[u8]) -> Option<&'a [u8]> {
+fn param<'a, const N: usize>(buf: &'a [u8], r: Range<usize>, name: &[u8; N]) -> Option<&'a [u8]> {
     uri::params(buf, r)
-        .find(|p| eq_ci(&buf[p.name.clone()], name))
+        .find(|p| eq_lower(&buf[p.name.clone()], name))
         .map(|p| p.value.map_or(&buf[0..0], |v| &buf[v]))
 }
 
@@ -249,7 +251,7 @@ pub(super) fn scan<'a>(
                     out.content_length = Some((value, n));
                 }
             }
-            Name::ContentType => is_sdp = starts_with_ci(&buf[value], b"application/sdp"),
+            Name::ContentType => is_sdp = starts_with_lower(&buf[value], b"application/sdp"),
             _ => {}
         }
     }

@@ -9,7 +9,7 @@
 //! Lines end with CRLF or LF. Anything that does not have the expected shape yields
 //! `None` and is left alone by the rewriter.
 
-use super::text::{eq_ci, find_lf, parse_ipv4, parse_port, run_len, starts_with_ci};
+use super::text::{eq_lower, find_lf, parse_ipv4, parse_port, run_len, starts_with_lower};
 use core::ops::Range;
 use std::net::Ipv4Addr;
 
@@ -85,14 +85,14 @@ fn ipv4_address(buf: &[u8], mut f: impl Iterator<Item = Range<usize>>) -> Option
     let net = f.next()?;
     let family = f.next()?;
     let addr = f.next()?;
-    if !eq_ci(&buf[net], b"IN") {
+    if !eq_lower(&buf[net], b"in") {
         return None;
     }
     let fam = &buf[family];
     let a = &buf[addr.clone()];
     let len = run_len(a, |b| b != b'/');
     let range = addr.start..addr.start + len;
-    if eq_ci(fam, b"IP4") {
+    if eq_lower(fam, b"ip4") {
         Some(Address {
             range: range.clone(),
             ipv4: parse_ipv4(&buf[range]),
@@ -167,7 +167,7 @@ pub struct Rtcp {
 }
 
 pub fn rtcp(buf: &[u8], line: &Line) -> Option<Rtcp> {
-    if line.kind != b'a' || !starts_with_ci(&buf[line.value.clone()], b"rtcp:") {
+    if line.kind != b'a' || !starts_with_lower(&buf[line.value.clone()], b"rtcp:") {
         return None;
     }
     let start = line.value.start + 5;

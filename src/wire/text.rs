@@ -14,11 +14,6 @@ pub fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// ASCII case-insensitive equality.
-pub fn eq_ci(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
 /// ASCII case-insensitive equality with a lower-case constant, compared all at once:
 /// each byte of `s` is folded to lower case only where `lower` has a letter (so
 /// `b | 0x20 == b'c'` holds exactly for `c` and `C`), other bytes must be equal.
@@ -29,15 +24,20 @@ pub fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
     };
     let mut diff = 0;
     for i in 0..N {
-        let fold = if lower[i].is_ascii_lowercase() { 0x20 } else { 0 };
+        let fold = if lower[i].is_ascii_lowercase() {
+            0x20
+        } else {
+            0
+        };
         diff |= (s[i] | fold) ^ lower[i];
     }
     diff == 0
 }
 
-/// ASCII case-insensitive prefix test.
-pub fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
-    hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+/// ASCII case-insensitive prefix test against a lower-case constant.
+#[inline]
+pub fn starts_with_lower<const N: usize>(hay: &[u8], prefix: &[u8; N]) -> bool {
+    hay.len() >= N && eq_lower(&hay[..N], prefix)
 }
 
 /// Narrows `r` so that it has no linear white space at either end.
@@ -374,7 +374,7 @@ mod tests {
         let b = b" \r\n a b \t";
         assert_eq!(&b[trim(b, 0..b.len())], b"a b");
         assert_eq!(trim(b"   ", 0..3), 3..3);
-        assert!(starts_with_ci(b"Application/SDP", b"application/sdp"));
-        assert!(!starts_with_ci(b"app", b"application"));
+        assert!(starts_with_lower(b"Application/SDP", b"application/sdp"));
+        assert!(!starts_with_lower(b"app", b"application"));
     }
 }

@@ -8,7 +8,7 @@
 //!                ^^^^^^^^ ^^^^                            host, port
 //! ```
 
-use super::text::{is_lws, parse_ipv4, parse_port, starts_with_ci};
+use super::text::{is_lws, parse_ipv4, parse_port, starts_with_lower};
 use core::ops::Range;
 use std::net::Ipv4Addr;
 
@@ -161,9 +161,9 @@ impl HostPort {
 /// The scheme of a URI.
 pub fn scheme(buf: &[u8], uri: Range<usize>) -> Scheme {
     let u = &buf[uri];
-    if starts_with_ci(u, b"sip:") {
+    if starts_with_lower(u, b"sip:") {
         Scheme::Sip
-    } else if starts_with_ci(u, b"sips:") {
+    } else if starts_with_lower(u, b"sips:") {
         Scheme::Sips
     } else {
         Scheme::Other

@@ -7,7 +7,7 @@
 //! ```
 //! Linear white space may appear between the protocol tokens (RFC 4475 `wsinv`).
 
-use super::text::{eq_ci, is_lws, parse_ipv4, skip_lws};
+use super::text::{eq_lower, is_lws, parse_ipv4, skip_lws};
 use super::uri::{entry_end, params, Param};
 use core::ops::Range;
 use std::net::Ipv4Addr;
@@ -65,7 +65,7 @@ impl SentBy {
             i += 1;
         }
         let t = token_end(buf, i, end);
-        if !eq_ci(&buf[i..t], b"SIP") {
+        if !eq_lower(&buf[i..t], b"sip") {
             return None;
         }
         i = expect(buf, t, end, b'/')?;
@@ -78,9 +78,9 @@ impl SentBy {
         i = skip_lws(buf, i, end);
         let t = token_end(buf, i, end);
         let transport = match &buf[i..t] {
-            x if eq_ci(x, b"UDP") => Transport::Udp,
-            x if eq_ci(x, b"TCP") => Transport::Tcp,
-            x if eq_ci(x, b"TLS") => Transport::Tls,
+            x if eq_lower(x, b"udp") => Transport::Udp,
+            x if eq_lower(x, b"tcp") => Transport::Tcp,
+            x if eq_lower(x, b"tls") => Transport::Tls,
             [] => return None,
             _ => Transport::Other,
         };
@@ -126,11 +126,11 @@ impl SentBy {
         };
         for Param { name, value } in params(buf, self.params..end) {
             let n = &buf[name];
-            if eq_ci(n, b"received") {
+            if eq_lower(n, b"received") {
                 via.received = value;
-            } else if eq_ci(n, b"rport") {
+            } else if eq_lower(n, b"rport") {
                 via.rport = value;
-            } else if eq_ci(n, b"branch") {
+            } else if eq_lower(n, b"branch") {
                 via.branch = value;
             }
         }
@@ -196,10 +196,15 @@ mod tests {
     /// parameters end at the comma.
     #[test]
     fn sent_by_of_the_first_entry() {
-        let b = b" , SIP/2.0/UDP 10.0.0.2:5060;received=\"a,b\";rport=1 , SIP/2.0/TCP 10.0.0.3;rport=2";
+        let b =
+            b" , SIP/2.0/UDP 10.0.0.2:5060;received=\"a,b\";rport=1 , SIP/2.0/TCP 10.0.0.3;rport=2";
         let top = SentBy::parse(b, 0..b.len()).unwrap();
         assert_eq!(
-            (top.transport, s(b, top.host.clone()), top.port.clone().map(|p| s(b, p))),
+            (
+                top.transport,
+                s(b, top.host.clone()),
+                top.port.clone().map(|p| s(b, p))
+            ),
             (Transport::Udp, "10.0.0.2", Some("5060"))
         );
         let v = top.via(b, b.len());
