@@ -221,12 +221,12 @@ impl Processor {
             pool: &mut self.pool,
         };
         let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
-        let plan = match engine::plan(payload, direction, &nat, ports) {
-            Ok(p) => p,
-            Err(_) => {
-                self.counters.unparsable += 1;
-                return Verdict::Accept;
-            }
+        // Borrowed from the result, not moved out of it: the plan is large (inline
+        // edit list) and stays where `engine::plan` built it.
+        let result = engine::plan(payload, direction, &nat, ports);
+        let Ok(plan) = &result else {
+            self.counters.unparsable += 1;
+            return Verdict::Accept;
         };
         self.track(&plan.facts, direction, phone, peer, public, now, k);
         if plan.is_unchanged() || !self.alg {

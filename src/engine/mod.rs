@@ -124,9 +124,10 @@ pub fn plan<'a>(
     ports: &mut dyn PortMap,
 ) -> Result<Plan<'a>, Unparsable> {
     let mut framer = Message::framer(message).map_err(Unparsable)?;
-    // Inlined into the caller, so that the plan (about 3 KB with its inline edit list)
-    // is built where the caller keeps it instead of being copied there.
-    let mut plan = Plan {
+    // Inlined, and built inside the result it returns: the plan (about 2.7 KB with its
+    // inline edit list) is filled where the caller keeps it instead of being copied
+    // there. Callers that borrow it from the result (`let Ok(p) = &result`) copy none.
+    let mut result = Ok(Plan {
         facts: Facts {
             method: framer.method(),
             status: framer.status(),
@@ -134,9 +135,13 @@ pub fn plan<'a>(
         },
         edits: Edits::new(),
         message,
-    };
-    fill(&mut plan, &mut framer, direction, nat, ports).map_err(Unparsable)?;
-    Ok(plan)
+    });
+    if let Ok(plan) = &mut result {
+        if let Err(e) = fill(plan, &mut framer, direction, nat, ports) {
+            return Err(Unparsable(e));
+        }
+    }
+    result
 }
 
 fn fill<'a>(
