@@ -116,6 +116,25 @@ pub fn run_len(s: &[u8], pred: impl Fn(u8) -> bool) -> usize {
     s.iter().position(|&b| !pred(b)).unwrap_or(s.len())
 }
 
+/// The decimal text of every octet value, packed little-endian into the low three
+/// bytes of a word (digits first), with the digit count in the top byte.
+static OCTETS: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut v = 0;
+    while v < 256 {
+        let (h, t, o) = ((v / 100) as u32, (v / 10 % 10) as u32, (v % 10) as u32);
+        table[v] = if v >= 100 {
+            (b'0' as u32 + h) | (b'0' as u32 + t) << 8 | (b'0' as u32 + o) << 16 | 3 << 24
+        } else if v >= 10 {
+            (b'0' as u32 + t) | (b'0' as u32 + o) << 8 | 2 << 24
+        } else {
+            (b'0' as u32 + o) | 1 << 24
+        };
+        v += 1;
+    }
+    table
+};
+
 /// A small formatter for addresses and numbers into a fixed inline buffer.
 #[derive(Clone, Copy)]
 pub struct Inline {
@@ -168,20 +187,17 @@ impl Inline {
         self.len += digits as u8;
     }
 
-    /// One to three digits, without leading zeros (an IPv4 octet): the three digits are
-    /// packed into a word, the leading zeros shifted out, and four bytes stored at once
-    /// (the slot past the digits is overwritten later or not part of the text).
+    /// One to three digits, without leading zeros (an IPv4 octet), from [`OCTETS`]:
+    /// four bytes stored at once (the slot past the digits is overwritten later or is
+    /// not part of the text).
     fn push_u8(&mut self, v: u8) {
         let at = self.len as usize;
         let Some(slot) = self.buf.get_mut(at..at + 4) else {
             return;
         };
-        let n = 1 + usize::from(v >= 10) + usize::from(v >= 100);
-        let packed = u32::from(b'0' + v / 100)
-            | u32::from(b'0' + v / 10 % 10) << 8
-            | u32::from(b'0' + v % 10) << 16;
-        slot.copy_from_slice(&(packed >> (8 * (3 - n))).to_le_bytes());
-        self.len += n as u8;
+        let entry = OCTETS[usize::from(v)];
+        slot.copy_from_slice(&entry.to_le_bytes());
+        self.len += (entry >> 24) as u8;
     }
 
     pub fn push_ip(&mut self, ip: Ipv4Addr) {
@@ -333,11 +349,8 @@ mod tests {
             b"255.255.255.255:65535"
         );
         assert_eq!(Inline::number(0).as_bytes(), b"0");
-        for ip in [
-            Ipv4Addr::new(0, 9, 10, 99),
-            Ipv4Addr::new(100, 199, 200, 255),
-            Ipv4Addr::new(1, 20, 30, 4),
-        ] {
+        for v in 0..=255u8 {
+            let ip = Ipv4Addr::new(v, 255 - v, v / 3, 9);
             assert_eq!(Inline::ip(ip).as_bytes(), ip.to_string().as_bytes());
         }
         assert_eq!(Inline::number(4294967295).as_bytes(), b"4294967295");
