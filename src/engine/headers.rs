@@ -36,6 +36,33 @@ fn replacement(ip: Ipv4Addr, port: u16, had_port: bool) -> Inline {
     Inline::host_port(ip, write_port.then_some(port))
 }
 
+/// An IPv4 `host[:port]` token as written: where it is, the address, the explicit port.
+struct Token {
+    span: Range<usize>,
+    ip: Ipv4Addr,
+    port: Option<u16>,
+}
+
+impl Token {
+    /// `None` unless the host is an IPv4 literal and the port (if any) a number.
+    fn read(buf: &[u8], host: Range<usize>, port: Option<Range<usize>>) -> Option<Token> {
+        let ip = parse_ipv4(&buf[host.clone()])?;
+        let (end, port) = match port {
+            None => (host.end, None),
+            Some(p) => (p.end, Some(parse_port(&buf[p])?)),
+        };
+        Some(Token {
+            span: host.start..end,
+            ip,
+            port,
+        })
+    }
+
+    fn endpoint(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.ip, self.port.unwrap_or(DEFAULT_PORT))
+    }
+}
+
 /// Plans the edit of one `host[:port]` (given as ranges) according to the direction.
 /// Returns whether the token carried the public IP (outbound: a NAT-aware sender).
 fn map_host_port(
@@ -47,18 +74,21 @@ fn map_host_port(
     field: Field,
     edits: &mut Edits,
 ) -> bool {
-    let Some(ip) = parse_ipv4(&buf[host.clone()]) else {
-        return false;
-    };
-    let written_port = match &port {
-        None => None,
-        Some(p) => match parse_port(&buf[p.clone()]) {
-            Some(n) => Some(n),
-            None => return false,
-        },
-    };
+    Token::read(buf, host, port).is_some_and(|t| map_token(buf, &t, direction, nat, field, edits))
+}
+
+/// [`map_host_port`] for a token already read.
+fn map_token(
+    buf: &[u8],
+    token: &Token,
+    direction: Direction,
+    nat: &Nat,
+    field: Field,
+    edits: &mut Edits,
+) -> bool {
+    let Token { span, ip, port } = token;
+    let (ip, written_port) = (*ip, *port);
     let effective_port = written_port.unwrap_or(DEFAULT_PORT);
-    let span = host.start..port.as_ref().map_or(host.end, |p| p.end);
     match direction {
         Direction::Outbound => {
             if ip == *nat.public.ip() && ip != *nat.private.ip() {
@@ -74,7 +104,7 @@ fn map_host_port(
                 // only the address can be translated.
                 Inline::host_port(*nat.public.ip(), written_port)
             };
-            edits.replace(buf, span, field, with);
+            edits.replace(buf, span.clone(), field, with);
             false
         }
         Direction::Inbound => {
@@ -84,7 +114,7 @@ fn map_host_port(
                     nat.private.port(),
                     written_port.is_some(),
                 );
-                edits.replace(buf, span, field, with);
+                edits.replace(buf, span.clone(), field, with);
             }
             false
         }
@@ -222,15 +252,14 @@ pub(super) fn scan<'a>(
                     if name == Name::Contact {
                         let expires = param(buf, after_uri(buf, &u)..entry.end, b"expires")
                             .and_then(parse_u32);
-                        let address = hp.ipv4(buf).and_then(|ip| {
-                            let port = hp.port_number(buf).ok()?.unwrap_or(DEFAULT_PORT);
-                            Some(SocketAddrV4::new(ip, port))
-                        });
+                        let token = Token::read(buf, hp.host.clone(), hp.port.clone());
+                        let address = token.as_ref().map(Token::endpoint);
                         facts.push_contact(Contact { address, expires });
-                    }
-                    if rewrite_here {
-                        out.nat_aware |= map_uri(buf, &hp, direction, nat, field, edits)
-                            && name == Name::Contact;
+                        if let (Some(t), Scheme::Sip, true) = (&token, hp.scheme, rewrite_here) {
+                            out.nat_aware |= map_token(buf, t, direction, nat, field, edits);
+                        }
+                    } else if rewrite_here {
+                        map_uri(buf, &hp, direction, nat, field, edits);
                     }
                 }
             }

@@ -156,7 +156,11 @@ fn line_at(buf: &[u8], from: usize) -> (usize, usize) {
 }
 
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
 }
 
 fn parse_start_line(buf: &[u8], line: Range<usize>) -> Result<StartLine, FrameError> {
