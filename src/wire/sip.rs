@@ -352,9 +352,10 @@ impl<'a> Framer<'a> {
         }
     }
 
-    /// The framed message. Call after [`Framer::next_header`] returned `None`; earlier,
-    /// the rest of the header fields are framed first.
-    pub fn finish(mut self) -> Message<'a> {
+    /// The framed message, once [`Framer::next_header`] has walked every field
+    /// without an error (what [`Message::parse`] makes sure of); fields not walked yet
+    /// are walked first.
+    fn finish(mut self) -> Message<'a> {
         while let Ok(Some(_)) = self.next_header() {}
         let buf = self.fields.buf;
         let (header_end, body_start, terminated) =
