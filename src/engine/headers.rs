@@ -9,12 +9,10 @@ use crate::wire::sip::{FrameError, Framer, Name};
 use crate::wire::text::{
     eq_lower, parse_ipv4, parse_port, parse_u32, starts_with_lower, trim, Inline,
 };
-use crate::wire::uri::{self, HostPort, Scheme};
+use crate::wire::uri::{self, HostPort, Ipv4HostPort, Scheme, DEFAULT_PORT};
 use crate::wire::via::{SentBy, Transport, Via};
 use core::ops::Range;
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-const DEFAULT_PORT: u16 = 5060;
+use std::net::Ipv4Addr;
 
 /// What the header pass learned that the body pass and the caller need.
 pub(super) struct Scan {
@@ -36,33 +34,6 @@ fn replacement(ip: Ipv4Addr, port: u16, had_port: bool) -> Inline {
     Inline::host_port(ip, write_port.then_some(port))
 }
 
-/// An IPv4 `host[:port]` token as written: where it is, the address, the explicit port.
-struct Token {
-    span: Range<usize>,
-    ip: Ipv4Addr,
-    port: Option<u16>,
-}
-
-impl Token {
-    /// `None` unless the host is an IPv4 literal and the port (if any) a number.
-    fn read(buf: &[u8], host: Range<usize>, port: Option<Range<usize>>) -> Option<Token> {
-        let ip = parse_ipv4(&buf[host.clone()])?;
-        let (end, port) = match port {
-            None => (host.end, None),
-            Some(p) => (p.end, Some(parse_port(&buf[p])?)),
-        };
-        Some(Token {
-            span: host.start..end,
-            ip,
-            port,
-        })
-    }
-
-    fn endpoint(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.ip, self.port.unwrap_or(DEFAULT_PORT))
-    }
-}
-
 /// Plans the edit of one `host[:port]` (given as ranges) according to the direction.
 /// Returns whether the token carried the public IP (outbound: a NAT-aware sender).
 fn map_host_port(
@@ -74,19 +45,20 @@ fn map_host_port(
     field: Field,
     edits: &mut Edits,
 ) -> bool {
-    Token::read(buf, host, port).is_some_and(|t| map_token(buf, &t, direction, nat, field, edits))
+    Ipv4HostPort::read(buf, host, port)
+        .is_some_and(|t| map_token(buf, &t, direction, nat, field, edits))
 }
 
 /// [`map_host_port`] for a token already read.
 fn map_token(
     buf: &[u8],
-    token: &Token,
+    token: &Ipv4HostPort,
     direction: Direction,
     nat: &Nat,
     field: Field,
     edits: &mut Edits,
 ) -> bool {
-    let Token { span, ip, port } = token;
+    let Ipv4HostPort { span, ip, port } = token;
     let (ip, written_port) = (*ip, *port);
     let effective_port = written_port.unwrap_or(DEFAULT_PORT);
     match direction {
@@ -252,8 +224,8 @@ pub(super) fn scan<'a>(
                     if name == Name::Contact {
                         let expires = param(buf, after_uri(buf, &u)..entry.end, b"expires")
                             .and_then(parse_u32);
-                        let token = Token::read(buf, hp.host.clone(), hp.port.clone());
-                        let address = token.as_ref().map(Token::endpoint);
+                        let token = hp.ipv4(buf);
+                        let address = token.as_ref().map(Ipv4HostPort::endpoint);
                         facts.push_contact(Contact { address, expires });
                         if let (Some(t), Scheme::Sip, true) = (&token, hp.scheme, rewrite_here) {
                             out.nat_aware |= map_token(buf, t, direction, nat, field, edits);

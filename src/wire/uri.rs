@@ -10,7 +10,7 @@
 
 use super::text::{is_lws, parse_ipv4, parse_port, starts_with_lower};
 use core::ops::Range;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Splits a header value into its comma-separated entries, honouring quoted strings and
 /// `<...>` (where commas are literal). Entries are trimmed; empty ones are skipped.
@@ -125,9 +125,8 @@ pub enum Scheme {
     Other,
 }
 
-/// A port that is not a number in 0..=65535.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadPort;
+/// The port a `sip:` URI or a Via means when it names none (RFC 3261 §19.1.2).
+pub const DEFAULT_PORT: u16 = 5060;
 
 /// The host and optional port of a `sip:`/`sips:` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,19 +136,40 @@ pub struct HostPort {
     pub port: Option<Range<usize>>,
 }
 
-impl HostPort {
-    /// The host as an IPv4 literal, if it is one.
-    pub fn ipv4(&self, buf: &[u8]) -> Option<Ipv4Addr> {
-        parse_ipv4(&buf[self.host.clone()])
+/// An IPv4 `host[:port]` as written: its whole range, the address, the explicit port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4HostPort {
+    pub span: Range<usize>,
+    pub ip: Ipv4Addr,
+    pub port: Option<u16>,
+}
+
+impl Ipv4HostPort {
+    /// `None` unless `host` is an IPv4 literal and the port, if there is one, a number
+    /// in 0..=65535 (a malformed port is never mistaken for the default).
+    pub fn read(buf: &[u8], host: Range<usize>, port: Option<Range<usize>>) -> Option<Self> {
+        let ip = parse_ipv4(&buf[host.clone()])?;
+        let (end, port) = match port {
+            None => (host.end, None),
+            Some(p) => (p.end, Some(parse_port(&buf[p])?)),
+        };
+        Some(Ipv4HostPort {
+            span: host.start..end,
+            ip,
+            port,
+        })
     }
 
-    /// The numeric port, `None` if absent. A malformed port is an error, so that it is
-    /// never mistaken for the default.
-    pub fn port_number(&self, buf: &[u8]) -> Result<Option<u16>, BadPort> {
-        match &self.port {
-            None => Ok(None),
-            Some(r) => parse_port(&buf[r.clone()]).map(Some).ok_or(BadPort),
-        }
+    /// The address and the port it means ([`DEFAULT_PORT`] when none is written).
+    pub fn endpoint(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.ip, self.port.unwrap_or(DEFAULT_PORT))
+    }
+}
+
+impl HostPort {
+    /// The host and port as an IPv4 address and port number, if they are that.
+    pub fn ipv4(&self, buf: &[u8]) -> Option<Ipv4HostPort> {
+        Ipv4HostPort::read(buf, self.host.clone(), self.port.clone())
     }
 
     /// The whole `host[:port]` range.
@@ -340,9 +360,16 @@ mod tests {
         assert_eq!(hp.scheme, Scheme::Sip);
         assert_eq!(s(b, hp.host.clone()), "10.0.0.2");
         assert_eq!(s(b, hp.port.clone().unwrap()), "5062");
-        assert_eq!(hp.ipv4(b), Some(Ipv4Addr::new(10, 0, 0, 2)));
-        assert_eq!(hp.port_number(b), Ok(Some(5062)));
+        let v4 = hp.ipv4(b).unwrap();
+        assert_eq!(
+            (v4.ip, v4.port, s(b, v4.span.clone())),
+            (Ipv4Addr::new(10, 0, 0, 2), Some(5062), "10.0.0.2:5062")
+        );
+        assert_eq!(v4.endpoint(), "10.0.0.2:5062".parse().unwrap());
         assert_eq!(s(b, hp.span()), "10.0.0.2:5062");
+        let b = b"sip:10.0.0.2";
+        let v4 = host_port(b, 0..b.len()).unwrap().ipv4(b).unwrap();
+        assert_eq!((v4.port, v4.endpoint().port()), (None, DEFAULT_PORT));
 
         let b = b"SIPS:example.com";
         let hp = host_port(b, 0..b.len()).unwrap();
@@ -365,11 +392,9 @@ mod tests {
         assert_eq!(scheme(b"SIPS:x", 0..6), Scheme::Sips);
         assert_eq!(scheme(b"sip:", 0..4), Scheme::Sip);
         assert_eq!(host_port(b"sip:", 0..4), None);
+        // A malformed port is not taken for the default: no address at all.
         let b = b"sip:a@1.2.3.4:99999";
-        assert_eq!(
-            host_port(b, 0..b.len()).unwrap().port_number(b),
-            Err(BadPort)
-        );
+        assert_eq!(host_port(b, 0..b.len()).unwrap().ipv4(b), None);
     }
 
     #[test]
