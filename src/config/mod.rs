@@ -318,10 +318,10 @@ const fn spec(
 /// `validate_data` expression for a DSCP: a number 0-63 or a name, any case.
 /// (`regex()` anchors the pattern; no ',' or ':' may appear in it, since
 /// `validate_data` splits on them.)
-const DSCP_DATATYPE: &str = "regex(\"(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])\")";
+const DSCP_DATATYPE: &str = "regex('(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])')";
 
 /// `validate_data` expression for one network device name.
-const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex(\".*/.*\"))))";
+const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex('.*/.*'))))";
 
 /// Every option sipalg reads, in file order.
 pub const SCHEMA: &[OptionSpec] = &[
@@ -345,7 +345,7 @@ pub const SCHEMA: &[OptionSpec] = &[
         "sipalg",
         "media_source",
         false,
-        "or(\"sdp\",\"any\")",
+        "or('sdp','any')",
         "sdp",
     ),
     spec(
@@ -353,7 +353,7 @@ pub const SCHEMA: &[OptionSpec] = &[
         "sipalg",
         "log_level",
         false,
-        "or(\"error\",\"warning\",\"info\",\"debug\")",
+        "or('error','warning','info','debug')",
         "info",
     ),
     spec(
