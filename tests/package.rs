@@ -1110,6 +1110,11 @@ fn init_start_hands_procd_the_service() {
         "{}",
         run.log
     );
+    assert!(
+        !run.log.contains("validate_data rejects"),
+        "validate_data must accept the default config:\n{}",
+        run.log
+    );
 }
 
 /// procd.sh prints each datatype between double quotes and `eval`s it (see
@@ -1129,6 +1134,16 @@ fn schema_datatypes_survive_procd_eval() {
         assert!(
             !datatype.contains(':') && !default.contains(':'),
             "{t}.{o}: validate_data splits 'option:datatype:default' on ':'"
+        );
+    }
+    // ubox validate/cli.c parse_tuple() steps past the end of a tuple that
+    // ends in ':' and cuts the next argument at its first ':'.
+    let text = std::fs::read_to_string(root().join("files/sipalg.init")).unwrap();
+    for line in text.lines() {
+        let l = line.trim().trim_end_matches('\\').trim_end();
+        assert!(
+            !(l.ends_with(":'") || l.ends_with(":\"")),
+            "files/sipalg.init: a validation entry ends in ':' (write an empty default without it): {line}"
         );
     }
 }

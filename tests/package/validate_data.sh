@@ -21,7 +21,13 @@
 #   exit status 255 when a value is invalid.
 #
 # Tuples are split like cli.c parse_tuple(): on ':' not preceded by '\' (the
-# '\' stays in the text); a third ':' ends the default.
+# '\' stays in the text); a third ':' ends the default. parse_tuple writes a
+# NUL over each ':' and then steps one byte further, so a tuple ENDING in ':'
+# ('opt:datatype:' for an empty default) makes it step over the string's end
+# into the next argument (argv strings are adjacent in memory) and cut that
+# one at its first ':' ('port:list(...):5060' becomes 'port': no datatype, so
+# the option vanishes from the JSON and fails validation). This is emulated:
+# it is how `media_source` was lost after `trusted_source:list(cidr4):`.
 #
 # What is NOT reimplemented: ubox's datatype grammar (validate/validate.c
 # dt_parse). The type of a value is taken from the datatype's name: `bool`,
@@ -32,12 +38,14 @@
 # from $UCI_CONFDIR/PACKAGE (libuci's /etc/config), with a small UCI reader.
 
 # parse_tuple TUPLE: sets _opt, _expr, _def; fails without a second field.
+# Sets _overrun=1 if TUPLE ends in an unescaped ':' (see above).
 parse_tuple() {
 	_rest=$1
 	_field=0
 	_opt='' _expr='' _def=''
 	_have_expr=0
 	_esc=0
+	_overrun=0
 	while [ -n "$_rest" ]; do
 		_c=${_rest%"${_rest#?}"}
 		_rest=${_rest#?}
@@ -47,6 +55,7 @@ parse_tuple() {
 			_field=$((_field + 1))
 			[ "$_field" = 1 ] && _have_expr=1
 			[ "$_field" -ge 3 ] && break
+			[ -z "$_rest" ] && _overrun=1
 			continue
 		else
 			_esc=0
@@ -58,6 +67,27 @@ parse_tuple() {
 		esac
 	done
 	[ "$_have_expr" = 1 ]
+}
+
+# cut_at_colon TUPLE: TUPLE up to its first unescaped ':' (what is left of
+# the argument after the previous tuple's overrun).
+cut_at_colon() {
+	_rest=$1
+	_out=''
+	_esc=0
+	while [ -n "$_rest" ]; do
+		_c=${_rest%"${_rest#?}"}
+		_rest=${_rest#?}
+		if [ "$_esc" = 0 ] && [ "$_c" = ':' ]; then
+			break
+		elif [ "$_esc" = 0 ] && [ "$_c" = "\\" ]; then
+			_esc=1
+		else
+			_esc=0
+		fi
+		_out=$_out$_c
+	done
+	printf '%s' "$_out"
 }
 
 # The dt_type validate_data would report for VALUE under EXPR:
@@ -178,8 +208,13 @@ if [ -z "$section" ]; then
 	printf 'json_add_string "package" "%s"; ' "$package"
 	printf 'json_add_string "type" "%s"; ' "$stype"
 	printf 'json_add_object "data"; '
+	cut=0
 	for t in "$@"; do
-		parse_tuple "$t" || continue
+		[ "$cut" = 1 ] && t=$(cut_at_colon "$t")
+		parse_tuple "$t"
+		ok=$?
+		cut=$_overrun
+		[ "$ok" = 0 ] || continue
 		printf 'json_add_string "%s" "%s"; ' "$_opt" "$_expr"
 	done
 	printf 'json_close_object; '
@@ -191,8 +226,13 @@ file=${UCI_CONFDIR:-/etc/config}/$package
 [ -r "$file" ] || exit 255
 entries=$(read_section "$file" "$section")
 rc=0
+cut=0
 for t in "$@"; do
-	if ! parse_tuple "$t"; then
+	[ "$cut" = 1 ] && t=$(cut_at_colon "$t")
+	parse_tuple "$t"
+	ok=$?
+	cut=$_overrun
+	if [ "$ok" != 0 ]; then
 		echo "$t is not a valid option" >&2
 		rc=255
 		continue
