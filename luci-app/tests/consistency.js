@@ -14,6 +14,7 @@ const { execFileSync } = require('child_process');
 const P = require('./lib/paths');
 const { parseUci, options, forLuci } = require('./lib/uci');
 const { check, note, summary } = require('./lib/tap');
+const ACL = require('./lib/acl');
 
 globalThis.SipalgDatatypes = require('./stub/datatypes.js');
 require('./stub/luci-stub.js');
@@ -208,35 +209,58 @@ async function main() {
 	check('ACL file defines exactly the group "luci-app-sipalg"', Object.keys(acl).join() === 'luci-app-sipalg', Object.keys(acl).join());
 	const g = acl['luci-app-sipalg'] || {};
 	const rd = g.read || {}, wr = g.write || {};
-	const fileGrants = Object.assign({}, rd.file || {}, wr.file || {});
-	const ubusGrants = Object.assign({}, rd.ubus || {}, wr.ubus || {});
-	const used = { exec: new Set(), ubus: new Set(), uciRead: new Set(), uciWrite: new Set() };
+	/* what rpcd grants a user with only "read" (status page) or "write" (settings) on the group */
+	const canRead = ACL.grants(acl, 'read'), canWrite = ACL.grants(acl, 'write');
+	const used = { exec: new Map(), ubus: new Set(), uciRead: new Set(), uciWrite: new Set() };
 	for (const f of fs.readdirSync(P.VIEWS).filter((f) => f.endsWith('.js'))) {
 		const src = fs.readFileSync(path.join(P.VIEWS, f), 'utf8');
 		for (const m of src.matchAll(/fs\.exec(?:_direct)?\(\s*'([^']+)'\s*,\s*\[([^\]]*)\]/g)) {
 			const args = [ ...m[2].matchAll(/'([^']*)'/g) ].map((x) => x[1]);
-			used.exec.add([ m[1], ...args ].join(' '));
+			used.exec.set([ m[1], ...args ].join(' '), [ m[1], args ]);
 		}
 		for (const m of src.matchAll(/rpc\.declare\(\{[^}]*?object:\s*'([^']+)'[^}]*?method:\s*'([^']+)'/g))
 			used.ubus.add(`${m[1]}.${m[2]}`);
 		for (const m of src.matchAll(/uci\.load\(\s*'([^']+)'/g)) used.uciRead.add(m[1]);
 		for (const m of src.matchAll(/new form\.Map\(\s*'([^']+)'/g)) { used.uciRead.add(m[1]); used.uciWrite.add(m[1]); }
-		if (/fs\.(read|write|list|stat|remove)/.test(src)) used.exec.add(`(other fs call in ${f})`);
+		if (/fs\.(read|write|list|stat|remove)/.test(src)) used.exec.set(`(other fs call in ${f})`, [ '', [] ]);
 	}
-	note(`views use: exec ${[ ...used.exec ].join(', ') || '-'}; ubus ${[ ...used.ubus ].join(', ') || '-'}; uci ${[ ...used.uciRead ].join(', ')}`);
+	note(`views use: exec ${[ ...used.exec.keys() ].join(', ') || '-'}; ubus ${[ ...used.ubus ].join(', ') || '-'}; uci ${[ ...used.uciRead ].join(', ')}`);
 	check('views use the sipalgd status exec, the service list ubus call and uci sipalg',
 		used.exec.has('/usr/sbin/sipalgd status --json') && used.ubus.has('service.list') && used.uciRead.has('sipalg'));
 	const miss = [];
-	used.exec.forEach((c) => { if (!(fileGrants[c] || []).includes('exec')) miss.push(`file exec ${c}`); });
-	used.ubus.forEach((u) => { const [ o, m ] = u.split('.'); if (!(ubusGrants[o] || []).includes(m)) miss.push(`ubus ${u}`); });
-	used.uciRead.forEach((c) => { if (!(rd.uci || []).includes(c)) miss.push(`uci read ${c}`); });
-	used.uciWrite.forEach((c) => { if (!(wr.uci || []).includes(c)) miss.push(`uci write ${c}`); });
-	check('ACL grants every exec / ubus / uci access the views make', !miss.length, miss.join('; '));
+	used.exec.forEach(([ cmd, args ], k) => {
+		const r = ACL.cgiExec(canRead, cmd, args);
+		if (r.code !== 200) miss.push(`cgi-io exec ${k}: ${r.code} ${r.reason}`);
+	});
+	used.ubus.forEach((u) => { const [ o, m ] = u.split('.'); if (!ACL.access(canRead, 'ubus', o, m)) miss.push(`ubus ${u}`); });
+	used.uciRead.forEach((c) => { if (!ACL.access(canRead, 'uci', c, 'read')) miss.push(`uci read ${c}`); });
+	used.uciWrite.forEach((c) => { if (!ACL.access(canWrite, 'uci', c, 'write')) miss.push(`uci write ${c}`); });
+	check('ACL (as rpcd and cgi-io check it) grants a read-only user every exec / ubus / uci read the views make, and a write user the uci writes',
+		!miss.length, miss.join('; '));
 	const extra = [];
-	Object.keys(fileGrants).forEach((c) => { if (!used.exec.has(c)) extra.push(`file ${c}`); });
+	const fileGrants = Object.assign({}, rd.file || {}, wr.file || {});
+	const ubusGrants = Object.assign({}, rd.ubus || {}, wr.ubus || {});
+	Object.keys(fileGrants).forEach((c) => { if (!used.exec.has(c) || JSON.stringify(fileGrants[c]) !== '["exec"]') extra.push(`file ${c} ${JSON.stringify(fileGrants[c])}`); });
 	Object.keys(ubusGrants).forEach((o) => ubusGrants[o].forEach((m) => { if (!used.ubus.has(`${o}.${m}`)) extra.push(`ubus ${o}.${m}`); }));
 	(wr.uci || []).forEach((c) => { if (!used.uciWrite.has(c)) extra.push(`uci write ${c}`); });
+	if (JSON.stringify(rd['cgi-io'] || []) !== (used.exec.size ? '["exec"]' : '[]') || wr['cgi-io']) extra.push(`cgi-io ${JSON.stringify(rd['cgi-io'])} / ${JSON.stringify(wr['cgi-io'])}`);
+	const scopes = new Set([ ...Object.keys(rd), ...Object.keys(wr) ]);
+	[ 'file', 'ubus', 'uci', 'cgi-io' ].forEach((k) => scopes.delete(k));
+	scopes.forEach((k) => extra.push(`scope ${k}`));
 	check('ACL grants nothing the views do not use', !extra.length, extra.join('; '));
+
+	/* the model itself: without "cgi-io": [ "exec" ] cgi-io refuses, as on a router */
+	const noCgi = JSON.parse(JSON.stringify(acl));
+	if (noCgi['luci-app-sipalg'] && noCgi['luci-app-sipalg'].read) delete noCgi['luci-app-sipalg'].read['cgi-io'];
+	const r0 = ACL.cgiExec(ACL.grants(noCgi, 'read'), '/usr/sbin/sipalgd', [ 'status', '--json' ]);
+	check('ACL model: without "cgi-io": [ "exec" ], cgi-io answers 403 "Exec permission denied"',
+		r0.code === 403 && r0.reason === 'Exec permission denied', JSON.stringify(r0));
+	const r1 = ACL.cgiExec(canRead, '/usr/sbin/sipalgd', [ 'check' ]);
+	check('ACL model: only the exact command line is granted (sipalgd check is refused)', r1.code === 403, JSON.stringify(r1));
+	check('ACL model: fnmatch patterns', ACL.fnmatch('/usr/sbin/sipalgd *', '/usr/sbin/sipalgd status --json') &&
+		!ACL.fnmatch('/usr/sbin/sipalgd', '/usr/sbin/sipalgd status') && ACL.fnmatch('[rw]ead', 'read') && ACL.fnmatch('*', 'a/b'));
+	check('ACL model: exec_direct escapes, cgi-io unescapes', JSON.stringify(ACL.parseCommand(ACL.execDirectCmdline('/bin/x', [ 'a b', 'c\\d' ]))) ===
+		JSON.stringify([ '/bin/x', 'a b', 'c\\d' ]));
 
 	/* ---- 5. menu.d ---- */
 	const menu = JSON.parse(fs.readFileSync(P.MENU, 'utf8'));

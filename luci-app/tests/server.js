@@ -10,23 +10,22 @@ const fs = require('fs');
 const path = require('path');
 const P = require('./lib/paths');
 const { parseUci, forLuci } = require('./lib/uci');
+const ACL = require('./lib/acl');
 
 const TYPES = { '.js': 'application/javascript', '.css': 'text/css', '.json': 'application/json', '.html': 'text/html' };
 
+/*
+ * Whether rpcd / cgi-io would let a user who has only the "read" permission
+ * of luci-app-sipalg make this call (lib/acl.js re-implements their checks).
+ */
 function aclAllows(kind, req) {
-	const acl = JSON.parse(fs.readFileSync(P.ACL, 'utf8'))['luci-app-sipalg'] || {};
-	const scopes = [ acl.read || {}, acl.write || {} ];
-	if (kind === 'exec') {
-		const cmd = [ req.command ].concat(req.params).join(' ');
-		return scopes.some((s) => Object.keys(s.file || {}).some((pat) => {
-			const re = new RegExp('^' + pat.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$');
-			return re.test(cmd) && (s.file[pat] || []).includes('exec');
-		}));
-	}
+	const granted = ACL.grants(JSON.parse(fs.readFileSync(P.ACL, 'utf8')), 'read');
+	if (kind === 'exec')
+		return ACL.cgiExec(granted, req.command, req.params).code === 200;
 	if (kind === 'ubus')
-		return scopes.some((s) => ((s.ubus || {})[req.object] || []).some((m) => m === req.method || m === '*'));
+		return ACL.access(granted, 'ubus', req.object, req.method);
 	if (kind === 'uci')
-		return (acl.read && (acl.read.uci || []).includes(req.config));
+		return ACL.access(granted, 'uci', req.config, 'read');
 	return false;
 }
 
