@@ -671,6 +671,24 @@ fn parse_schema_json(s: &str) -> Vec<BTreeMap<String, String>> {
                     self.i += 5;
                     "false".into()
                 }
+                // null, a number or an array of strings: kept as JSON text
+                b'n' | b'0'..=b'9' | b'[' => {
+                    let start = self.i;
+                    let end = if self.b[start] == b'[' { b']' } else { b',' };
+                    while self.i < self.b.len()
+                        && self.b[self.i] != end
+                        && (end == b']' || self.b[self.i] != b'}')
+                    {
+                        self.i += 1;
+                    }
+                    if end == b']' {
+                        self.i += 1;
+                    }
+                    String::from_utf8(self.b[start..self.i].to_vec())
+                        .unwrap()
+                        .trim()
+                        .to_string()
+                }
                 c => panic!("schema JSON: unexpected '{}' at byte {}", c as char, self.i),
             }
         }
