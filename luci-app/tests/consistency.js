@@ -119,8 +119,8 @@ async function main() {
 	const semErr = [];
 	for (const [ k, good, bad ] of expectations) {
 		const o = viewBy[k];
-		if (!o || !o.datatype) { semErr.push(`${k}: no datatype`); continue; }
-		const f = DT.compile(o.datatype);
+		if (!o || !o.accepts) { semErr.push(`${k}: no datatype or validate function`); continue; }
+		const f = o.accepts;
 		good.filter((v) => !f(v)).forEach((v) => semErr.push(`${k} rejects ${v}`));
 		bad.filter((v) => f(v)).forEach((v) => semErr.push(`${k} accepts ${v}`));
 	}
@@ -133,13 +133,17 @@ async function main() {
 	/* ---- 2. files/sipalg.config ---- */
 	if (fs.existsSync(P.DEFAULT_CONFIG)) {
 		const conf = options(parseUci(fs.readFileSync(P.DEFAULT_CONFIG, 'utf8'), 'files/sipalg.config'));
-		sameSet('files/sipalg.config options == settings view options', conf.map(key), viewKeys, 'files/sipalg.config', 'view');
+		/* a list without a default is left out of the file (list x '' would be an empty entry) */
+		sameSet('files/sipalg.config options == settings view options (but lists without a default)', conf.map(key),
+			view.filter((o) => !(o.list && !norm(o.default).length)).map(key), 'files/sipalg.config', 'view');
+		const emptyItems = conf.filter((o) => o.list && Array.isArray(o.value) && o.value.includes('')).map(key);
+		check('files/sipalg.config has no empty list item', !emptyItems.length, emptyItems.join(', '));
 		const confErr = conf.filter((o) => viewBy[key(o)]).flatMap((o) => {
 			const v = viewBy[key(o)], e = [];
 			if (o.type !== v.sectiontype) e.push(`${key(o)}: section type ${o.type} vs view ${v.sectiontype}`);
 			if (o.list !== v.list) e.push(`${key(o)}: ${o.list ? 'list' : 'option'} vs view ${v.list ? 'DynamicList' : v.widget}`);
 			if (!eq(o.value, v.default)) e.push(`${key(o)}: ${JSON.stringify(o.value)} vs view default ${JSON.stringify(v.default)}`);
-			if (v.datatype && norm(o.value).some((x) => !DT.compile(v.datatype)(x))) e.push(`${key(o)}: ${JSON.stringify(o.value)} fails view datatype`);
+			if (v.accepts && norm(o.value).some((x) => !v.accepts(x))) e.push(`${key(o)}: ${JSON.stringify(o.value)} fails the view's validation`);
 			return e;
 		});
 		check('files/sipalg.config types, list-ness and values agree with the settings view', !confErr.length, confErr.join('; '));
@@ -174,11 +178,19 @@ async function main() {
 			if (s.section_type != null && s.section_type !== o.sectiontype) errs.push(`${sk(s)}: schema section_type ${s.section_type}, view ${o.sectiontype}`);
 			if (s.list != null && !!s.list !== o.list) errs.push(`${sk(s)}: schema list=${s.list}, view ${o.widget}`);
 			if (s.default !== undefined && !eq(s.default, o.default)) errs.push(`${sk(s)}: schema default ${JSON.stringify(s.default)}, view ${JSON.stringify(o.default)}`);
+			/* one source: the view's LuCI datatype, rules and choices are the schema's */
+			if (s.luci_datatype !== undefined && (s.luci_datatype || null) !== (o.datatype || null))
+				errs.push(`${sk(s)}: schema luci_datatype ${JSON.stringify(s.luci_datatype)}, view datatype ${JSON.stringify(o.datatype)}`);
+			const viewRules = (o.validate && o.validate.rules) || [];
+			if (s.luci_rules !== undefined && JSON.stringify(s.luci_rules) !== JSON.stringify(viewRules))
+				errs.push(`${sk(s)}: schema luci_rules ${JSON.stringify(s.luci_rules)}, view ${JSON.stringify(viewRules)}`);
+			if (Array.isArray(s.values) && s.values.length && JSON.stringify(s.values) !== JSON.stringify(o.choices))
+				errs.push(`${sk(s)}: schema values ${JSON.stringify(s.values)}, view choices ${JSON.stringify(o.choices)}`);
 			if (!s.datatype) continue;
 			if (/^\s*(list\()?string\)?\s*$/.test(String(s.datatype))) { notes.push(`${sk(s)}: schema datatype "${s.datatype}" constrains nothing; not compared`); continue; }
 			let sdt = String(s.datatype);
 			const lm = /^\s*list\((.*)\)\s*$/.exec(sdt);
-			if (lm && o.list) sdt = lm[1];
+			if (lm && o.list && !/^\s*list\(/.test(o.datatype || '')) sdt = lm[1];
 			let sf;
 			try { sf = DT.compile(sdt, 'procd'); }
 			catch (e) { notes.push(`${sk(s)}: schema datatype "${s.datatype}" not comparable (${e.message})`); continue; }
@@ -190,9 +202,9 @@ async function main() {
 				const extra = PROBES.filter((v) => sf(v) && !o.choices.includes(v));
 				if (extra.length) notes.push(`${sk(s)}: schema datatype ${s.datatype} is wider than the view's choices (${extra.slice(0, 5).join(', ')})`);
 			}
-			else if (o.datatype) {
+			else if (o.accepts) {
 				/* the page must never save what the daemon refuses; being stricter is reported */
-				const vf = DT.compile(o.datatype);
+				const vf = o.accepts;
 				const looser = PROBES.filter((v) => vf(v) && !sf(v));
 				const stricter = PROBES.filter((v) => !vf(v) && sf(v));
 				if (looser.length) errs.push(`${sk(s)}: view ${o.datatype} accepts what schema ${s.datatype} refuses: ${looser.map((v) => JSON.stringify(v)).join(', ')}`);
@@ -202,6 +214,61 @@ async function main() {
 		}
 		notes.forEach(note);
 		check('sipalgd schema list-ness, defaults and datatypes agree with the settings view', !errs.length, errs.join('; '));
+	}
+
+	/* ---- 3b. every input accepts exactly what `sipalgd check` accepts ---- */
+	if (bin && Array.isArray(schema)) {
+		const typeOf = {};
+		view.forEach((o) => { typeOf[o.section] = o.sectiontype; });
+		const tmp = fs.mkdtempSync(path.join(require('os').tmpdir(), 'sipalg-luci-check-'));
+		const daemonAccepts = (o, v) => {
+			fs.writeFileSync(path.join(tmp, 'sipalg'),
+				`config ${typeOf[o.section]} '${o.section}'\n\t${o.list ? 'list' : 'option'} ${o.option} '${v}'\n`);
+			try { execFileSync(bin, [ 'check', '--config-dir', tmp ], { stdio: 'ignore', timeout: 10000 }); return true; }
+			catch (e) { return false; }
+		};
+		const TABLE = PROBES.concat([ '010.0.0.1', '1.2.3.04', '0.0.0.0', '127.0.0.1', '224.0.0.1', '239.255.255.255', '240.0.0.1',
+			'255.255.255.255', '203.0.113.7/32', '203.0.113.0/255.255.255.0', '10.0.0.0/8', '10.0.0.0/08', '10.0.0.0/-8',
+			'10.0.0.0/', '0.0.0.0/0', '1.2.3.4/32', '01.2.3.0/24', '-0', '00', '063', '064', 'cs5', 'Ef', 'af43', 'AF44', 'AF10',
+			'0120', '+5', '5060 5061', '5060 0', '0060', '1e3', '0x10', '10.0.0.0/8 1.2.3.4', '1.2.3.4 010.0.0.1', '10.0.0.0/8\t1.2.3.4' ]).filter((v) => v !== '' && !v.includes("'") && v.trim() === v);
+		const mism = [];
+		let compared = 0;
+		for (const o of view) {
+			if (!o.accepts) continue;
+			compared++;
+			for (const v of TABLE) {
+				const page = !!o.accepts(v), daemon = daemonAccepts(o, v);
+				if (page !== daemon) mism.push(`${key(o)} ${JSON.stringify(v)}: page ${page ? 'accepts' : 'refuses'}, sipalgd check ${daemon ? 'accepts' : 'refuses'}`);
+			}
+		}
+		check(`every text input (${compared}) accepts exactly what sipalgd check accepts, over ${TABLE.length} values`,
+			compared >= 6 && !mism.length, mism.join('; '));
+		/* choice lists offer only what the daemon accepts */
+		const badChoice = [];
+		view.filter((o) => o.kind === 'select' || o.kind === 'flag').forEach((o) => {
+			(o.kind === 'flag' ? [ '0', '1' ] : o.choices).forEach((c) => { if (!daemonAccepts(o, c)) badChoice.push(`${key(o)} ${c}`); });
+		});
+		check('every choice and checkbox value of the page is accepted by sipalgd check', !badChoice.length, badChoice.join('; '));
+		fs.rmSync(tmp, { recursive: true, force: true });
+	}
+	else note('no built sipalgd with schema: the page was not checked against sipalgd check');
+
+	/* ---- 3c. an empty list item is no entry ---- */
+	{
+		const ts = viewBy['main.trusted_source'];
+		const legacy = parseUci("config sipalg 'main'\n\tlist trusted_source ''\n", 'legacy');
+		stub.install({
+			readSource: (url) => Promise.resolve(fs.readFileSync(path.join(P.HTDOCS, url), 'utf8')),
+			backend: (kind, req) => kind === 'uci' && req.config === 'sipalg' ? Promise.resolve(forLuci(legacy))
+				: Promise.reject(new Error('no backend'))
+		});
+		const uciMod = stub.classes.uci;
+		await uciMod.load('sipalg');
+		const raw = uciMod.get('sipalg', 'main', 'trusted_source');
+		const shown = ts ? ts.cfgvalue('main') : null;
+		check("trusted_source: the stand-in's uci returns [''] for list trusted_source ''", JSON.stringify(raw) === '[""]', JSON.stringify(raw));
+		check("trusted_source: list trusted_source '' (older default config) shows no entry", ts && Array.isArray(shown) && shown.length === 0,
+			JSON.stringify(shown));
 	}
 
 	/* ---- 4. ACL covers what the views use ---- */

@@ -309,8 +309,10 @@ pub struct OptionSpec {
     pub uci_datatype: &'static str,
     /// The LuCI datatype (validation.js) of the settings page's input, or ""
     /// when the widget only offers valid values (a checkbox, a choice list,
-    /// the device picker). The page adds what a datatype cannot say (see
-    /// [`OptionSpec::luci_rules`]).
+    /// the device picker) or a rule says it all. A list item may hold several
+    /// values separated by spaces (the daemon splits them, as validate_data
+    /// does), hence `list(...)`. The page adds what a datatype cannot say
+    /// (see [`OptionSpec::luci_rules`]).
     pub luci_datatype: &'static str,
     /// The default as written in UCI (`""`: unset).
     pub default: &'static str,
@@ -386,9 +388,6 @@ impl OptionSpec {
 /// `validate_data` splits on them.)
 const DSCP_DATATYPE: &str = "regex('(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])')";
 
-/// LuCI datatype for a DSCP: the names in upper case, or a number 0-63.
-const DSCP_LUCI: &str = "or(\"CS0\",\"LE\",\"CS1\",\"AF11\",\"AF12\",\"AF13\",\"CS2\",\"AF21\",\"AF22\",\"AF23\",\"CS3\",\"AF31\",\"AF32\",\"AF33\",\"CS4\",\"AF41\",\"AF42\",\"AF43\",\"CS5\",\"VA\",\"EF\",\"CS6\",\"CS7\",and(uinteger,range(0,63)))";
-
 /// `validate_data` expression for network device names.
 const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex('.*/.*'))))";
 
@@ -429,7 +428,7 @@ pub const SCHEMA: &[OptionSpec] = &[
         Ok(())
     })
     .list()
-    .luci("and(port,min(1))", &[])
+    .luci("list(and(port,min(1)))", &[])
     .range(1, 65535),
     opt("main", "tcp", "bool", "1", |c, v| {
         c.tcp = parse_bool(v)?;
@@ -440,7 +439,10 @@ pub const SCHEMA: &[OptionSpec] = &[
         Ok(())
     })
     .list()
-    .luci("or(ip4addr(\"nomask\"),cidr4)", &["ip4_no_leading_zero"]),
+    .luci(
+        "list(or(ip4addr(\"nomask\"),cidr4))",
+        &["ip4_no_leading_zero"],
+    ),
     opt("main", "media_source", "or('sdp','any')", "sdp", |c, v| {
         c.media_source = parse_media_source(v)?;
         Ok(())
@@ -467,7 +469,7 @@ pub const SCHEMA: &[OptionSpec] = &[
             Ok(())
         },
     )
-    .luci("and(uinteger,range(120,604800))", &["digits"])
+    .luci("and(uinteger,range(120,604800))", &[])
     .range(MIN_SIGNALING_TIMEOUT, MAX_TIMEOUT),
     opt(
         "timeouts",
@@ -479,7 +481,7 @@ pub const SCHEMA: &[OptionSpec] = &[
             Ok(())
         },
     )
-    .luci("and(uinteger,range(60,604800))", &["digits"])
+    .luci("and(uinteger,range(60,604800))", &[])
     .range(MIN_MEDIA_TIMEOUT, MAX_TIMEOUT),
     opt("qos", "enabled", "bool", "1", |c, v| {
         c.qos.enabled = parse_bool(v)?;
@@ -489,13 +491,13 @@ pub const SCHEMA: &[OptionSpec] = &[
         c.qos.signaling_dscp = parse_dscp(v)?;
         Ok(())
     })
-    .luci(DSCP_LUCI, &["dscp"])
+    .luci("", &["dscp"])
     .range(0, 63),
     opt("qos", "media_dscp", DSCP_DATATYPE, "EF", |c, v| {
         c.qos.media_dscp = parse_dscp(v)?;
         Ok(())
     })
-    .luci(DSCP_LUCI, &["dscp"])
+    .luci("", &["dscp"])
     .range(0, 63),
 ];
 
