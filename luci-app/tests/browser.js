@@ -242,6 +242,18 @@ async function statusTests(browser, srv) {
 	await shot(o.page, 'status-not-running.png');
 	await o.page.close();
 
+	/* an ACL without "cgi-io": [ "exec" ] (cgi-io answers 403): the page must not claim the daemon is down */
+	const aclNoCgi = JSON.parse(fs.readFileSync(P.ACL, 'utf8'));
+	delete aclNoCgi['luci-app-sipalg'].read['cgi-io'];
+	o = await openView(browser, srv, 'sipalg/status', { status: fx('status-lab.json'), service: 'running', acl: aclNoCgi });
+	t = await visibleText(o.page, '#sipalg-denied');
+	check('status (exec refused by the ACL): says permission is missing and that procd runs the service, not "not running"',
+		o.done === 'ok' && !o.errors.length && /No permission/.test(t || '') && /running/.test(t || '') &&
+		!(await o.page.$('#sipalg-not-running')) && srv.log.some((l) => l.kind === 'exec' && !l.allowed),
+		JSON.stringify({ done: o.done, errors: o.errors, t }));
+	await o.page.close();
+	srv.state.acl = null;
+
 	/* exec itself fails (sipalgd missing): still a notice, not a crash */
 	o = await openView(browser, srv, 'sipalg/status', { status: 'EXEC_FAIL', service: 'absent' });
 	t = await visibleText(o.page, '#sipalg-not-running');

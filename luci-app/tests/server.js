@@ -18,8 +18,8 @@ const TYPES = { '.js': 'application/javascript', '.css': 'text/css', '.json': 'a
  * Whether rpcd / cgi-io would let a user who has only the "read" permission
  * of luci-app-sipalg make this call (lib/acl.js re-implements their checks).
  */
-function aclAllows(kind, req) {
-	const granted = ACL.grants(JSON.parse(fs.readFileSync(P.ACL, 'utf8')), 'read');
+function aclAllows(kind, req, aclJson) {
+	const granted = ACL.grants(aclJson || JSON.parse(fs.readFileSync(P.ACL, 'utf8')), 'read');
 	if (kind === 'exec')
 		return ACL.cgiExec(granted, req.command, req.params).code === 200;
 	if (kind === 'ubus')
@@ -33,6 +33,7 @@ function aclAllows(kind, req) {
  * state:
  *   status:  fixture file path for `sipalgd status --json`, or 'EXEC_FAIL' (exec error)
  *   service: 'running' | 'stopped' | 'absent'  (procd's view of the sipalg service)
+ *   acl:     an acl.d JSON object to use instead of the app's file (null: the file)
  */
 function start(initial) {
 	const state = Object.assign({ status: path.join(P.FIXTURES, 'status-lab.json'), service: 'running' }, initial || {});
@@ -42,7 +43,7 @@ function start(initial) {
 	const uciData = forLuci(parseUci(cfg.text, cfg.name));
 
 	function answer(kind, req) {
-		const allowed = aclAllows(kind, req);
+		const allowed = aclAllows(kind, req, state.acl);
 		log.push({ kind, req, allowed });
 		if (!allowed) return { code: 403, body: 'Access denied by ACL' };
 		if (kind === 'exec') {
