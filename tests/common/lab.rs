@@ -120,6 +120,12 @@ impl Lab {
         assert!(st.success(), "lab.sh {what} {} failed", self.prefix);
     }
 
+    /// Loads the router's fw4 table again, as `fw4 reload` does (OpenWrt runs it on
+    /// interface events too): `flush table inet fw4`, the table, the package's includes.
+    pub fn reload_fw4(&self) {
+        self.script("reload-fw4");
+    }
+
     /// Tears the lab down if the test is still running after `limit`.
     fn watchdog(&self, limit: Duration) {
         let alive = Arc::clone(&self.alive);
