@@ -6,6 +6,7 @@ pub mod ipv4;
 pub mod sdp;
 pub mod search;
 pub mod sip;
+pub mod sip_stream;
 pub mod text;
 pub mod uri;
 pub mod via;
