@@ -179,7 +179,7 @@ mod tests {
                 b"X sip:b SIP/2.0\r\nContent-Type: a/b\r\nl: 1\r\nContent-Length:  1 \r\n\r\nz",
                 MAX
             ),
-            Frame::Message { head: 62, len: 63 }
+            Frame::Message { head: 65, len: 66 }
         );
     }
 
