@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod engine;
 pub mod logging;
 pub mod netlink;
+pub mod relay;
 pub mod state;
 pub mod wire;
 

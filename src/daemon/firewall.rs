@@ -2,7 +2,7 @@
 //! `iptables-nft-restore` programs. This happens once at start, on reload and at exit;
 //! per-flow updates go over netlink (see [`crate::netlink`]).
 
-use super::ruleset::{self, Backend, Input, TABLE, XT_POST, XT_PRE};
+use super::ruleset::{self, Backend, Input, TABLE, TPROXY_MARK, TPROXY_TABLE, XT_POST, XT_PRE};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -57,6 +57,61 @@ fn iptables_program(suffix: &str) -> String {
 /// `Nft`, a kernel that refuses nft's `queue` makes it fall back to iptables-nft; the
 /// backend actually in use is returned.
 pub fn install(input: &Input, preferred: Backend) -> Result<Backend, String> {
+    let backend = install_tables(input, preferred)?;
+    if input.tcp_relay.is_some() {
+        if let Err(e) = install_tproxy_route() {
+            log::warn!("cannot add the policy route for the TCP relay ({e}); SIP over TCP passes unmodified");
+        }
+    } else {
+        remove_tproxy_route();
+    }
+    Ok(backend)
+}
+
+/// The policy route `tproxy` needs: packets it marked are delivered locally (to the
+/// relay's socket) instead of being forwarded.
+fn install_tproxy_route() -> Result<(), String> {
+    let mark = format!("{TPROXY_MARK:#x}/{TPROXY_MARK:#x}");
+    let table = TPROXY_TABLE.to_string();
+    remove_tproxy_route();
+    run(
+        "ip",
+        &["-4", "rule", "add", "fwmark", &mark, "lookup", &table],
+    )?;
+    run(
+        "ip",
+        &[
+            "-4",
+            "route",
+            "replace",
+            "local",
+            "0.0.0.0/0",
+            "dev",
+            "lo",
+            "table",
+            &table,
+        ],
+    )
+}
+
+/// Removes the relay's policy route (ignores what is not there).
+pub fn remove_tproxy_route() {
+    let mark = format!("{TPROXY_MARK:#x}/{TPROXY_MARK:#x}");
+    let table = TPROXY_TABLE.to_string();
+    for _ in 0..8 {
+        if run(
+            "ip",
+            &["-4", "rule", "del", "fwmark", &mark, "lookup", &table],
+        )
+        .is_err()
+        {
+            break;
+        }
+    }
+    let _ = run("ip", &["-4", "route", "flush", "table", &table]);
+}
+
+fn install_tables(input: &Input, preferred: Backend) -> Result<Backend, String> {
     if preferred == Backend::Nft {
         match run_with_stdin("nft", &["-f", "-"], &ruleset::nft(input)) {
             Ok(()) => {
@@ -108,4 +163,5 @@ pub fn remove_iptables() {
 pub fn remove_all() {
     let _ = run("nft", &["delete", "table", "inet", TABLE]);
     remove_iptables();
+    remove_tproxy_route();
 }

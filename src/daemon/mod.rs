@@ -14,6 +14,7 @@ pub mod packet;
 pub mod ruleset;
 pub mod signals;
 pub mod status;
+pub mod tcp;
 pub mod wan;
 
 use crate::config::{self, Config};
@@ -38,6 +39,10 @@ pub struct Shared {
     pub warnings: Vec<String>,
     /// The kernel accepted `ct timeout` policies (OpenWrt's small-flash targets lack them).
     pub ct_timeouts: bool,
+    /// The TCP relay's counters, once it listens.
+    pub relay: Option<Arc<crate::relay::Stats>>,
+    /// Why SIP over TCP is not diverted to the relay although `tcp` and `alg` are on.
+    pub relay_off: Option<String>,
 }
 
 impl Shared {
@@ -72,6 +77,21 @@ impl Shared {
         let snat = self.snat_elements();
         let trusted = trusted_sources(&self.config);
         let mut input = ruleset_input(&self.config, &self.wan, &snat, &trusted);
+        self.relay_off = None;
+        if input.tcp_relay.is_some() {
+            if self.relay.is_none() {
+                self.relay_off =
+                    Some("the TCP relay is not listening: SIP over TCP passes unmodified".into());
+            } else if bridge_calls_iptables() {
+                // br_netfilter runs the prerouting hooks inside the bridge, before IP
+                // input orphans the packet: the socket tproxy assigned is lost and the
+                // connection is reset. Not diverting keeps TCP SIP working, unmodified.
+                self.relay_off = Some("br_netfilter is loaded with net.bridge.bridge-nf-call-iptables=1, which breaks transparent proxying on bridged LANs: SIP over TCP passes unmodified".into());
+            }
+            if self.relay_off.is_some() {
+                input.tcp_relay = None;
+            }
+        }
         let backend = match firewall::install(&input, self.backend) {
             Ok(b) => {
                 self.ct_timeouts = true;
@@ -141,6 +161,9 @@ impl Shared {
         } else if helper.attached {
             warnings.push("fw4 attaches the kernel SIP helper to SIP traffic and sipalg's guard is not in fw4's prerouting chain (auto_includes off in /etc/config/firewall? run 'fw4 reload'): Linux's helper rewrites SIP too".into());
         }
+        if let Some(why) = &self.relay_off {
+            warnings.push(why.clone());
+        }
         if !self.ct_timeouts {
             warnings.push("this kernel has no conntrack timeout policies: SIP and media flows use the global UDP timeouts".into());
         }
@@ -208,6 +231,52 @@ impl Shared {
                 .collect(),
             registrations,
             calls,
+            tcp_relay: self.relay.as_ref().map(|r| r.counts()),
+        }
+    }
+}
+
+/// Whether br_netfilter passes bridged IPv4 through the IP hooks (in this namespace).
+fn bridge_calls_iptables() -> bool {
+    std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
+/// Starts the TCP relay's transparent listener (it relays only what the ruleset
+/// diverts to it: nothing with `tcp 0` or `alg 0`).
+fn start_relay(shared: &Arc<Mutex<Shared>>) -> Option<Arc<crate::relay::Stats>> {
+    let listener = match crate::relay::listen(crate::relay::RELAY_PORT) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!(
+                "TCP relay: cannot listen on 127.0.0.1:{} ({e}); SIP over TCP passes unmodified",
+                crate::relay::RELAY_PORT
+            );
+            return None;
+        }
+    };
+    let established =
+        std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established")
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+    let signaling = shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .config
+        .timeouts
+        .signaling;
+    let limits = crate::relay::conn::Limits {
+        idle: u64::from(signaling),
+        ..Default::default()
+    };
+    let stats = Arc::new(crate::relay::Stats::default());
+    let handler = Arc::new(tcp::Relay::new(Arc::clone(shared)));
+    let keepalive = crate::relay::conn::keepalive_idle(established, 600);
+    match crate::relay::start(listener, handler, Arc::clone(&stats), limits, keepalive) {
+        Ok(()) => Some(stats),
+        Err(e) => {
+            log::warn!("TCP relay: cannot start ({e}); SIP over TCP passes unmodified");
+            None
         }
     }
 }
@@ -239,6 +308,7 @@ pub fn ruleset_input<'a>(
             .qos
             .enabled
             .then_some((c.qos.signaling_dscp, c.qos.media_dscp)),
+        tcp_relay: (c.tcp && c.alg).then_some(crate::relay::RELAY_PORT),
     }
 }
 
@@ -322,6 +392,8 @@ pub fn run(args: &[String]) -> i32 {
         started: Instant::now(),
         warnings: Vec::new(),
         ct_timeouts: true,
+        relay: None,
+        relay_off: None,
     };
     shared.apply_config();
     if let Err(e) = shared.install_firewall() {
@@ -349,6 +421,15 @@ pub fn run(args: &[String]) -> i32 {
     };
     signals::install();
     let shared = Arc::new(Mutex::new(shared));
+    if let Some(stats) = start_relay(&shared) {
+        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+        s.relay = Some(stats);
+        if s.config.tcp && s.config.alg {
+            if let Err(e) = s.install_firewall() {
+                log::error!("cannot install the firewall rules with the TCP relay: {e}");
+            }
+        }
+    }
     let socket = control::socket_path(opts.socket.as_deref());
     {
         let s = Arc::clone(&shared);

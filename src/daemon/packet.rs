@@ -250,7 +250,7 @@ impl Processor {
     /// the far end's messages are carried out now; the phone's wait for
     /// [`Processor::flush`].
     #[allow(clippy::too_many_arguments)]
-    fn track(
+    pub(crate) fn track(
         &mut self,
         facts: &Facts,
         direction: Direction,

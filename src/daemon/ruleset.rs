@@ -31,6 +31,13 @@ pub const MEDIA_ENDPOINTS: &str = "media_endpoints";
 /// Private endpoints that sipalg DNATs to: fw4 accepts these flows (ct mark).
 pub const PINHOLE_TARGETS: &str = "pinhole_targets";
 pub const QUEUE_NUM: u16 = 5060;
+/// The packet mark of TCP SIP diverted to the relay, and the policy routing table that
+/// delivers marked packets locally (`ip rule add fwmark MARK/MARK lookup TABLE`,
+/// `ip route add local 0.0.0.0/0 dev lo table TABLE`), as `tproxy` needs.
+pub const TPROXY_MARK: u32 = 0x0800_0000;
+pub const TPROXY_TABLE: u32 = 5060;
+/// SIP over TLS: never diverted (it cannot be read, let alone rewritten).
+pub const TLS_PORT: u16 = 5061;
 pub const XT_PRE: &str = "SIPALG_PRE";
 pub const XT_POST: &str = "SIPALG_POST";
 
@@ -82,6 +89,8 @@ pub struct Input<'a> {
     pub timeouts: Option<(u32, u32)>,
     /// DSCP values (signalling, media), when QoS is on.
     pub dscp: Option<(u8, u8)>,
+    /// Divert LAN→WAN SIP over TCP to the relay listening on 127.0.0.1 at this port.
+    pub tcp_relay: Option<u16>,
 }
 
 fn set_of<T: core::fmt::Display>(items: &[T], quote: bool) -> String {
@@ -198,6 +207,9 @@ pub fn nft(input: &Input) -> String {
         let _ = writeln!(s, "\t\tudp sport {ports} {g}");
         let _ = writeln!(s, "\t}}");
     }
+    if let Some(port) = input.tcp_relay {
+        tproxy(&mut s, input, &wan, port);
+    }
     let _ = writeln!(s, "\tchain dstnat_sip {{");
     let _ = writeln!(
         s,
@@ -272,6 +284,8 @@ pub fn nft(input: &Input) -> String {
         );
         let _ = writeln!(s, "\t\tudp dport {ports} ip dscp set {sig}");
         let _ = writeln!(s, "\t\tudp sport {ports} ip dscp set {sig}");
+        let _ = writeln!(s, "\t\ttcp dport {ports} ip dscp set {sig}");
+        let _ = writeln!(s, "\t\ttcp sport {ports} ip dscp set {sig}");
         let _ = writeln!(
             s,
             "\t\tct mark & {MARK_MEDIA:#010x} == {MARK_MEDIA:#010x} ip dscp set {media}"
@@ -280,6 +294,34 @@ pub fn nft(input: &Input) -> String {
     }
     let _ = writeln!(s, "}}");
     s
+}
+
+/// The diversion of SIP over TCP to the relay: a LAN host's connection to a SIP port
+/// of an address beyond the WAN (not the router's own, not TLS) goes to the transparent
+/// socket on 127.0.0.1:`port`, and its packets are marked for local delivery. When no
+/// transparent socket listens there, `tproxy` does nothing and the rule stops: the
+/// packet is forwarded as it would be without sipalg (fail-open).
+fn tproxy(s: &mut String, input: &Input, wan: &str, port: u16) {
+    let tcp_ports: Vec<u16> = input
+        .ports
+        .iter()
+        .copied()
+        .filter(|&p| p != TLS_PORT)
+        .collect();
+    if tcp_ports.is_empty() {
+        return;
+    }
+    let ports = set_of(&tcp_ports, false);
+    let _ = writeln!(s, "\tchain tcp_relay {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook prerouting priority mangle; policy accept;"
+    );
+    let _ = writeln!(
+        s,
+        "\t\tiifname != {wan} meta nfproto ipv4 tcp dport {ports} fib daddr type != local fib daddr oifname {wan} tproxy ip to 127.0.0.1:{port} meta mark set meta mark | {TPROXY_MARK:#010x} accept"
+    );
+    let _ = writeln!(s, "\t}}");
 }
 
 /// The iptables-restore script (`--noflush`) for the xt NFQUEUE fallback: our own two
@@ -357,6 +399,7 @@ mod tests {
             kernel_helper_guard: true,
             timeouts: Some((3600, 300)),
             dscp: Some((40, 46)),
+            tcp_relay: Some(5059),
         }
     }
 
@@ -390,6 +433,8 @@ mod tests {
             "udp dport { 5060, 5080 } ct mark set ct mark | 0x20000000",
             "ct mark & 0x40000000 == 0x40000000 ip dscp set 46",
             "udp sport { 5060, 5080 } ip dscp set 40",
+            "tcp sport { 5060, 5080 } ip dscp set 40",
+            "\t\tiifname != { \"eth1\" } meta nfproto ipv4 tcp dport { 5060, 5080 } fib daddr type != local fib daddr oifname { \"eth1\" } tproxy ip to 127.0.0.1:5059 meta mark set meta mark | 0x08000000 accept\n",
         ] {
             assert!(t.contains(needle), "{needle:?} missing in\n{t}");
         }
@@ -403,6 +448,7 @@ mod tests {
         i.kernel_helper_guard = false;
         i.timeouts = None;
         i.dscp = None;
+        i.tcp_relay = None;
         let t = nft(&i);
         for absent in [
             "queue",
@@ -412,6 +458,7 @@ mod tests {
             "kernel_helper_guard",
             "ct timeout",
             "dscp",
+            "tproxy",
         ] {
             assert!(!t.contains(absent), "{absent:?} present in\n{t}");
         }

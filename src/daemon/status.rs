@@ -25,6 +25,8 @@ pub struct Status {
     pub mappings: Vec<(String, String)>,
     pub registrations: Vec<RegistrationStatus>,
     pub calls: Vec<CallStatus>,
+    /// The TCP relay's counters (None: it does not listen).
+    pub tcp_relay: Option<crate::relay::Counts>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -124,6 +126,17 @@ impl Status {
             "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{}}}",
             c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors
         );
+        key(&mut o, &mut f, "tcp_relay");
+        match &self.tcp_relay {
+            None => o.push_str("null"),
+            Some(t) => {
+                let _ = write!(
+                    o,
+                    "{{\"connections\":{},\"accepted\":{},\"refused\":{},\"messages\":{},\"rewritten\":{},\"closed_unframable\":{},\"timed_out\":{},\"onward_failed\":{}}}",
+                    t.active, t.accepted, t.refused, t.messages, t.rewritten, t.closed_unframable, t.timed_out, t.onward_failed
+                );
+            }
+        }
         key(&mut o, &mut f, "warnings");
         o.push('[');
         for (i, w) in self.warnings.iter().enumerate() {
@@ -225,6 +238,13 @@ impl Status {
             "messages:       {} seen, {} rewritten, {} unchanged, {} unparsable (all passed on)",
             c.seen, c.rewritten, c.unchanged, c.unparsable
         );
+        if let Some(t) = &self.tcp_relay {
+            let _ = writeln!(
+                s,
+                "TCP relay:      {} connections ({} accepted, {} refused at the limit), {} messages, {} rewritten",
+                t.active, t.accepted, t.refused, t.messages, t.rewritten
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning:        {w}");
         }

@@ -176,6 +176,9 @@ up() {
   ip -n "$P-wan" link set eth0 up
   ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
   ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
+  # As on OpenWrt, where br_netfilter is not loaded: bridged packets do not run the IP
+  # hooks inside the bridge (which would lose the socket nft's tproxy assigns).
+  ip netns exec "$R" sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
   fw4_ruleset | ip netns exec "$R" nft -f -
 }
 
