@@ -296,3 +296,363 @@ fn invite_over_tcp_is_rewritten_and_its_answer_restored_split_and_coalesced() {
         "{st}"
     );
 }
+
+/// Media is delivered from `from` to `to` within a second; returns its source.
+fn media_flows(
+    from: &std::net::UdpSocket,
+    to: &std::net::UdpSocket,
+    dest: &str,
+) -> Option<SocketAddr> {
+    from.send_to(b"\x80\x00rtp-packet", dest).unwrap();
+    arrives(to, Duration::from_secs(1)).map(|(_, src)| src)
+}
+
+#[test]
+fn tcp_registration_idles_past_the_routers_tcp_timeouts_then_takes_an_inbound_call() {
+    let Some(mut lab) = Lab::new("tcpreg") else {
+        return;
+    };
+    // The router forgets idle TCP flows after 6 s (OpenWrt: 7440 s); the relay's
+    // keep-alive probes follow that timeout.
+    for (k, v) in [
+        ("net.netfilter.nf_conntrack_tcp_timeout_established", "6"),
+        ("net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", "6"),
+    ] {
+        lab.exec("r", &["sysctl", "-qw", &format!("{k}={v}")]);
+    }
+    start(&mut lab, "\toption alg '1'");
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut phone = Reader::new(connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    let reg = sip(&format!("REGISTER sip:{SERVER};transport=tcp SIP/2.0\nVia: SIP/2.0/TCP {PHONE1}:5060;branch=z9hG4bK-reg\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: reg-tcp\nCSeq: 1 REGISTER\nContact: <sip:100@{PHONE1}:5060;transport=tcp>\nExpires: 300\n"), "");
+    phone.send(&reg);
+    let (s, public) = accept(&server);
+    let mut srv = Reader::new(s);
+    let got = srv.expect("REGISTER");
+    assert!(
+        got.contains(&format!("Contact: <sip:100@{public};transport=tcp>")),
+        "{got}"
+    );
+    srv.send(&sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/TCP {public};branch=z9hG4bK-reg;received={}\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>;tag=reg\nCall-ID: reg-tcp\nCSeq: 1 REGISTER\nContact: <sip:100@{public};transport=tcp>;expires=300\n", public.ip()), ""));
+    let ok = phone.expect("200 OK");
+    assert!(
+        ok.contains(&format!(
+            "Contact: <sip:100@{PHONE1}:5060;transport=tcp>;expires=300"
+        )),
+        "{ok}"
+    );
+    lab.wait_status(Duration::from_secs(3), "the registration", |s| {
+        s.contains("\"aor\":\"sip:100@198.51.100.10\"")
+    });
+
+    // Idle well past the router's TCP timeout.
+    std::thread::sleep(Duration::from_secs(15));
+
+    // The provider sends a call on the phone's connection.
+    let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    let inv = sip_sdp(&format!("INVITE sip:100@{public};transport=tcp SIP/2.0\nVia: SIP/2.0/TCP {SERVER}:5060;branch=z9hG4bK-in1\nFrom: <sip:carol@{SERVER}>;tag=c\nTo: <sip:100@{SERVER}>\nCall-ID: in-tcp\nCSeq: 1 INVITE\nContact: <sip:carol@{SERVER}:5060;transport=tcp>\n"), &sdp(MEDIA_GW, &audio(30000)));
+    srv.send(&inv);
+    let got = phone.expect("inbound INVITE after the idle time");
+    assert!(
+        got.starts_with(&format!(
+            "INVITE sip:100@{PHONE1}:5060;transport=tcp SIP/2.0\r\n"
+        )),
+        "{got}"
+    );
+    assert!(got.contains(&format!("c=IN IP4 {MEDIA_GW}")), "{got}");
+    phone.send(&sip_sdp(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/TCP {SERVER}:5060;branch=z9hG4bK-in1\nFrom: <sip:carol@{SERVER}>;tag=c\nTo: <sip:100@{SERVER}>;tag=p\nCall-ID: in-tcp\nCSeq: 1 INVITE\nContact: <sip:100@{PHONE1}:5060;transport=tcp>\n"), &sdp(PHONE1, &audio(4000))));
+    let ans = srv.expect("200 OK");
+    assert!(ans.contains(&format!("c=IN IP4 {ROUTER_WAN}\r\n")), "{ans}");
+    let port: u16 = ans
+        .split("m=audio ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    length_right(&ans);
+    // Media both ways, the far end first.
+    let public_rtp = format!("{ROUTER_WAN}:{port}");
+    assert_eq!(
+        media_flows(&gw, &phone_rtp, &public_rtp),
+        Some(format!("{MEDIA_GW}:30000").parse().unwrap())
+    );
+    assert_eq!(
+        media_flows(&phone_rtp, &gw, &format!("{MEDIA_GW}:30000")),
+        Some(public_rtp.parse().unwrap())
+    );
+}
+
+#[test]
+fn a_real_sipp_tcp_call_goes_through_the_relay() {
+    let Some(mut lab) = Lab::new("tcpsipp") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let uas = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("wan"),
+            "timeout",
+            "30",
+            "sipp",
+            "-sn",
+            "uas",
+            "-t",
+            "t1",
+            "-i",
+            SERVER,
+            "-p",
+            "5060",
+            "-m",
+            "1",
+            "-nostdin",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp (apt-get install sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let uac = lab.try_exec(
+        "lan1",
+        &[
+            "timeout",
+            "30",
+            "sipp",
+            "-sn",
+            "uac",
+            "-t",
+            "t1",
+            &format!("{SERVER}:5060"),
+            "-i",
+            PHONE1,
+            "-p",
+            "5060",
+            "-m",
+            "1",
+            "-timeout",
+            "20",
+            "-nostdin",
+        ],
+    );
+    let mut uas = uas;
+    let _ = uas.wait();
+    assert!(
+        uac.status.success(),
+        "sipp uac failed: {}\n{}",
+        String::from_utf8_lossy(&uac.stdout),
+        lab.log()
+    );
+    let st = lab.status_json().unwrap();
+    assert!(
+        json_u64(&st, "\"tcp_relay\":{\"connections\":") <= 1,
+        "{st}"
+    );
+    let relayed = json_u64(&st, "\"accepted\":");
+    let rewritten = st
+        .split("\"tcp_relay\"")
+        .nth(1)
+        .map(|t| json_u64(t, "\"rewritten\":"))
+        .unwrap();
+    assert!(
+        relayed >= 1 && rewritten >= 5,
+        "INVITE, 180, 200, ACK, BYE, 200 through the relay: {st}"
+    );
+}
+
+#[test]
+fn daemon_killed_mid_call_new_tcp_connections_still_work_unmodified() {
+    let Some(mut lab) = Lab::new("tcpkill") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut phone = Reader::new(connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    phone.send(&invite("k1", PHONE1, &sdp(PHONE1, &audio(4000))));
+    let (s, _) = accept(&server);
+    let mut srv = Reader::new(s);
+    assert!(srv
+        .expect("INVITE")
+        .contains(&format!("c=IN IP4 {ROUTER_WAN}")));
+    lab.kill_daemon();
+    std::thread::sleep(Duration::from_millis(300));
+    // The table and the policy route stay behind a SIGKILL; with no transparent socket
+    // listening, tproxy diverts nothing and the connection is simply forwarded.
+    assert!(lab
+        .exec("r", &["nft", "list", "table", "inet", "sipalg"])
+        .contains("tproxy"));
+    let mut p2 = Reader::new(connect(
+        &lab,
+        "lan2",
+        &format!("{PHONE2}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    let msg = invite("k2", PHONE2, &sdp(PHONE2, &audio(4000)));
+    p2.send(&msg);
+    let (s2, from) = accept(&server);
+    assert_eq!(from.ip().to_string(), ROUTER_WAN, "masqueraded by fw4");
+    let mut srv2 = Reader::new(s2);
+    let got = srv2.next().expect("the INVITE of a new connection");
+    assert_eq!(text(&got), text(&msg), "unmodified");
+    srv2.send(b"SIP/2.0 100 Trying\r\nContent-Length: 0\r\n\r\n");
+    assert!(p2.expect("100").starts_with("SIP/2.0 100 Trying"));
+}
+
+#[test]
+fn a_thousand_messages_over_one_connection_arrive_in_order() {
+    let Some(mut lab) = Lab::new("tcpmany") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let phone = connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    );
+    const N: usize = 1000;
+    let msg = |i: usize| {
+        sip(&format!("MESSAGE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/TCP {PHONE1}:5060;branch=z9hG4bK-m{i}\nFrom: <sip:100@{SERVER}>;tag=a\nTo: <sip:bob@{SERVER}>\nCall-ID: many\nCSeq: {} MESSAGE\nContact: <sip:100@{PHONE1}:5060;transport=tcp>\nContent-Type: text/plain\n", i + 1), &format!("message number {i}\n"))
+    };
+    let mut writer = phone.try_clone().unwrap();
+    let t0 = Instant::now();
+    let send = std::thread::spawn(move || {
+        for i in 0..N {
+            writer.write_all(&msg(i)).unwrap();
+        }
+    });
+    let (s, _) = accept(&server);
+    let mut srv = Reader::new(s);
+    let mut responses = Vec::new();
+    for i in 0..N {
+        let m = srv.expect(&format!("message {i}"));
+        assert!(
+            m.contains(&format!("branch=z9hG4bK-m{i}\r\n"))
+                && m.contains(&format!("Via: SIP/2.0/TCP {ROUTER_WAN}:5060")),
+            "{i}: {m}"
+        );
+        assert!(m.ends_with(&format!("message number {i}\r\n")), "{m}");
+        responses.extend_from_slice(&sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/TCP {ROUTER_WAN}:5060;branch=z9hG4bK-m{i}\nCall-ID: many\nCSeq: {} MESSAGE\n", i + 1), ""));
+    }
+    send.join().unwrap();
+    srv.send(&responses);
+    let mut ph = Reader::new(phone);
+    for i in 0..N {
+        let r = ph.expect(&format!("response {i}"));
+        assert!(
+            r.contains(&format!(
+                "Via: SIP/2.0/TCP {PHONE1}:5060;branch=z9hG4bK-m{i}\r\n"
+            )),
+            "{r}"
+        );
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{N} requests and {N} responses over one relayed connection in {secs:.2} s ({:.0} messages/s)", 2.0 * N as f64 / secs);
+}
+
+#[test]
+fn a_flood_of_silent_connections_does_not_stop_udp_sip() {
+    let Some(mut lab) = Lab::new("tcpflood") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let mut idle = Vec::new();
+    for i in 0..300 {
+        // Connections that never send a byte (the relay holds them until its
+        // first-message timeout, or refuses them beyond its connection limit).
+        let s = in_netns(&lab.ns("lan2"), move || {
+            TcpStream::connect_timeout(
+                &format!("{SERVER}:5060").parse().unwrap(),
+                Duration::from_secs(2),
+            )
+        });
+        match s {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connection {i}: {e}"),
+        }
+    }
+    let st = lab.wait_status(Duration::from_secs(5), "the relay at its limit", |s| {
+        s.contains("\"tcp_relay\":{\"connections\":256,")
+    });
+    assert!(json_u64(&st, "\"refused\":") >= 44, "{st}");
+    // UDP SIP is untouched by it.
+    let s = phone::Sip::new(&lab, "lan1", PHONE1);
+    let public = s.register(300);
+    assert_eq!(public.to_string(), format!("{ROUTER_WAN}:5060"));
+    let (inv, _) = s.call(
+        "flood-udp",
+        &sdp(PHONE1, &audio(4000)),
+        &sdp(MEDIA_GW, &audio(30000)),
+    );
+    assert!(text(&inv).contains(&format!("c=IN IP4 {ROUTER_WAN}")));
+    drop(idle);
+    lab.wait_status(Duration::from_secs(5), "the silent connections gone", |s| {
+        s.contains("\"tcp_relay\":{\"connections\":0,")
+    });
+}
+
+#[test]
+fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
+    let Some(mut lab) = Lab::new("tcpoff") else {
+        return;
+    };
+    start(
+        &mut lab,
+        "\toption alg '1'\n\toption tcp '0'\n\tlist port '5060'\n\tlist port '5061'",
+    );
+    let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
+    assert!(!rules.contains("tproxy"), "{rules}");
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut p = Reader::new(connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    let msg = invite("off", PHONE1, &sdp(PHONE1, &audio(4000)));
+    p.send(&msg);
+    let (s, _) = accept(&server);
+    assert_eq!(Reader::new(s).next().map(|m| text(&m)), Some(text(&msg)));
+    // tcp on: 5060 is diverted, 5061 (TLS) is not.
+    lab.write_config("\toption alg '1'\n\tlist port '5060'\n\tlist port '5061'");
+    lab.signal("HUP");
+    std::thread::sleep(Duration::from_millis(700));
+    let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
+    assert!(
+        rules.contains("tcp dport 5060 ") && rules.contains("tproxy"),
+        "{rules}"
+    );
+    let tls = listen(&lab, "wan", &format!("{SERVER}:5061"));
+    let mut t = connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5061"),
+    );
+    t.write_all(b"\x16\x03\x01 not really TLS").unwrap();
+    let (mut ts, _) = accept(&tls);
+    let mut got = [0u8; 18];
+    ts.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"\x16\x03\x01 not really TLS");
+    assert_eq!(json_u64(&lab.status_json().unwrap(), "\"accepted\":"), 0);
+    // alg off: no diversion either.
+    lab.write_config("\toption alg '0'");
+    lab.signal("HUP");
+    std::thread::sleep(Duration::from_millis(700));
+    let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
+    assert!(!rules.contains("tproxy"), "{rules}");
+}
