@@ -38,7 +38,7 @@ URL="https://openwrt.org/packages/pkgdata/sipalg"
 TAR_OPTS=(--format=gnu --numeric-owner --owner=0 --group=0 --sort=name "--mtime=@$EPOCH")
 # As openwrt/Makefile: the kmods, and nftables-json (the daemon and the scripts
 # below run nft; firewall4 depends on that variant, so fw4 routers have it).
-DEPENDS="kmod-nft-queue, kmod-nfnetlink-queue, kmod-nft-core, kmod-nf-conntrack-netlink, kmod-nft-nat, nftables-json"
+DEPENDS="kmod-nft-queue, kmod-nfnetlink-queue, kmod-nft-core, kmod-nf-conntrack-netlink, kmod-nft-nat, nftables-json, kmod-nft-tproxy, ip-tiny"
 
 die() {
 	echo "build-ipk.sh: $*" >&2

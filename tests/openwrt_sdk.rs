@@ -145,6 +145,8 @@ fn sipalg_makefile_in_the_sdk() {
         "+kmod-nft-nat",
         // the daemon and the maintainer scripts run nft; the variant fw4 depends on
         "+nftables-json",
+        "+kmod-nft-tproxy",
+        "+ip-tiny",
     ] {
         assert!(deps.contains(&d), "DEPENDS lacks {d}: {deps:?}");
     }

@@ -378,6 +378,9 @@ fn sipalg_ipk_layout() {
         "kmod-nft-nat",
         // the daemon and the maintainer scripts run nft; fw4 depends on this variant
         "nftables-json",
+        // the TCP relay: tproxy and its policy route
+        "kmod-nft-tproxy",
+        "ip-tiny",
     ] {
         assert!(
             depends.split(", ").any(|d| d == kmod),

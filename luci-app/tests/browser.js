@@ -178,6 +178,9 @@ async function statusChecks(browser, srv, file, label, screenshot) {
 	const c = st.counters || {};
 	check(`${label}: counters shown`, [ 'seen', 'rewritten', 'unchanged', 'unparsable', 'verdict_errors' ]
 		.every((k) => counters.includes(String(c[k] || 0))), counters);
+	if (st.tcp_relay)
+		check(`${label}: relayed TCP connections shown`,
+			counters.includes('SIP over TCP connections relayed') && counters.includes(String(st.tcp_relay.connections)), counters);
 
 	const execs = srv.log.filter((l) => l.kind === 'exec');
 	check(`${label}: status comes from "/usr/sbin/sipalgd status --json", all calls ACL-granted`,

@@ -141,7 +141,7 @@ return view.extend({
 		o.rmempty = false;
 
 		o = s.option(form.Flag, 'tcp', _('SIP over TCP'),
-			_('Reserved for SIP over TCP; it has no effect yet. Today SIP over TCP passes through unmodified (no rewriting, no SIP timeout, no DSCP marking, and the kernel SIP helper guard covers UDP only); only SIP over UDP is handled. SIP over TLS (5061) is never modified.'));
+			_('With the ALG on, SIP over TCP from LAN phones to the SIP ports is relayed by sipalgd (transparent proxy) and rewritten like SIP over UDP: calls, registrations, media pinholes and DSCP work the same. Connections being relayed when sipalgd stops are lost; new ones then pass unmodified. SIP over TLS (5061) is never diverted or modified.'));
 		o.default = '1';
 		o.rmempty = false;
 

@@ -294,7 +294,10 @@ return view.extend({
 				[ _('Passed unchanged'), String(+c.unchanged || 0) ],
 				[ _('Unparsable (passed unchanged)'), String(+c.unparsable || 0) ],
 				[ _('Verdict errors'), String(+c.verdict_errors || 0) ]
-			])
+			].concat(st.tcp_relay ? [
+				[ _('SIP over TCP connections relayed'), String(+st.tcp_relay.connections || 0) ],
+				[ _('SIP over TCP messages relayed'), String(+st.tcp_relay.messages || 0) ]
+			] : []))
 		]);
 	},
 
