@@ -469,6 +469,20 @@ mod tests {
     }
 
     #[test]
+    fn tcp_relay_never_diverts_tls() {
+        let wan = vec!["wan".to_string()];
+        let mut i = input(&wan, Backend::Nft, &[], &[]);
+        i.ports = &[5060, 5061];
+        let t = nft(&i);
+        assert!(
+            t.contains("tcp dport { 5060 } fib daddr type != local"),
+            "{t}"
+        );
+        i.ports = &[5061];
+        assert!(!nft(&i).contains("tproxy"), "only TLS: nothing to divert");
+    }
+
+    #[test]
     fn xt_backend_has_an_iptables_script() {
         let wan = vec!["wan".to_string(), "pppoe-wan".to_string()];
         let i = input(&wan, Backend::IptablesNft, &[], &[]);

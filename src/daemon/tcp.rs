@@ -180,3 +180,94 @@ impl Handler for Relay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorder(Vec<Action>);
+
+    impl Kernel for Recorder {
+        fn program_snat(
+            &mut self,
+            _: SocketAddrV4,
+            _: SocketAddrV4,
+            _: u32,
+        ) -> std::io::Result<()> {
+            panic!("a TCP message never programs the UDP SNAT map")
+        }
+        fn nat_of_outbound(&mut self, _: SocketAddrV4, _: SocketAddrV4) -> Option<SocketAddrV4> {
+            None
+        }
+        fn private_of_inbound(&mut self, _: SocketAddrV4, _: SocketAddrV4) -> Option<SocketAddrV4> {
+            None
+        }
+        fn apply(&mut self, actions: &[Action], _: Ipv4Addr) -> std::io::Result<()> {
+            self.0.extend_from_slice(actions);
+            Ok(())
+        }
+    }
+
+    fn conn() -> Conn {
+        Conn {
+            phone: "192.168.1.20:5060".parse().unwrap(),
+            source: "192.168.1.20:41000".parse().unwrap(),
+            peer: "198.51.100.10:5060".parse().unwrap(),
+            public: "198.51.100.1:5060".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_tcp_message_is_rewritten_and_tracked_like_udp_without_udp_flow_actions() {
+        let mut p = Processor::new(true, 3600);
+        p.wan_ip = Some("198.51.100.1".parse().unwrap());
+        let mut k = Recorder::default();
+        let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+        let out = p
+            .stream_message(Direction::Outbound, &conn(), reg, 0, &mut k)
+            .expect("rewritten");
+        assert_eq!(
+            out,
+            b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"
+        );
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK1\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060;transport=tcp>;expires=120\r\nContent-Length: 0\r\n\r\n";
+        let back = p
+            .stream_message(Direction::Inbound, &conn(), ok, 1, &mut k)
+            .expect("restored");
+        assert!(back
+            .windows(45)
+            .any(|w| w == b"Contact: <sip:100@192.168.1.20:5060;transport"));
+        assert_eq!(p.registrations.len(), 1, "the registration is tracked");
+        assert!(
+            k.0.iter().all(|a| !is_udp_signalling(a)),
+            "no UDP DNAT or UDP flow timeout for a TCP registration: {:?}",
+            k.0
+        );
+        // A call's media: the same actions as over UDP.
+        let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+        let out = p
+            .stream_message(Direction::Outbound, &conn(), inv.as_bytes(), 2, &mut k)
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out)
+            .ends_with("c=IN IP4 198.51.100.1\r\nm=audio 4000 RTP/AVP 0\r\n"));
+        assert!(k.0.contains(&Action::MediaSnat {
+            private: "192.168.1.20:4000".parse().unwrap(),
+            public_port: 4000
+        }));
+        assert_eq!(p.calls.len(), 1);
+        // Garbage is passed unchanged and counted.
+        assert_eq!(
+            p.stream_message(Direction::Inbound, &conn(), b"\x00\x01", 3, &mut k),
+            None
+        );
+        assert_eq!(p.counters.unparsable, 1);
+        // ALG off: nothing rewritten.
+        p.alg = false;
+        assert_eq!(
+            p.stream_message(Direction::Outbound, &conn(), reg, 4, &mut k),
+            None
+        );
+    }
+}
