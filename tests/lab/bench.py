@@ -9,7 +9,9 @@ and media port each) sent from a LAN phone to a WAN server through the router:
   latency     sequential transactions: p50 / p99 round trip
   throughput  a window of outstanding transactions for a fixed time: completed per
               second, and how many were lost (no 200 within 1 s)
-and, for sipalgd, its peak RSS after 1,000 calls are up (VmHWM).
+and, for sipalgd, its peak RSS after 1,000 calls are up (VmHWM). With --tcp, the same
+transactions are also sent over one TCP connection (sipalgd relays it; the others
+forward it), reported beside UDP.
 Needs root. Cleans up its namespaces on exit. Sends only inside its own namespaces.
 """
 import argparse
@@ -30,11 +32,138 @@ def sdp(ip, port):
     return f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 
 
-def invite(i):
+def invite(i, transport="UDP"):
     body = sdp(PHONE, 10000 + (2 * i) % 50000)
-    return (f"INVITE sip:bob@{SERVER} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE}:5060;branch=z9hG4bK-{i};rport\r\n"
+    return (f"INVITE sip:bob@{SERVER} SIP/2.0\r\nVia: SIP/2.0/{transport} {PHONE}:5060;branch=z9hG4bK-{i};rport\r\n"
             f"From: <sip:a@{PHONE}>;tag={i}\r\nTo: <sip:bob@{SERVER}>\r\nCall-ID: bench-{i}\r\nCSeq: 1 INVITE\r\n"
             f"Contact: <sip:a@{PHONE}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def frames(buf):
+    """Whole SIP messages at the front of a TCP stream buffer (Content-Length framing)."""
+    out = []
+    while True:
+        buf = buf.lstrip(b"\r\n")
+        i = buf.find(b"\r\n\r\n")
+        if i < 0:
+            return out, buf
+        cl = 0
+        for line in buf[:i].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() in (b"content-length", b"l"):
+                cl = int(value)
+        end = i + 4 + cl
+        if len(buf) < end:
+            return out, buf
+        out.append(buf[:end])
+        buf = buf[end:]
+
+
+def answer(data, body):
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+    return b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + (
+        f";tag=srv\r\nContact: <sip:bob@{SERVER}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+
+
+def uas_tcp(args):
+    """WAN side over TCP: answer every INVITE on its connection, at once."""
+    import threading
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((SERVER, 5060))
+    ls.listen(16)
+    ls.settimeout(args.duration)
+    body = sdp("198.51.100.20", 30000)
+
+    def serve(c):
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return
+            msgs, buf = frames(buf + data)
+            if msgs:
+                c.sendall(b"".join(answer(m, body) for m in msgs))
+    try:
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+    except socket.timeout:
+        pass
+
+
+def uac_tcp(args):
+    """LAN side over one TCP connection: latency, then throughput, as JSON."""
+    import selectors
+    s = socket.create_connection((SERVER, 5060), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    n = args.offset
+    rtts = []
+    buf = b""
+    lost_seq = 0
+    for _ in range(args.latency_n):
+        n += 1
+        t0 = time.perf_counter()
+        s.sendall(invite(n, "TCP"))
+        want = f"bench-{n}\r".encode()
+        got = False
+        try:
+            while not got:
+                msgs, buf = frames(buf + s.recv(65536))
+                got = any(want in m for m in msgs)
+            rtts.append(time.perf_counter() - t0)
+        except socket.timeout:
+            lost_seq += 1
+    rtts.sort()
+    res = {"p50_us": statistics.median(rtts) * 1e6 if rtts else None,
+           "p99_us": rtts[max(int(len(rtts) * 0.99) - 1, 0)] * 1e6 if rtts else None,
+           "lost_sequential": lost_seq, "tps": 0, "lost": 0, "last": n}
+    if args.seconds > 0:
+        s.setblocking(False)
+        sel = selectors.DefaultSelector()
+        sel.register(s, selectors.EVENT_READ)
+        sent = {}
+        done = 0
+        end = time.perf_counter() + args.seconds
+        while time.perf_counter() < end:
+            out = []
+            while len(sent) < args.window:
+                n += 1
+                out.append(invite(n, "TCP"))
+                sent[n] = time.perf_counter()
+            if out:
+                s.setblocking(True)
+                s.sendall(b"".join(out))
+                s.setblocking(False)
+            for _ in sel.select(timeout=0.2):
+                try:
+                    data = s.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                msgs, buf = frames(buf + data)
+                for m in msgs:
+                    cid = m.split(b"Call-ID: bench-", 1)
+                    if len(cid) == 2 and sent.pop(int(cid[1].split(b"\r", 1)[0]), None) is not None:
+                        done += 1
+        res["tps"] = done / args.seconds
+        # TCP loses nothing silently: what is still outstanding gets 1 s to arrive.
+        drain_end = time.perf_counter() + 1.0
+        while sent and time.perf_counter() < drain_end:
+            for _ in sel.select(timeout=0.1):
+                try:
+                    data = s.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                msgs, buf = frames(buf + data)
+                for m in msgs:
+                    cid = m.split(b"Call-ID: bench-", 1)
+                    if len(cid) == 2:
+                        sent.pop(int(cid[1].split(b"\r", 1)[0]), None)
+        res["lost"] = len(sent)
+    print(json.dumps(res))
 
 
 def uas(args):
@@ -183,6 +312,19 @@ def run_router(kind, args, prefix, sipalgd):
             st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
             res["rewritten"] = st["counters"]["rewritten"]
         server.kill()
+        if args.tcp:
+            tserver = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-wan", sys.executable, __file__, "uas-tcp",
+                                        "--duration", str(args.seconds + args.latency_n / 100 + 30)])
+            time.sleep(0.3)
+            out = ns(prefix, "lan1", sys.executable, __file__, "uac-tcp", "--latency-n", str(args.latency_n),
+                     "--seconds", str(args.seconds), "--window", str(args.window), "--offset", str(10 ** 6),
+                     capture_output=True, text=True)
+            t = json.loads(out.stdout)
+            res["tcp"] = {k: t[k] for k in ("p50_us", "p99_us", "tps", "lost", "lost_sequential")}
+            if daemon:
+                st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
+                res["tcp"]["relayed"] = (st.get("tcp_relay") or {}).get("messages", 0)
+            tserver.kill()
         return res
     finally:
         if daemon:
@@ -200,6 +342,7 @@ def main():
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--tcp", action="store_true", help="also measure over one TCP connection")
     p.add_argument("--write")
     p.add_argument("--routers", default="no ALG,kernel helper,sipalgd")
     p.add_argument("--sipalgd", default=os.path.join(REPO, "target/release/sipalgd"))
@@ -208,6 +351,10 @@ def main():
         return uas(args)
     if args.mode == "uac":
         return uac(args)
+    if args.mode == "uas-tcp":
+        return uas_tcp(args)
+    if args.mode == "uac-tcp":
+        return uac_tcp(args)
     if args.quick:
         args.seconds = 3
     if os.geteuid() != 0:
@@ -225,6 +372,10 @@ def main():
     ]
     for kind, r in results.items():
         lines.append(f"| {kind} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs | {r['tps']:.0f} tx/s | {r['lost']} + {r['lost_sequential']} |")
+    if args.tcp:
+        for kind, r in results.items():
+            t = r["tcp"]
+            lines.append(f"| {kind}, TCP | {t['p50_us']:.0f} µs | {t['p99_us']:.0f} µs | {t['tps']:.0f} tx/s | {t['lost']} + {t['lost_sequential']} |")
     lines.append("")
     lines.append(f"latency: {args.latency_n} sequential INVITE/200 transactions; throughput: {args.window} outstanding for {args.seconds:g} s; lost: windowed + sequential (no 200 within 1 s)")
     lines.append("")
