@@ -193,6 +193,19 @@ fn invite_over_tcp_is_rewritten_and_its_answer_restored_split_and_coalesced() {
         return;
     };
     start(&mut lab, "\toption alg '1'");
+    for (host, port_match) in [("wan", "dport"), ("lan1", "sport")] {
+        let script = format!("table ip dscp_seen {{\n chain c {{\n type filter hook input priority 0;\n tcp {port_match} 5060 ip dscp cs5 counter\n }}\n}}\n");
+        let st = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.ns(host), "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(script.as_bytes())?;
+                c.wait()
+            })
+            .unwrap();
+        assert!(st.success());
+    }
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
     let mut phone = Reader::new(connect(
         &lab,
@@ -281,6 +294,19 @@ fn invite_over_tcp_is_rewritten_and_its_answer_restored_split_and_coalesced() {
     srv.s.read_exact(&mut ka).unwrap();
     assert_eq!(&ka, b"\r\n\r\n");
 
+    // DSCP CS5 on the relayed signalling, towards the provider and towards the phone.
+    for (host, port_match) in [("wan", "dport"), ("lan1", "sport")] {
+        let rules = lab.exec(host, &["nft", "list", "table", "ip", "dscp_seen"]);
+        let n: u64 = rules
+            .split(&format!(
+                "tcp {port_match} 5060 ip dscp cs5 counter packets "
+            ))
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        assert!(n > 0, "no CS5 packets seen in {host}: {rules}");
+    }
     let st = lab.status_json().unwrap();
     assert_eq!(json_u64(&st, "\"tcp_relay\":{\"connections\":"), 1, "{st}");
     assert!(json_u64(&st, "\"messages\":") >= 5, "{st}");
@@ -321,6 +347,29 @@ fn tcp_registration_idles_past_the_routers_tcp_timeouts_then_takes_an_inbound_ca
         lab.exec("r", &["sysctl", "-qw", &format!("{k}={v}")]);
     }
     start(&mut lab, "\toption alg '1'");
+    // Like OpenWrt's wan zone (input REJECT): only established flows reach the router
+    // from the WAN, so an onward connection whose conntrack entry expired would be cut.
+    lab.exec(
+        "r",
+        &[
+            "nft",
+            "insert",
+            "rule",
+            "inet",
+            "fw4",
+            "input",
+            "iifname",
+            "wan",
+            "ct",
+            "state",
+            "!=",
+            "{",
+            "established,",
+            "related",
+            "}",
+            "drop",
+        ],
+    );
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
     let mut phone = Reader::new(connect(
         &lab,
@@ -349,8 +398,18 @@ fn tcp_registration_idles_past_the_routers_tcp_timeouts_then_takes_an_inbound_ca
         s.contains("\"aor\":\"sip:100@198.51.100.10\"")
     });
 
-    // Idle well past the router's TCP timeout.
+    // Idle well past the router's TCP timeout; the relay's keep-alive probes keep both
+    // connections' conntrack entries established.
     std::thread::sleep(Duration::from_secs(15));
+    let ct = lab.exec(
+        "r",
+        &["conntrack", "-L", "-p", "tcp", "--orig-port-dst", "5060"],
+    );
+    assert_eq!(
+        ct.matches("ESTABLISHED").count(),
+        2,
+        "phone and onward connection: {ct}"
+    );
 
     // The provider sends a call on the phone's connection.
     let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
