@@ -645,9 +645,9 @@ fn a_flood_of_silent_connections_does_not_stop_udp_sip() {
         }
     }
     let st = lab.wait_status(Duration::from_secs(5), "the relay at its limit", |s| {
-        s.contains("\"tcp_relay\":{\"connections\":256,")
+        s.contains("\"tcp_relay\":{\"connections\":128,\"accepted\":300,\"refused\":172,")
     });
-    assert!(json_u64(&st, "\"refused\":") >= 44, "{st}");
+    assert!(st.contains("\"timed_out\":0"), "{st}");
     // UDP SIP is untouched by it.
     let s = phone::Sip::new(&lab, "lan1", PHONE1);
     let public = s.register(300);

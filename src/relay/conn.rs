@@ -6,7 +6,9 @@
 //! of what has been received: wait for more, pass bytes on unchanged (keep-alives, or a
 //! message too large to hold, which streams through as it arrives), hand one whole
 //! message to the engine, or close the connection (the stream cannot be framed). So a
-//! direction never holds more than [`Limits::max_message`] bytes.
+//! direction never holds more than [`Limits::max_message`] bytes (or its header section),
+//! and when all connections together hold more than [`Limits::budget`], only messages up
+//! to [`Limits::small_message`] are held ([`hold`]); larger ones pass unchanged.
 
 use crate::wire::sip::{Message, Name};
 use crate::wire::sip_stream::{frame, Frame, StreamError};
@@ -20,6 +22,10 @@ pub struct Limits {
     pub max_message: usize,
     /// Longest header section; beyond it the stream is not SIP and is closed.
     pub max_head: usize,
+    /// Bytes all connections together may hold before only small messages are held.
+    pub budget: usize,
+    /// Largest message held (and rewritten) while over the budget.
+    pub small_message: usize,
     /// Seconds a connection may stay without a first complete message (slow or
     /// half-open peers).
     pub first_message: u64,
@@ -32,6 +38,8 @@ impl Default for Limits {
         Limits {
             max_message: 64 * 1024,
             max_head: 16 * 1024,
+            budget: 2 * 1024 * 1024,
+            small_message: 8 * 1024,
             first_message: 30,
             idle: 3600,
         }
@@ -59,7 +67,8 @@ pub struct Framing {
 }
 
 impl Framing {
-    pub fn step(&mut self, buf: &[u8], limits: &Limits) -> Step {
+    /// `hold`: the largest message to hold whole now (see [`hold`]).
+    pub fn step(&mut self, buf: &[u8], limits: &Limits, hold: usize) -> Step {
         if self.pass_left > 0 {
             let n = self.pass_left.min(buf.len());
             self.pass_left -= n;
@@ -68,7 +77,7 @@ impl Framing {
         match frame(buf, limits.max_head) {
             Frame::Incomplete => Step::Wait,
             Frame::KeepAlive(n) => Step::Raw(n),
-            Frame::Message { len, .. } if len <= limits.max_message => {
+            Frame::Message { len, .. } if len <= hold.min(limits.max_message) => {
                 if buf.len() >= len {
                     Step::Message(len)
                 } else {
@@ -87,6 +96,16 @@ impl Framing {
     /// Whether an oversized message is passing through.
     pub fn passing_through(&self) -> bool {
         self.pass_left > 0
+    }
+}
+
+/// The largest message a connection may hold whole while all connections together
+/// hold `buffered` bytes.
+pub fn hold(limits: &Limits, buffered: usize) -> usize {
+    if buffered < limits.budget {
+        limits.max_message
+    } else {
+        limits.small_message
     }
 }
 
@@ -139,12 +158,12 @@ mod tests {
         let l = small();
         let mut f = Framing::default();
         let two = b"\r\n\r\nACK sip:b SIP/2.0\r\nl: 2\r\n\r\nokBYE";
-        assert_eq!(f.step(two, &l), Step::Raw(4));
-        assert_eq!(f.step(&two[4..], &l), Step::Message(29));
+        assert_eq!(f.step(two, &l, 64), Step::Raw(4));
+        assert_eq!(f.step(&two[4..], &l, 64), Step::Message(29));
         assert_eq!(&two[31..33], b"ok");
-        assert_eq!(f.step(&two[33..], &l), Step::Wait);
+        assert_eq!(f.step(&two[33..], &l, 64), Step::Wait);
         // The body not there yet.
-        assert_eq!(f.step(&two[4..32], &l), Step::Wait);
+        assert_eq!(f.step(&two[4..32], &l, 64), Step::Wait);
     }
 
     #[test]
@@ -153,16 +172,34 @@ mod tests {
         let mut f = Framing::default();
         let big = b"MESSAGE sip:b SIP/2.0\r\nl: 100\r\n\r\n0123456789";
         // 33 header bytes + 100 body bytes: more than max_message.
-        assert_eq!(f.step(big, &l), Step::Raw(43));
+        assert_eq!(f.step(big, &l, 64), Step::Raw(43));
         assert!(f.passing_through());
-        assert_eq!(f.step(&[b'x'; 60], &l), Step::Raw(60));
+        assert_eq!(f.step(&[b'x'; 60], &l, 64), Step::Raw(60));
         // 133 bytes in all: the last 30 of them, then the next message's start.
         let mut rest = [b'y'; 33];
         rest[30..].copy_from_slice(b"ACK");
-        assert_eq!(f.step(&rest, &l), Step::Raw(30));
+        assert_eq!(f.step(&rest, &l, 64), Step::Raw(30));
         assert!(!f.passing_through());
-        assert_eq!(f.step(b"ACK", &l), Step::Wait);
-        assert_eq!(f.step(b"", &l), Step::Wait);
+        assert_eq!(f.step(b"ACK", &l, 64), Step::Wait);
+        assert_eq!(f.step(b"", &l, 64), Step::Wait);
+    }
+
+    #[test]
+    fn over_the_budget_only_small_messages_are_held() {
+        let l = Limits {
+            max_message: 64,
+            budget: 100,
+            small_message: 30,
+            ..Limits::default()
+        };
+        assert_eq!(hold(&l, 99), 64);
+        assert_eq!(hold(&l, 100), 30);
+        let m = b"ACK sip:b SIP/2.0\r\nl: 2\r\n\r\nok";
+        assert_eq!(Framing::default().step(m, &l, 64), Step::Message(29));
+        assert_eq!(Framing::default().step(m, &l, 30), Step::Message(29));
+        let mut f = Framing::default();
+        assert_eq!(f.step(m, &l, 28), Step::Raw(29), "passed on unchanged");
+        assert!(!f.passing_through());
     }
 
     #[test]
@@ -170,11 +207,11 @@ mod tests {
         let l = small();
         let mut f = Framing::default();
         assert_eq!(
-            f.step(&[b'A'; 48], &l),
+            f.step(&[b'A'; 48], &l, 64),
             Step::Close(StreamError::HeadTooLong)
         );
         assert_eq!(
-            f.step(b"A sip:b SIP/2.0\r\nl: -1\r\n\r\n", &l),
+            f.step(b"A sip:b SIP/2.0\r\nl: -1\r\n\r\n", &l, 64),
             Step::Close(StreamError::BadContentLength)
         );
     }

@@ -29,12 +29,14 @@ use std::time::Duration;
 /// The transparent listener's port on 127.0.0.1 (the `tproxy` target).
 pub const RELAY_PORT: u16 = 5059;
 /// Connections relayed at once; more are accepted and closed at once.
-pub const MAX_CONNECTIONS: usize = 256;
+pub const MAX_CONNECTIONS: usize = 128;
 /// How long the onward connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A write that cannot make progress this long closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 4096;
+/// A buffer's capacity is given back beyond this once it has drained.
+const KEEP_CAPACITY: usize = 8192;
 
 /// What a connection knows about its endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,8 @@ pub trait Handler: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub active: AtomicUsize,
+    /// Bytes held in all connections' buffers.
+    pub buffered: AtomicUsize,
     pub accepted: AtomicU64,
     pub refused: AtomicU64,
     pub messages: AtomicU64,
@@ -321,6 +325,8 @@ struct Side {
     buf: Vec<u8>,
     framing: Framing,
     eof: bool,
+    /// This side's share of [`Stats::buffered`].
+    accounted: usize,
 }
 
 enum Outcome {
@@ -378,6 +384,12 @@ impl Relay<'_> {
     fn run(&mut self) {
         let mut from_phone = Side::default();
         let mut from_peer = Side::default();
+        self.run_sides(&mut from_phone, &mut from_peer);
+        let held = from_phone.accounted + from_peer.accounted;
+        self.ctx.stats.buffered.fetch_sub(held, Ordering::Relaxed);
+    }
+
+    fn run_sides(&mut self, from_phone: &mut Side, from_peer: &mut Side) {
         let mut chunk = vec![0u8; CHUNK];
         loop {
             let mut fds = [
@@ -408,7 +420,7 @@ impl Relay<'_> {
                         self.last = now;
                     }
                 }
-                if let Outcome::Close = self.pass(&mut from_phone, Direction::Outbound) {
+                if let Outcome::Close = self.pass(from_phone, Direction::Outbound) {
                     return;
                 }
             }
@@ -421,7 +433,7 @@ impl Relay<'_> {
                         self.last = now;
                     }
                 }
-                if let Outcome::Close = self.pass(&mut from_peer, Direction::Inbound) {
+                if let Outcome::Close = self.pass(from_peer, Direction::Inbound) {
                     return;
                 }
             }
@@ -436,10 +448,31 @@ impl Relay<'_> {
         }
     }
 
-    /// Passes on what can be decided about the front of `side`'s bytes.
+    /// Passes on what can be decided about the front of `side`'s bytes, and accounts
+    /// for what it still holds.
     fn pass(&mut self, side: &mut Side, direction: Direction) -> Outcome {
+        let outcome = self.pass_front(side, direction);
+        if side.buf.capacity() > KEEP_CAPACITY && side.buf.len() <= KEEP_CAPACITY / 2 {
+            side.buf.shrink_to(KEEP_CAPACITY);
+        }
+        let (now, before) = (side.buf.len(), side.accounted);
+        let buffered = &self.ctx.stats.buffered;
+        if now > before {
+            buffered.fetch_add(now - before, Ordering::Relaxed);
+        } else {
+            buffered.fetch_sub(before - now, Ordering::Relaxed);
+        }
+        side.accounted = now;
+        outcome
+    }
+
+    fn pass_front(&mut self, side: &mut Side, direction: Direction) -> Outcome {
         loop {
-            let step = side.framing.step(&side.buf, &self.ctx.limits);
+            let hold = conn::hold(
+                &self.ctx.limits,
+                self.ctx.stats.buffered.load(Ordering::Relaxed),
+            );
+            let step = side.framing.step(&side.buf, &self.ctx.limits, hold);
             let n = match step {
                 Step::Wait => return Outcome::Continue,
                 Step::Close(e) => {
