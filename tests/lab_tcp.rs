@@ -715,3 +715,83 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
     assert!(!rules.contains("tproxy"), "{rules}");
 }
+
+#[test]
+fn oversized_passes_unchanged_unframable_closes_and_neither_stalls_others() {
+    let Some(mut lab) = Lab::new("tcpbad") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    // A healthy connection from the second phone, kept busy throughout.
+    let mut good = Reader::new(connect(
+        &lab,
+        "lan2",
+        &format!("{PHONE2}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    good.send(&invite("good0", PHONE2, &sdp(PHONE2, &audio(4000))));
+    let (s, _) = accept(&server);
+    let mut good_srv = Reader::new(s);
+    assert!(good_srv.expect("first").contains("Call-ID: good0"));
+
+    // A 200 KB MESSAGE (over the 64 KB the relay holds): passed on unchanged, in full.
+    let mut big = Reader::new(connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    let body = "x".repeat(200_000);
+    let msg = sip(&format!("MESSAGE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/TCP {PHONE1}:5060;branch=z9hG4bK-big\nCall-ID: big\nCSeq: 1 MESSAGE\nContact: <sip:100@{PHONE1}:5060;transport=tcp>\nContent-Type: text/plain\n"), &body);
+    let mut w = big.s.try_clone().unwrap();
+    let m2 = msg.clone();
+    let writer = std::thread::spawn(move || w.write_all(&m2).unwrap());
+    let (s, _) = accept(&server);
+    let mut big_srv = Reader::new(s);
+    good.send(&invite("good1", PHONE2, &sdp(PHONE2, &audio(4002))));
+    assert!(good_srv
+        .expect("during the big one")
+        .contains("Call-ID: good1"));
+    let got = big_srv.next().expect("the big message");
+    writer.join().unwrap();
+    assert_eq!(got.len(), msg.len());
+    assert!(got == msg, "unchanged");
+    // The connection goes on after it: the next message is rewritten again.
+    big.send(&invite("after-big", PHONE1, &sdp(PHONE1, &audio(4004))));
+    let next = big_srv.expect("after the big one");
+    assert!(next.contains(&format!("c=IN IP4 {ROUTER_WAN}")), "{next}");
+
+    // A stream that cannot be framed (a Content-Length that is no number) is closed,
+    // after what was framed before it was passed on.
+    let mut bad = Reader::new(connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    let mut stream = invite("before-bad", PHONE1, &sdp(PHONE1, &audio(4006)));
+    stream.extend_from_slice(b"MESSAGE sip:bob SIP/2.0\r\nContent-Length: lots\r\n\r\nxyz");
+    bad.send(&stream);
+    let (s, _) = accept(&server);
+    let mut bad_srv = Reader::new(s);
+    assert!(bad_srv
+        .expect("the framed message")
+        .contains("Call-ID: before-bad"));
+    assert!(bad_srv.next().is_none(), "closed, not forwarded in pieces");
+    assert!(bad.next().is_none(), "the phone's side is closed too");
+    // Header lines that never end (no empty line within 16 KB): closed as well.
+    let mut junk = Reader::new(connect(
+        &lab,
+        "lan1",
+        &format!("{PHONE1}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    junk.send(&vec![b'A'; 20_000]);
+    assert!(junk.next().is_none());
+
+    good.send(&invite("good2", PHONE2, &sdp(PHONE2, &audio(4008))));
+    assert!(good_srv.expect("after all that").contains("Call-ID: good2"));
+    let st = lab.status_json().unwrap();
+    assert_eq!(json_u64(&st, "\"closed_unframable\":"), 2, "{st}");
+}
