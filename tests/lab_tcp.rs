@@ -309,6 +309,11 @@ fn invite_over_tcp_is_rewritten_and_its_answer_restored_split_and_coalesced() {
     }
     let st = lab.status_json().unwrap();
     assert_eq!(json_u64(&st, "\"tcp_relay\":{\"connections\":"), 1, "{st}");
+    let source = phone.s.local_addr().unwrap();
+    assert!(
+        st.contains(&format!("\"relayed\":[{{\"phone\":\"{PHONE1}:5060\",\"source\":\"{source}\",\"peer\":\"{SERVER}:5060\",\"public\":\"{ROUTER_WAN}:5060\",\"age\":")),
+        "{st}"
+    );
     assert!(json_u64(&st, "\"messages\":") >= 5, "{st}");
     // Calls are tracked as for UDP: the first ended with its BYE, the second is ringing
     // with its media mapped.

@@ -232,6 +232,20 @@ impl Shared {
             registrations,
             calls,
             tcp_relay: self.relay.as_ref().map(|r| r.counts()),
+            tcp_connections: self
+                .relay
+                .as_ref()
+                .map(|r| r.connections())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(c, since)| status::TcpConnectionStatus {
+                    phone: c.phone.to_string(),
+                    source: c.source.to_string(),
+                    peer: c.peer.to_string(),
+                    public: c.public.to_string(),
+                    age: now.saturating_sub(since),
+                })
+                .collect(),
         }
     }
 }

@@ -27,6 +27,19 @@ pub struct Status {
     pub calls: Vec<CallStatus>,
     /// The TCP relay's counters (None: it does not listen).
     pub tcp_relay: Option<crate::relay::Counts>,
+    /// The connections it relays.
+    pub tcp_connections: Vec<TcpConnectionStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TcpConnectionStatus {
+    /// The phone's signalling endpoint (address, Via port).
+    pub phone: String,
+    /// The phone's end of the connection.
+    pub source: String,
+    pub peer: String,
+    pub public: String,
+    pub age: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -132,9 +145,20 @@ impl Status {
             Some(t) => {
                 let _ = write!(
                     o,
-                    "{{\"connections\":{},\"accepted\":{},\"refused\":{},\"messages\":{},\"rewritten\":{},\"closed_unframable\":{},\"timed_out\":{},\"onward_failed\":{}}}",
+                    "{{\"connections\":{},\"accepted\":{},\"refused\":{},\"messages\":{},\"rewritten\":{},\"closed_unframable\":{},\"timed_out\":{},\"onward_failed\":{},\"relayed\":",
                     t.active, t.accepted, t.refused, t.messages, t.rewritten, t.closed_unframable, t.timed_out, t.onward_failed
                 );
+                list(&mut o, &self.tcp_connections, |o, c| {
+                    let mut g = true;
+                    o.push('{');
+                    field_str(o, &mut g, "phone", &c.phone);
+                    field_str(o, &mut g, "source", &c.source);
+                    field_str(o, &mut g, "peer", &c.peer);
+                    field_str(o, &mut g, "public", &c.public);
+                    field_raw(o, &mut g, "age", c.age);
+                    o.push('}');
+                });
+                o.push('}');
             }
         }
         key(&mut o, &mut f, "warnings");
@@ -244,6 +268,13 @@ impl Status {
                 "TCP relay:      {} connections ({} accepted, {} refused at the limit), {} messages, {} rewritten",
                 t.active, t.accepted, t.refused, t.messages, t.rewritten
             );
+            for c in &self.tcp_connections {
+                let _ = writeln!(
+                    s,
+                    "  TCP {} (from {}) <-> {} as {}, {}s",
+                    c.phone, c.source, c.peer, c.public, c.age
+                );
+            }
         }
         for w in &self.warnings {
             let _ = writeln!(s, "warning:        {w}");

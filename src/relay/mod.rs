@@ -23,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The transparent listener's port on 127.0.0.1 (the `tproxy` target).
@@ -86,6 +86,8 @@ pub struct Stats {
     pub closed_unframable: AtomicU64,
     pub timed_out: AtomicU64,
     pub onward_failed: AtomicU64,
+    /// The connections being relayed (with an onward connection), and since when.
+    open: Mutex<Vec<(Conn, u64)>>,
 }
 
 /// A snapshot of [`Stats`].
@@ -102,6 +104,28 @@ pub struct Counts {
 }
 
 impl Stats {
+    /// The connections being relayed, oldest first, with the time each was opened.
+    pub fn connections(&self) -> Vec<(Conn, u64)> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn opened(&self, c: Conn, now: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((c, now));
+    }
+
+    fn closed(&self, c: &Conn) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = open
+            .iter()
+            .position(|(o, _)| o.source == c.source && o.peer == c.peer)
+        {
+            open.remove(i);
+        }
+    }
+
     pub fn counts(&self) -> Counts {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Counts {
@@ -372,6 +396,7 @@ fn relay(down: TcpStream, ctx: &Ctx) {
     };
     r.run();
     if r.up.is_some() {
+        ctx.stats.closed(&r.conn);
         ctx.handler.closed(&r.conn);
     }
     let _ = r.down.shutdown(Shutdown::Both);
@@ -545,6 +570,7 @@ impl Relay<'_> {
                 }
                 tune(&s, self.ctx.keepalive_idle);
                 self.up = Some(s);
+                self.ctx.stats.opened(self.conn, self.ctx.handler.now());
                 true
             }
             Err(e) => {
