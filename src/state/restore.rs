@@ -1,0 +1,264 @@
+//! What the ALG did on the way out, kept so that the way back restores exactly that
+//! (the engine's [`Memory`]; see `engine::restore`).
+//!
+//! - Client transactions of the phones: key = the phone, the top Via branch (the
+//!   Call-ID without one), the CSeq method and the sent-by as written on the wire (RFC
+//!   3261 §17.1.3 matching). Value = which of Via/Contact/Record-Route the ALG rewrote
+//!   (possibly none: a NAT-aware phone). Lifetime in RFC 3261 timer terms: 32 s (64·T1,
+//!   timers B/F) from the last request retransmission; an INVITE's provisional response
+//!   extends it to 180 s (timer C), its final response sets it to 32 s (the 2xx is
+//!   retransmitted, and forked, for 64·T1).
+//! - The phones' contacts: per private endpoint, whether the ALG rewrote the Contact
+//!   (and Record-Route) it last sent, and to which public mapping. Lifetime: a
+//!   REGISTER's expiry + 32 s, else 2 h from the last message carrying a Contact (a
+//!   dialog's target); the latest message wins (a phone that starts writing its public
+//!   address itself is left alone from then on).
+//!
+//! Both tables are capped ([`Restore::MAX_TRANSACTIONS`], [`Restore::MAX_CONTACTS`]):
+//! at the cap the oldest transaction / the contact closest to expiry is forgotten.
+//! Whatever is not (or no longer) known is answered [`Recalled::Unknown`], and the
+//! engine then leaves the bytes as they arrived (fail-open): better to leave a byte than
+//! to break a NAT-aware phone. The cost: after a daemon restart, an eviction or a very
+//! long silent dialog, a phone that is not NAT-aware gets the public address in those
+//! few messages (a response's Via, which it drops until the request is retransmitted
+//! and recorded again; a Request-URI naming its public contact, which phones accept).
+//!
+//! Pure: `now` (seconds of a monotonic clock) is passed in.
+
+use crate::engine::restore::{Answer, Memory, Recalled, Rewrites, Sent};
+use crate::engine::Nat;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::SocketAddrV4;
+
+/// 64·T1 (T1 = 500 ms): RFC 3261 timers B, F, and the 2xx retransmission span.
+pub const TIMER_B: u64 = 32;
+/// RFC 3261 timer C (> 3 min): an INVITE that has had a provisional response.
+pub const TIMER_C: u64 = 180;
+/// How long a Contact the ALG rewrote outside a registration (a dialog's remote
+/// target) is remembered after the last message that carried it.
+pub const DIALOG_CONTACT: u64 = 7200;
+
+#[derive(Debug, Clone, Copy)]
+struct Transaction {
+    rewrote: Rewrites,
+    invite: bool,
+    expires_at: u64,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactMemory {
+    pub public: SocketAddrV4,
+    pub rewrote: Rewrites,
+    pub expires_at: u64,
+}
+
+#[derive(Debug)]
+pub struct Restore {
+    transactions: HashMap<u64, Transaction>,
+    /// Insertion order of `transactions`, for eviction at the cap: (key, seq).
+    order: VecDeque<(u64, u64)>,
+    contacts: HashMap<SocketAddrV4, ContactMemory>,
+    keys: RandomState,
+    seq: u64,
+    max_transactions: usize,
+    max_contacts: usize,
+}
+
+impl Default for Restore {
+    fn default() -> Self {
+        Self::with_caps(Self::MAX_TRANSACTIONS, Self::MAX_CONTACTS)
+    }
+}
+
+impl Restore {
+    /// 16384 transactions: 512 new transactions a second for 32 s (about 1 MB).
+    pub const MAX_TRANSACTIONS: usize = 16384;
+    pub const MAX_CONTACTS: usize = 4096;
+
+    pub fn with_caps(max_transactions: usize, max_contacts: usize) -> Self {
+        Restore {
+            transactions: HashMap::new(),
+            order: VecDeque::new(),
+            contacts: HashMap::new(),
+            keys: RandomState::new(),
+            seq: 0,
+            max_transactions: max_transactions.max(1),
+            max_contacts: max_contacts.max(1),
+        }
+    }
+
+    /// The engine's view of this table at time `now`.
+    pub fn at(&mut self, now: u64) -> At<'_> {
+        At { table: self, now }
+    }
+
+    pub fn transactions(&self) -> usize {
+        self.transactions.len()
+    }
+
+    pub fn contacts(&self) -> usize {
+        self.contacts.len()
+    }
+
+    pub fn contact(&self, private: SocketAddrV4) -> Option<&ContactMemory> {
+        self.contacts.get(&private)
+    }
+
+    /// Forgets what has expired.
+    pub fn expire(&mut self, now: u64) {
+        self.transactions.retain(|_, t| now < t.expires_at);
+        self.contacts.retain(|_, c| now < c.expires_at);
+        let live = &self.transactions;
+        self.order
+            .retain(|(k, seq)| live.get(k).is_some_and(|t| t.seq == *seq));
+    }
+
+    pub fn clear(&mut self) {
+        self.transactions.clear();
+        self.order.clear();
+        self.contacts.clear();
+    }
+
+    fn key(&self, private: SocketAddrV4, branch: &[u8], method: &[u8], sent_by: &[u8]) -> u64 {
+        // Keyed SipHash (random per process): a far end cannot aim at a collision.
+        self.keys.hash_one((private, branch, method, sent_by))
+    }
+
+    fn record_transaction(&mut self, key: u64, rewrote: Rewrites, invite: bool, now: u64) {
+        let expires_at = now + TIMER_B;
+        if let Some(t) = self.transactions.get_mut(&key) {
+            // A retransmission: same decision, timer restarted.
+            t.rewrote = rewrote;
+            t.expires_at = t.expires_at.max(expires_at);
+            return;
+        }
+        while self.transactions.len() >= self.max_transactions {
+            let Some((old, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.transactions.get(&old).is_some_and(|t| t.seq == seq) {
+                self.transactions.remove(&old);
+            }
+        }
+        self.seq += 1;
+        self.transactions.insert(
+            key,
+            Transaction {
+                rewrote,
+                invite,
+                expires_at,
+                seq: self.seq,
+            },
+        );
+        self.order.push_back((key, self.seq));
+        if self.order.len() > 2 * self.max_transactions {
+            let live = &self.transactions;
+            self.order
+                .retain(|(k, seq)| live.get(k).is_some_and(|t| t.seq == *seq));
+        }
+    }
+
+    fn record_contact(
+        &mut self,
+        nat: &Nat,
+        rewrote: Rewrites,
+        registration: Option<u32>,
+        now: u64,
+    ) {
+        let rewrote = Rewrites(rewrote.0 & (Rewrites::CONTACT.0 | Rewrites::RECORD_ROUTE.0));
+        let lifetime = match registration {
+            Some(0) => TIMER_B,
+            Some(e) => u64::from(e) + TIMER_B,
+            None => DIALOG_CONTACT,
+        };
+        let expires_at = now + lifetime;
+        if let Some(c) = self.contacts.get_mut(&nat.private) {
+            if c.rewrote == rewrote && c.public == nat.public && now < c.expires_at {
+                c.expires_at = c.expires_at.max(expires_at);
+                return;
+            }
+        } else if self.contacts.len() >= self.max_contacts {
+            let soonest = self
+                .contacts
+                .iter()
+                .min_by_key(|(_, c)| c.expires_at)
+                .map(|(k, _)| *k);
+            if let Some(k) = soonest {
+                self.contacts.remove(&k);
+            }
+        }
+        self.contacts.insert(
+            nat.private,
+            ContactMemory {
+                public: nat.public,
+                rewrote,
+                expires_at,
+            },
+        );
+    }
+}
+
+/// [`Restore`] at one instant: what the engine talks to.
+pub struct At<'a> {
+    table: &'a mut Restore,
+    now: u64,
+}
+
+fn is_invite(method: &[u8]) -> bool {
+    method == b"INVITE"
+}
+
+impl Memory for At<'_> {
+    fn sent(&mut self, nat: &Nat, sent: &Sent) {
+        let now = self.now;
+        if sent.request {
+            if let (Some(branch), Some(method), Some(sent_by)) =
+                (sent.branch, sent.method, sent.sent_by)
+            {
+                let key = self.table.key(nat.private, branch, method, sent_by);
+                let rewrote = Rewrites(sent.rewrote.0 & Rewrites::ALL.0);
+                self.table
+                    .record_transaction(key, rewrote, is_invite(method), now);
+            }
+        }
+        if sent.has_contact {
+            self.table
+                .record_contact(nat, sent.rewrote, sent.registration, now);
+        }
+    }
+
+    fn response(&mut self, nat: &Nat, a: &Answer) -> Recalled {
+        let now = self.now;
+        let key = self.table.key(nat.private, a.branch, a.method, a.sent_by);
+        let Some(t) = self.table.transactions.get_mut(&key) else {
+            return Recalled::Unknown;
+        };
+        if now >= t.expires_at {
+            self.table.transactions.remove(&key);
+            return Recalled::Unknown;
+        }
+        if t.invite {
+            t.expires_at = if a.status < 200 {
+                t.expires_at.max(now + TIMER_C)
+            } else {
+                now + TIMER_B
+            };
+        }
+        Recalled::Seen(t.rewrote)
+    }
+
+    fn request(&mut self, nat: &Nat) -> Recalled {
+        match self.table.contacts.get(&nat.private) {
+            Some(c) if c.public == nat.public && self.now < c.expires_at => {
+                Recalled::Seen(c.rewrote)
+            }
+            _ => Recalled::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
