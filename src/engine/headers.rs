@@ -177,17 +177,22 @@ pub(super) fn scan<'a>(
                     continue;
                 };
                 facts.transport = Some(top.transport);
-                let via = top.via(buf, value.end);
-                facts.branch = via.branch.clone().map(|b| &buf[b]);
-                out.sent_by = Some(via.span());
                 if top.transport == Transport::Tls {
                     out.secure = true;
                     continue;
                 }
-                // Towards the LAN, only a response's top Via is the phone's own.
+                // Towards the LAN, a request's top Via is the far end's.
                 if direction == Direction::Inbound && !response {
                     continue;
                 }
+                // The branch and sent-by key the phone's client transactions: read in
+                // its requests and in the responses to them.
+                let via = (direction == Direction::Inbound || !response).then(|| {
+                    let via = top.via(buf, value.end);
+                    facts.branch = via.branch.clone().map(|b| &buf[b]);
+                    out.sent_by = Some(via.span());
+                    via
+                });
                 out.nat_aware |= map_host_port(
                     buf,
                     top.host.clone(),
@@ -197,8 +202,8 @@ pub(super) fn scan<'a>(
                     Field::ViaSentBy,
                     edits,
                 );
-                if direction == Direction::Inbound {
-                    restore_via_params(buf, &via, nat, edits);
+                if let (Direction::Inbound, Some(via)) = (direction, &via) {
+                    restore_via_params(buf, via, nat, edits);
                 }
             }
             Name::Contact | Name::RecordRoute | Name::Route | Name::To => {
