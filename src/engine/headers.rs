@@ -186,13 +186,21 @@ pub(super) fn scan<'a>(
                     continue;
                 }
                 // The branch and sent-by key the phone's client transactions: read in
-                // its requests and in the responses to them.
-                let via = (direction == Direction::Inbound || !response).then(|| {
-                    let via = top.via(buf, value.end);
-                    facts.branch = via.branch.clone().map(|b| &buf[b]);
-                    out.sent_by = Some(via.span());
-                    via
-                });
+                // its requests (the branch alone) and in the responses to them (with
+                // `received`/`rport`, which may need restoring).
+                let via = match direction {
+                    Direction::Inbound => Some(top.via(buf, value.end)),
+                    Direction::Outbound => None,
+                };
+                let branch = match &via {
+                    Some(v) => v.branch.clone(),
+                    None if !response => top.branch(buf, value.end),
+                    None => None,
+                };
+                if via.is_some() || !response {
+                    facts.branch = branch.map(|b| &buf[b]);
+                    out.sent_by = Some(top.span());
+                }
                 out.nat_aware |= map_host_port(
                     buf,
                     top.host.clone(),

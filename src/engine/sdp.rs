@@ -349,6 +349,7 @@ fn finish(
 
 /// Inbound: gives a stream on the public address back its private ports if the ALG
 /// mapped them for this phone; returns whether it did.
+#[inline(never)]
 fn restore_stream(
     buf: &[u8],
     s: &Section,

@@ -29,7 +29,7 @@ use crate::engine::restore::{Answer, Memory, Recalled, Rewrites, Sent};
 use crate::engine::Nat;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::SocketAddrV4;
 
 /// 64·T1 (T1 = 500 ms): RFC 3261 timers B, F, and the 2xx retransmission span.
@@ -57,7 +57,8 @@ pub struct ContactMemory {
 
 #[derive(Debug)]
 pub struct Restore {
-    transactions: HashMap<u64, Transaction>,
+    /// Keyed by [`Restore::key`], already a keyed hash: used as it is.
+    transactions: HashMap<u64, Transaction, BuildHasherDefault<Prehashed>>,
     /// Insertion order of `transactions`, for eviction at the cap: (key, seq).
     order: VecDeque<(u64, u64)>,
     contacts: HashMap<SocketAddrV4, ContactMemory>,
@@ -80,7 +81,7 @@ impl Restore {
 
     pub fn with_caps(max_transactions: usize, max_contacts: usize) -> Self {
         Restore {
-            transactions: HashMap::new(),
+            transactions: HashMap::default(),
             order: VecDeque::new(),
             contacts: HashMap::new(),
             keys: RandomState::new(),
@@ -123,8 +124,25 @@ impl Restore {
     }
 
     fn key(&self, private: SocketAddrV4, branch: &[u8], method: &[u8], sent_by: &[u8]) -> u64 {
-        // Keyed SipHash (random per process): a far end cannot aim at a collision.
-        self.keys.hash_one((private, branch, method, sent_by))
+        // Keyed SipHash (random per process): a far end cannot aim at a collision. The
+        // parts are laid out in one buffer (lengths first, so no two keys read alike)
+        // and hashed in one call; an oversize key is hashed part by part.
+        let mut b = [0u8; 128];
+        let n = 9 + branch.len() + method.len() + sent_by.len();
+        if n > b.len() || branch.len() > 255 || method.len() > 255 || sent_by.len() > 255 {
+            return self.keys.hash_one((private, branch, method, sent_by));
+        }
+        b[..4].copy_from_slice(&private.ip().octets());
+        b[4..6].copy_from_slice(&private.port().to_be_bytes());
+        b[6] = branch.len() as u8;
+        b[7] = method.len() as u8;
+        b[8] = sent_by.len() as u8;
+        let mut i = 9;
+        for part in [branch, method, sent_by] {
+            b[i..i + part.len()].copy_from_slice(part);
+            i += part.len();
+        }
+        self.keys.hash_one(&b[..n])
     }
 
     fn record_transaction(&mut self, key: u64, rewrote: Rewrites, invite: bool, now: u64) {
@@ -198,6 +216,24 @@ impl Restore {
                 expires_at,
             },
         );
+    }
+}
+
+/// A hasher for keys that are keyed hashes already.
+#[derive(Default)]
+pub struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
