@@ -670,6 +670,9 @@ fn a_nat_aware_phone_registers_calls_and_is_called_byte_for_byte() {
 
     let st = lab.status_json().unwrap();
     assert!(st.contains("\"rewritten\":0"), "{st}");
+    // 100/180/200 of the INVITE, the REGISTER's 200, the BYEs' 200 and the far end's
+    // requests to the contact it wrote: all carried the public address, left as sent.
+    assert!(st.contains("\"not_restored\":8"), "{st}");
     let log = lab.log();
     assert!(
         log.contains(

@@ -55,6 +55,9 @@ pub struct Counters {
     pub unparsable: u64,
     pub verdict_errors: u64,
     pub program_errors: u64,
+    /// Messages towards the LAN that carried the public mapping where the ALG had not
+    /// written it (a NAT-aware phone's) or no longer knew (fail-open): left as received.
+    pub not_restored: u64,
 }
 
 pub enum Verdict {
@@ -234,9 +237,15 @@ impl Processor {
             self.counters.unparsable += 1;
             return Verdict::Accept;
         };
-        if direction == Direction::Inbound && self.alg && log::log_enabled!(log::Level::Debug) {
-            for line in plan.restoration_lines() {
-                log::debug!("to {phone}: {line}");
+        if direction == Direction::Inbound && self.alg {
+            let r = &plan.restoration;
+            if !r.kept.is_empty() || r.streams_kept > 0 {
+                self.counters.not_restored += 1;
+            }
+            if log::log_enabled!(log::Level::Debug) {
+                for line in plan.restoration_lines() {
+                    log::debug!("to {phone}: {line}");
+                }
             }
         }
         self.track(&plan.facts, direction, phone, peer, public, now, k);
@@ -507,7 +516,14 @@ mod tests {
             p.handle(Hook::Inbound, &back, 1, &mut k),
             Verdict::Accept
         ));
-        assert_eq!((p.counters.rewritten, p.counters.unchanged), (0, 2));
+        assert_eq!(
+            (
+                p.counters.rewritten,
+                p.counters.unchanged,
+                p.counters.not_restored
+            ),
+            (0, 2, 1)
+        );
         // Housekeeping forgets the transaction after timer F; the contact stays.
         p.housekeeping(40, 300, &mut k);
         assert_eq!((p.restore.transactions(), p.restore.contacts()), (0, 1));
