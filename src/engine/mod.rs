@@ -345,7 +345,8 @@ fn tell(
             method: facts.cseq_method,
             sent_by,
             rewrote,
-            has_contact: facts.contact_count > 0 || rewrote.contains(Rewrites::RECORD_ROUTE),
+            has_contact: facts.contact_count > 0,
+            nat_aware: facts.skipped == Some(Skip::NatAware),
             registration,
         },
     );

@@ -84,9 +84,10 @@ pub struct Sent<'a> {
     pub sent_by: Option<&'a [u8]>,
     /// What the ALG changed.
     pub rewrote: Rewrites,
-    /// The message carries a Contact or a Record-Route of the sender's: what it says
-    /// about the phone's contact is current.
+    /// The message carries a Contact (any).
     pub has_contact: bool,
+    /// The message was left alone because the sender writes its public address itself.
+    pub nat_aware: bool,
     /// A REGISTER's longest contact expiry (seconds), when it states one.
     pub registration: Option<u32>,
 }

@@ -6,13 +6,16 @@
 //!   3261 §17.1.3 matching). Value = which of Via/Contact/Record-Route the ALG rewrote
 //!   (possibly none: a NAT-aware phone). Lifetime in RFC 3261 timer terms: 32 s (64·T1,
 //!   timers B/F) from the last request retransmission; an INVITE's provisional response
-//!   extends it to 180 s (timer C), its final response sets it to 32 s (the 2xx is
-//!   retransmitted, and forked, for 64·T1).
-//! - The phones' contacts: per private endpoint, whether the ALG rewrote the Contact
-//!   (and Record-Route) it last sent, and to which public mapping. Lifetime: a
-//!   REGISTER's expiry + 32 s, else 2 h from the last message carrying a Contact (a
-//!   dialog's target); the latest message wins (a phone that starts writing its public
-//!   address itself is left alone from then on).
+//!   extends it to 10 min (a proxy gives up after timer C, > 3 min; a UA may ring
+//!   longer), its final response sets it to 32 s (the 2xx is retransmitted, and forked,
+//!   for 64·T1).
+//! - The phones' contacts: per private endpoint, whether the ALG rewrote its Contact
+//!   (and Record-Route), and to which public mapping. Recorded from the messages in which
+//!   the ALG rewrote one (flags accumulate) and from those a NAT-aware sender left with
+//!   its own public Contact (which reset them: from then on its requests are left
+//!   alone); a message whose Contact is another host's (a PBX forwarding) changes
+//!   nothing. Lifetime: a REGISTER's expiry + 32 s, else 2 h from the last such message
+//!   (a dialog's target).
 //!
 //! Both tables are capped ([`Restore::MAX_TRANSACTIONS`], [`Restore::MAX_CONTACTS`]):
 //! at the cap the oldest transaction / the contact closest to expiry is forgotten.
@@ -34,8 +37,10 @@ use std::net::SocketAddrV4;
 
 /// 64·T1 (T1 = 500 ms): RFC 3261 timers B, F, and the 2xx retransmission span.
 pub const TIMER_B: u64 = 32;
-/// RFC 3261 timer C (> 3 min): an INVITE that has had a provisional response.
-pub const TIMER_C: u64 = 180;
+/// An INVITE that has had a provisional response waits for its final response this
+/// long after the last one (RFC 3261 timer C, > 3 min, is a proxy's limit; a UA may
+/// ring longer).
+pub const PROCEEDING: u64 = 600;
 /// How long a Contact the ALG rewrote outside a registration (a dialog's remote
 /// target) is remembered after the last message that carried it.
 pub const DIALOG_CONTACT: u64 = 7200;
@@ -179,6 +184,8 @@ impl Restore {
         }
     }
 
+    /// `rewrote`: what the ALG rewrote (Contact/Record-Route), or nothing when the
+    /// sender wrote its public Contact itself.
     fn record_contact(
         &mut self,
         nat: &Nat,
@@ -186,7 +193,6 @@ impl Restore {
         registration: Option<u32>,
         now: u64,
     ) {
-        let rewrote = Rewrites(rewrote.0 & (Rewrites::CONTACT.0 | Rewrites::RECORD_ROUTE.0));
         let lifetime = match registration {
             Some(0) => TIMER_B,
             Some(e) => u64::from(e) + TIMER_B,
@@ -194,7 +200,12 @@ impl Restore {
         };
         let expires_at = now + lifetime;
         if let Some(c) = self.contacts.get_mut(&nat.private) {
-            if c.rewrote == rewrote && c.public == nat.public && now < c.expires_at {
+            let live = c.public == nat.public && now < c.expires_at;
+            // The same story continued: what the ALG rewrote accumulates (a PBX's
+            // REGISTER rewrites its Contact, its dialogs also a Record-Route).
+            let same = c.rewrote == rewrote || (!c.rewrote.is_empty() && !rewrote.is_empty());
+            if live && same {
+                c.rewrote = c.rewrote.with(rewrote);
                 c.expires_at = c.expires_at.max(expires_at);
                 return;
             }
@@ -260,9 +271,10 @@ impl Memory for At<'_> {
                     .record_transaction(key, rewrote, is_invite(method), now);
             }
         }
-        if sent.has_contact {
+        let flags = Rewrites(sent.rewrote.0 & (Rewrites::CONTACT.0 | Rewrites::RECORD_ROUTE.0));
+        if !flags.is_empty() || (sent.nat_aware && sent.has_contact) {
             self.table
-                .record_contact(nat, sent.rewrote, sent.registration, now);
+                .record_contact(nat, flags, sent.registration, now);
         }
     }
 
@@ -278,7 +290,7 @@ impl Memory for At<'_> {
         }
         if t.invite {
             t.expires_at = if a.status < 200 {
-                t.expires_at.max(now + TIMER_C)
+                t.expires_at.max(now + PROCEEDING)
             } else {
                 now + TIMER_B
             };

@@ -2,7 +2,7 @@
 //! on the way out. Every expected message is spelled out or compared byte for byte.
 
 use super::*;
-use crate::engine::{plan_with, Direction, KeepPorts, MediaRequest, PortMap};
+use crate::engine::{plan_with, Direction, KeepPorts, MediaRequest, PortMap, Rewrites};
 use std::net::Ipv4Addr;
 
 fn nat() -> Nat {
@@ -232,7 +232,7 @@ fn a_response_whose_transaction_expired_is_untouched() {
     assert_ne!(back(&mut r, &resp, 131).0, resp);
     assert_eq!(back(&mut r, &resp, 132).0, resp);
 
-    // An INVITE lives 32 s without an answer, 180 s after each provisional response,
+    // An INVITE lives 32 s without an answer, 10 min after each provisional response,
     // and 32 s after its final response (2xx retransmissions).
     let inv = crlf("INVITE sip:b@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKi\nCall-ID: i@x\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
     out(&mut r, &inv, 0);
@@ -245,12 +245,28 @@ fn a_response_whose_transaction_expired_is_untouched() {
     );
     let ok = response("200 OK", "z9hG4bKi", "203.0.113.1:40000", "x", "1 INVITE");
     assert_ne!(back(&mut r, &ringing, 20).0, ringing);
-    assert_ne!(back(&mut r, &ok, 199).0, ok, "timer C from the 180");
-    assert_ne!(back(&mut r, &ok, 230).0, ok, "a retransmitted 2xx");
+    assert_ne!(back(&mut r, &ok, 619).0, ok, "10 min from the 180");
+    assert_ne!(back(&mut r, &ok, 650).0, ok, "a retransmitted 2xx");
     assert_eq!(
-        back(&mut r, &ok, 262).0,
+        back(&mut r, &ok, 682).0,
         ok,
         "32 s after the last final response"
+    );
+    let inv3 = crlf("INVITE sip:b@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKi3\nCall-ID: i3@x\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+    out(&mut r, &inv3, 0);
+    let ringing3 = response(
+        "180 Ringing",
+        "z9hG4bKi3",
+        "203.0.113.1:40000",
+        "x",
+        "1 INVITE",
+    );
+    back(&mut r, &ringing3, 1);
+    let ok3 = response("200 OK", "z9hG4bKi3", "203.0.113.1:40000", "x", "1 INVITE");
+    assert_eq!(
+        back(&mut r, &ok3, 601).0,
+        ok3,
+        "no final response within 10 min"
     );
 
     let inv2 = crlf("INVITE sip:b@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKi2\nCall-ID: i2@x\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
@@ -264,6 +280,37 @@ fn a_response_whose_transaction_expired_is_untouched() {
     // Housekeeping forgets what expired.
     r.expire(1000);
     assert_eq!((r.transactions(), r.contacts()), (0, 0));
+}
+
+/// A PBX behind the router: its REGISTER's Contact and its dialogs' Record-Route are
+/// rewritten; forwarding a LAN phone's request (whose Contact is the phone's, not the
+/// PBX's) changes nothing of what is remembered; a later message in which it writes its
+/// own public Contact means it is NAT-aware now.
+#[test]
+fn what_a_pbx_had_rewritten_accumulates_and_forwarded_contacts_do_not_count() {
+    let mut r = Restore::default();
+    out(&mut r, &crlf(REGISTER), 0);
+    let forwarded = crlf("INVITE sip:bob@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKf\nRecord-Route: <sip:192.168.1.20;lr>\nCall-ID: f@x\nCSeq: 1 INVITE\nContact: <sip:ext@192.168.1.33:5060>\nContent-Length: 0\n\n");
+    assert!(text(&out(&mut r, &forwarded, 1)).contains("Contact: <sip:ext@192.168.1.33:5060>"));
+    let c = *r.contact(nat().private).unwrap();
+    assert_eq!(c.rewrote, Rewrites::CONTACT.with(Rewrites::RECORD_ROUTE));
+    assert_eq!(c.expires_at, 7201, "the longer of registration and dialog");
+    let bye = crlf("BYE sip:100@203.0.113.1:40000 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKb\nRoute: <sip:203.0.113.1:40000;lr>\nContent-Length: 0\n\n");
+    assert_eq!(
+        text(&back(&mut r, &bye, 2).0),
+        text(&crlf("BYE sip:100@192.168.1.20:5060 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKb\nRoute: <sip:192.168.1.20:5060;lr>\nContent-Length: 0\n\n"))
+    );
+    // A forwarded request whose Contact is another host's, nothing rewritten.
+    let other = crlf("MESSAGE sip:bob@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP pbx.lan;branch=z9hG4bKm\nCall-ID: m@x\nCSeq: 1 MESSAGE\nContact: <sip:ext@192.168.1.33:5060>\nContent-Length: 0\n\n");
+    assert_eq!(out(&mut r, &other, 3), other);
+    assert_eq!(r.contact(nat().private).unwrap().rewrote, c.rewrote);
+    // It writes its public contact itself now: its requests are left alone.
+    let aware = String::from_utf8(crlf(REGISTER))
+        .unwrap()
+        .replace("192.168.1.20:5060", "203.0.113.1:40000");
+    out(&mut r, aware.as_bytes(), 4);
+    assert_eq!(r.contact(nat().private).unwrap().rewrote, Rewrites::NONE);
+    assert_eq!(back(&mut r, &bye, 5).0, bye);
 }
 
 #[test]
