@@ -145,7 +145,7 @@ pub fn run(args: &[String]) -> i32 {
         }
         Ok(plan) => {
             if args.explain {
-                explain(&plan);
+                explain(&plan, args.request.is_none());
             }
             stdout.write_all(&plan.output())
         }
@@ -159,7 +159,8 @@ pub fn run(args: &[String]) -> i32 {
     }
 }
 
-fn explain(plan: &engine::Plan) {
+/// `assumed`: no outbound side was given; what was restored was assumed rewritten.
+fn explain(plan: &engine::Plan, assumed: bool) {
     let original = plan.original();
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     if let Some(skip) = plan.facts.skipped {
@@ -168,7 +169,8 @@ fn explain(plan: &engine::Plan) {
         eprintln!("nothing to change");
     }
     for line in plan.restoration_lines() {
-        eprintln!("{line}");
+        let note = if assumed { " (assumed)" } else { "" };
+        eprintln!("{line}{note}");
     }
     for e in plan.edits.iter() {
         eprintln!(
