@@ -121,8 +121,8 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{}}}",
-            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{}}}",
+            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors, c.not_restored
         );
         key(&mut o, &mut f, "warnings");
         o.push('[');
@@ -225,6 +225,13 @@ impl Status {
             "messages:       {} seen, {} rewritten, {} unchanged, {} unparsable (all passed on)",
             c.seen, c.rewritten, c.unchanged, c.unparsable
         );
+        if c.not_restored > 0 {
+            let _ = writeln!(
+                s,
+                "not restored:   {} towards the LAN kept the public address the ALG had not written (log_level debug says why)",
+                c.not_restored
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning:        {w}");
         }
