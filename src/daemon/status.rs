@@ -136,8 +136,8 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{}}}",
-            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{}}}",
+            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors, c.not_restored
         );
         key(&mut o, &mut f, "tcp_relay");
         match &self.tcp_relay {
@@ -262,6 +262,13 @@ impl Status {
             "messages:       {} seen, {} rewritten, {} unchanged, {} unparsable (all passed on)",
             c.seen, c.rewritten, c.unchanged, c.unparsable
         );
+        if c.not_restored > 0 {
+            let _ = writeln!(
+                s,
+                "not restored:   {} towards the LAN kept the public address the ALG had not written (log_level debug says why)",
+                c.not_restored
+            );
+        }
         if let Some(t) = &self.tcp_relay {
             let _ = writeln!(
                 s,

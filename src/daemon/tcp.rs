@@ -6,7 +6,7 @@
 
 use super::packet::{Kernel, Processor};
 use super::Shared;
-use crate::engine::{self, Direction, KeepPorts, Nat, PortMap};
+use crate::engine::{self, AssumeRewritten, Direction, KeepPorts, Memory, Nat, PortMap};
 use crate::relay::{Conn, Handler, Onward};
 use crate::state::actions::Action;
 use crate::state::calls::MediaPorts;
@@ -81,11 +81,26 @@ impl Processor {
             pool: &mut self.pool,
         };
         let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
-        let result = engine::plan(message, direction, &nat, ports);
+        // The same restoration memory as UDP: a response on the connection is restored
+        // only if the ALG rewrote its request.
+        let (mut at, mut stateless) = (self.restore.at(now), AssumeRewritten);
+        let memory: &mut dyn Memory = if self.alg { &mut at } else { &mut stateless };
+        let result = engine::plan_with(message, direction, &nat, ports, memory);
         let Ok(plan) = &result else {
             self.counters.unparsable += 1;
             return None;
         };
+        if direction == Direction::Inbound && self.alg {
+            let r = &plan.restoration;
+            if !r.kept.is_empty() || r.streams_kept > 0 {
+                self.counters.not_restored += 1;
+            }
+            if log::log_enabled!(log::Level::Debug) {
+                for line in plan.restoration_lines() {
+                    log::debug!("to {phone} over TCP: {line}");
+                }
+            }
+        }
         self.track(
             &plan.facts,
             direction,
