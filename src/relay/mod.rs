@@ -374,7 +374,7 @@ fn relay(down: TcpStream, ctx: &Ctx) {
     else {
         return;
     };
-    if *peer.ip() == Ipv4Addr::LOCALHOST {
+    if peer.ip().is_loopback() || source.ip().is_loopback() {
         // Someone on the router connected to the listener itself: nothing to relay.
         return;
     }
