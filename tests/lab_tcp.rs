@@ -213,8 +213,15 @@ fn invite_over_tcp_is_rewritten_and_its_answer_restored_split_and_coalesced() {
         &format!("{PHONE1}:0"),
         &format!("{SERVER}:5060"),
     ));
+    // A keep-alive before the first message reaches the provider with it.
+    phone.send(b"\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(100));
     phone.send(&invite("tcp1", PHONE1, &sdp(PHONE1, &audio(4000))));
     let (s, from) = accept(&server);
+    let mut first = [0u8; 4];
+    let mut s = s;
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"\r\n\r\n");
     // The connection leaves from the router with the public port the phone's UDP
     // signalling from its Via port would have.
     assert_eq!(from, format!("{ROUTER_WAN}:5060").parse().unwrap());

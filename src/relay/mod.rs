@@ -35,6 +35,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A write that cannot make progress this long closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CHUNK: usize = 4096;
+/// Keep-alive bytes kept from before a connection's first message.
+const EARLY_MAX: usize = 16;
 /// A buffer's capacity is given back beyond this once it has drained.
 const KEEP_CAPACITY: usize = 8192;
 
@@ -367,6 +369,9 @@ struct Relay<'a> {
     peer: SocketAddrV4,
     had_message: bool,
     last: u64,
+    /// Keep-alives the phone sent before its first message (passed on once the onward
+    /// connection is open; a few bytes at most).
+    early: Vec<u8>,
 }
 
 fn relay(down: TcpStream, ctx: &Ctx) {
@@ -393,6 +398,7 @@ fn relay(down: TcpStream, ctx: &Ctx) {
         peer,
         had_message: false,
         last: ctx.handler.now(),
+        early: Vec::new(),
     };
     r.run();
     if r.up.is_some() {
@@ -569,6 +575,12 @@ impl Relay<'_> {
                     self.conn.public = SocketAddrV4::new(onward.advertised, local.port());
                 }
                 tune(&s, self.ctx.keepalive_idle);
+                if !self.early.is_empty() && (&s).write_all(&self.early).is_err() {
+                    self.ctx.stats.onward_failed.fetch_add(1, Ordering::Relaxed);
+                    self.ctx.handler.closed(&self.conn);
+                    return false;
+                }
+                self.early = Vec::new();
                 self.up = Some(s);
                 self.ctx.stats.opened(self.conn, self.ctx.handler.now());
                 true
@@ -591,8 +603,14 @@ impl Relay<'_> {
         match direction {
             Direction::Outbound => match self.up.as_ref() {
                 Some(mut u) => u.write_all(bytes),
-                // Keep-alives before the first message: nothing to send them to yet.
-                None => Ok(()),
+                // Keep-alives before the first message: kept for the onward connection
+                // (a phone that sends nothing but keep-alives gets no more than this).
+                None => {
+                    let room = EARLY_MAX.saturating_sub(self.early.len());
+                    self.early
+                        .extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    Ok(())
+                }
             },
             Direction::Inbound => (&self.down).write_all(bytes),
         }
