@@ -670,10 +670,26 @@ fn a_flood_of_silent_connections_does_not_stop_udp_sip() {
         &sdp(MEDIA_GW, &audio(30000)),
     );
     assert!(text(&inv).contains(&format!("c=IN IP4 {ROUTER_WAN}")));
+    // Silent connections time out 30 s after they were opened, and the relay takes new
+    // ones again.
+    let st = lab.wait_status(
+        Duration::from_secs(40),
+        "the silent connections timed out",
+        |s| s.contains("\"tcp_relay\":{\"connections\":0,"),
+    );
+    assert!(st.contains("\"timed_out\":128,"), "{st}");
     drop(idle);
-    lab.wait_status(Duration::from_secs(5), "the silent connections gone", |s| {
-        s.contains("\"tcp_relay\":{\"connections\":0,")
-    });
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut p = Reader::new(connect(
+        &lab,
+        "lan2",
+        &format!("{PHONE2}:0"),
+        &format!("{SERVER}:5060"),
+    ));
+    p.send(&invite("after-flood", PHONE2, &sdp(PHONE2, &audio(4000))));
+    let (s, _) = accept(&server);
+    let got = Reader::new(s).expect("a relayed INVITE after the flood");
+    assert!(got.contains(&format!("c=IN IP4 {ROUTER_WAN}")), "{got}");
 }
 
 #[test]
