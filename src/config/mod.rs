@@ -66,7 +66,7 @@ pub struct Config {
     pub external_address: Option<Ipv4Addr>,
     /// SIP ports (`list port`), deduplicated, in file order; default `[5060]`.
     pub ports: Vec<u16>,
-    /// Handle SIP over TCP too (`main.tcp`).
+    /// Relay and rewrite SIP over TCP too, with `alg` (`main.tcp`; see [`crate::relay`]).
     pub tcp: bool,
     /// Extra addresses allowed to reach registered phones (`list trusted_source`).
     pub trusted_sources: Vec<Cidr>,
