@@ -736,12 +736,45 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     ts.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"\x16\x03\x01 not really TLS");
     assert_eq!(json_u64(&lab.status_json().unwrap(), "\"accepted\":"), 0);
-    // alg off: no diversion either.
+    let policy = |lab: &Lab| {
+        (
+            lab.exec("r", &["ip", "-4", "rule"]),
+            lab.exec("r", &["ip", "-4", "route", "show", "table", "5060"]),
+        )
+    };
+    let (rule, route) = policy(&lab);
+    assert!(
+        rule.contains("fwmark 0x8000000/0x8000000 lookup 5060"),
+        "{rule}"
+    );
+    assert!(route.contains("local default dev lo"), "{route}");
+    // alg off: no diversion either, and no policy route.
     lab.write_config("\toption alg '0'");
     lab.signal("HUP");
     std::thread::sleep(Duration::from_millis(700));
     let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
     assert!(!rules.contains("tproxy"), "{rules}");
+    let (rule, route) = policy(&lab);
+    assert!(
+        !rule.contains("lookup 5060") && route.trim().is_empty(),
+        "{rule}{route}"
+    );
+    // Back on, then SIGTERM: the daemon removes its table and the policy route.
+    lab.write_config("\toption alg '1'");
+    lab.signal("HUP");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(policy(&lab).0.contains("lookup 5060"));
+    lab.signal("TERM");
+    assert_eq!(lab.wait_daemon(Duration::from_secs(5)), Some(0));
+    let (rule, route) = policy(&lab);
+    assert!(
+        !rule.contains("lookup 5060") && route.trim().is_empty(),
+        "{rule}{route}"
+    );
+    assert!(!lab
+        .try_exec("r", &["nft", "list", "table", "inet", "sipalg"])
+        .status
+        .success());
 }
 
 #[test]
