@@ -660,6 +660,16 @@ fn a_flood_of_silent_connections_does_not_stop_udp_sip() {
         s.contains("\"tcp_relay\":{\"connections\":128,\"accepted\":300,\"refused\":172,")
     });
     assert!(st.contains("\"timed_out\":0"), "{st}");
+    // 128 connection threads cost little memory.
+    let pid = lab.daemon_pid().unwrap();
+    let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    println!("sipalgd RSS with 128 relayed connections: {rss_kb} kB");
+    assert!(rss_kb < 8 * 1024, "{rss_kb} kB");
     // UDP SIP is untouched by it.
     let s = phone::Sip::new(&lab, "lan1", PHONE1);
     let public = s.register(300);
