@@ -7,7 +7,7 @@
 use super::actions::Action;
 use super::ports::PortPool;
 use crate::engine::{Facts, MediaKind, MediaRequest, PortMap, Role, StreamDirection};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +111,20 @@ type Key = (SocketAddrV4, String);
 /// Calls kept at most (a home router or a small PBX needs far fewer).
 pub const MAX_CALLS: usize = 4096;
 
+/// The calls, plus two indexes that keep every per-message operation O(log n): the
+/// order in which calls last signalled (eviction takes the first) and how many streams
+/// use each private media endpoint (shared-stream checks). Calls are kept in key order,
+/// so whatever iterates them (replay, expiry) produces actions in a deterministic order.
 #[derive(Debug, Default)]
 pub struct Calls {
-    calls: HashMap<Key, Call>,
+    calls: BTreeMap<Key, Call>,
+    /// (last_signal, insertion number) of each call; the number breaks ties in arrival
+    /// order and is stored in the call's entry of `stamps`.
+    quiet_order: BTreeSet<(u64, u64, Key)>,
+    stamps: HashMap<Key, (u64, u64)>,
+    next_stamp: u64,
+    /// Streams (of all calls) whose private endpoint is this address.
+    endpoint_users: HashMap<SocketAddrV4, u32>,
 }
 
 /// Answers the engine's [`MediaRequest`]s from the shared [`PortPool`]: the phone's own
@@ -144,6 +155,56 @@ fn is(b: Option<&[u8]>, what: &[u8]) -> bool {
 }
 
 impl Calls {
+    /// Records that the call `key` signalled at `now` (O(log n)).
+    fn touch(&mut self, key: &Key, now: u64) {
+        let n = match self.stamps.get(key) {
+            Some(&(t, n)) => {
+                self.quiet_order.remove(&(t, n, key.clone()));
+                n
+            }
+            None => {
+                self.next_stamp += 1;
+                self.next_stamp
+            }
+        };
+        self.stamps.insert(key.clone(), (now, n));
+        self.quiet_order.insert((now, n, key.clone()));
+    }
+
+    /// Removes a call and its index entries.
+    fn remove(&mut self, key: &Key) -> Option<Call> {
+        let call = self.calls.remove(key)?;
+        if let Some((t, n)) = self.stamps.remove(key) {
+            self.quiet_order.remove(&(t, n, key.clone()));
+        }
+        for s in &call.streams {
+            self.endpoint_unused(s.private);
+        }
+        Some(call)
+    }
+
+    fn endpoint_used(&mut self, p: Option<SocketAddrV4>) {
+        if let Some(p) = p {
+            *self.endpoint_users.entry(p).or_default() += 1;
+        }
+    }
+
+    fn endpoint_unused(&mut self, p: Option<SocketAddrV4>) {
+        if let Some(p) = p {
+            if let Some(n) = self.endpoint_users.get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.endpoint_users.remove(&p);
+                }
+            }
+        }
+    }
+
+    /// Streams of all calls that use `private`.
+    fn users_of(&self, private: SocketAddrV4) -> u32 {
+        self.endpoint_users.get(&private).copied().unwrap_or(0)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Call> {
         self.calls.values()
     }
@@ -188,12 +249,8 @@ impl Calls {
             if self.calls.len() >= MAX_CALLS {
                 // A flood of INVITEs must not grow the state without bound: the call
                 // that has been quiet longest goes.
-                let oldest = self
-                    .calls
-                    .iter()
-                    .min_by_key(|(_, c)| c.last_signal)
-                    .map(|(k, _)| k.clone());
-                if let Some(call) = oldest.and_then(|k| self.calls.remove(&k)) {
+                let oldest = self.quiet_order.first().map(|(_, _, k)| k.clone());
+                if let Some(call) = oldest.and_then(|k| self.remove(&k)) {
                     self.teardown(&call, policy, pool, &mut actions);
                 }
             }
@@ -222,12 +279,13 @@ impl Calls {
                     .get(&key)
                     .is_some_and(|c| c.state == CallState::Early && c.invite_cseq == facts.cseq));
         if ends {
-            if let Some(call) = self.calls.remove(&key) {
+            if let Some(call) = self.remove(&key) {
                 self.teardown(&call, policy, pool, &mut actions);
             }
             return actions;
         }
         let mut old_streams = Vec::new();
+        self.touch(&key, now);
         let call = self.calls.get_mut(&key).expect("present");
         call.last_signal = now;
         if is_invite_request && facts.to_tag.is_none() {
@@ -283,15 +341,26 @@ impl Calls {
                 }
             }
         }
-        let others = |calls: &HashMap<Key, Call>, key: &Key, private: SocketAddrV4| {
-            calls
+        for (before, after) in &old_streams {
+            if before.private != after.private {
+                self.endpoint_unused(before.private);
+                self.endpoint_used(after.private);
+            }
+        }
+        let call = &self.calls[&key];
+        // Another call's stream uses `private` (its own streams are not counted).
+        let others = |calls: &Self, private: SocketAddrV4| {
+            let own = call
+                .streams
                 .iter()
-                .any(|(k, c)| k != key && c.streams.iter().any(|s| s.private == Some(private)))
+                .filter(|s| s.private == Some(private))
+                .count() as u32;
+            calls.users_of(private) > own
         };
         for (before, after) in old_streams {
             // Withdraw what changed.
             if let Some(old) = before.private {
-                if after.private != Some(old) && !others(&self.calls, &key, old) {
+                if after.private != Some(old) && !others(self, old) {
                     Self::withdraw_endpoint(&before, policy, pool, &mut actions);
                 } else if policy.alg && !policy.any_source && before.remote != after.remote {
                     if let Some(r) = before.remote {
@@ -389,6 +458,8 @@ impl Calls {
         pool.release(s.public_rtcp, rtcp);
     }
 
+    /// Withdraws the streams of a call already removed with [`Calls::remove`], except
+    /// endpoints another call still uses.
     fn teardown(
         &self,
         call: &Call,
@@ -396,14 +467,9 @@ impl Calls {
         pool: &mut PortPool,
         actions: &mut Vec<Action>,
     ) {
-        let key = (call.phone, call.call_id.clone());
         for s in &call.streams {
             let Some(p) = s.private else { continue };
-            let shared = self
-                .calls
-                .iter()
-                .any(|(k, c)| *k != key && c.streams.iter().any(|o| o.private == Some(p)));
-            if !shared {
+            if self.users_of(p) == 0 {
                 Self::withdraw_endpoint(s, policy, pool, actions);
             }
         }
@@ -429,7 +495,7 @@ impl Calls {
             .collect();
         let mut actions = Vec::new();
         for k in stale {
-            if let Some(call) = self.calls.remove(&k) {
+            if let Some(call) = self.remove(&k) {
                 self.teardown(&call, policy, pool, &mut actions);
             }
         }
@@ -472,7 +538,7 @@ impl Calls {
     }
 
     pub fn clear(&mut self) {
-        self.calls.clear();
+        *self = Calls::default();
     }
 }
 

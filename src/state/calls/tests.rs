@@ -367,3 +367,33 @@ fn an_invite_flood_cannot_grow_the_state_without_bound() {
         .get(a(PHONE), &format!("flood-{}", MAX_CALLS + 9))
         .is_some());
 }
+
+#[test]
+fn the_call_that_signalled_last_is_kept_and_shared_endpoints_outlive_one_call() {
+    let mut w = World::new(ALG);
+    for i in 0..MAX_CALLS {
+        w.sent_by_phone(&invite(&format!("f-{i}"), 4000), i as u64);
+    }
+    // The first call signals again: the second is now the quietest and goes first.
+    w.sent_by_peer(&answer("f-0", "180 Ringing", 30000, "198.51.100.20"), 9000);
+    let acts = w.sent_by_phone(&invite("new", 4000), 9001);
+    assert!(w.calls.get(a(PHONE), "f-0").is_some());
+    assert!(w.calls.get(a(PHONE), "f-1").is_none());
+    // Every call uses 192.168.1.20:4000: evicting one withdraws nothing.
+    assert!(
+        !acts
+            .iter()
+            .any(|x| matches!(x, Action::RemoveMediaEndpoint { .. })),
+        "{acts:?}"
+    );
+    for i in 2..MAX_CALLS {
+        w.sent_by_phone(&bye(&format!("f-{i}")), 9002);
+    }
+    w.sent_by_phone(&bye("f-0"), 9003);
+    assert!(w.pool.owner(4000).is_some(), "still used by the last call");
+    let acts = w.sent_by_phone(&bye("new"), 9004);
+    assert!(acts.contains(&Action::RemoveMediaEndpoint {
+        private: a("192.168.1.20:4000")
+    }));
+    assert!(w.calls.is_empty() && w.pool.is_empty());
+}
