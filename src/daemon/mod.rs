@@ -1,9 +1,11 @@
 //! The daemon: thin edges around the pure core (NFQUEUE, netlink, nft, the control
 //! socket, config loading, signals).
 //!
-//! Threads: the main thread receives queued packets and gives verdicts; a housekeeping
-//! thread handles signals (reload, stop), follows the WAN address and expires state;
-//! the control thread answers `sipalgd status`. They share [`Shared`] behind a mutex.
+//! Threads: the main thread receives queued packets in bursts and gives verdicts; a
+//! housekeeping thread handles signals (reload, stop), follows the WAN address and
+//! expires state; the control thread answers `sipalgd status`. They share [`Shared`]
+//! behind a mutex, which the packet path holds only while deciding, never across
+//! netlink IO.
 
 pub mod control;
 pub mod firewall;
@@ -17,6 +19,8 @@ pub mod status;
 pub mod wan;
 
 use crate::config::{self, Config};
+use crate::netlink::nfqueue::{self, Queue};
+use crate::state::actions::Action;
 use packet::{Hook, Processor, Verdict};
 use ruleset::{Backend, Input, SnatElement};
 use std::collections::HashMap;
@@ -31,6 +35,7 @@ const NF_INET_PRE_ROUTING: u8 = 0;
 pub struct Shared {
     pub config: Config,
     pub processor: Processor,
+    /// Conntrack lookups during packet handling, and replays after a reload.
     pub kernel: kernel::NetlinkKernel,
     pub backend: Backend,
     pub wan: wan::Wan,
@@ -110,10 +115,8 @@ impl Shared {
                 });
             }
         }
-        let Shared {
-            processor, kernel, ..
-        } = self;
-        processor.run(&actions, wan_ip, kernel);
+        let failed = self.kernel.apply(&actions, wan_ip);
+        self.processor.counters.program_errors += failed as u64;
     }
 
     fn apply_config(&mut self) {
@@ -126,7 +129,11 @@ impl Shared {
 
     /// The status report; `helper_attached` is [`helper_guard::attached`], read by the
     /// caller without holding the state lock.
-    pub fn status(&self, helper_attached: bool) -> status::Status {
+    pub fn status(
+        &self,
+        helper_attached: bool,
+        queue: Option<nfqueue::QueueStats>,
+    ) -> status::Status {
         let wan_ip = self.wan.address;
         let now = self.now();
         let advertised = self.config.external_address.or(wan_ip);
@@ -195,7 +202,10 @@ impl Shared {
             kernel_helper_loaded: helper_loaded,
             kernel_helper_attached: helper_attached && self.config.kernel_helper,
             kernel_helper_guard: !self.config.kernel_helper,
-            counters: self.processor.counters,
+            counters: packet::Counters {
+                queue_dropped: queue.map_or(0, |q| q.dropped + q.user_dropped),
+                ..self.processor.counters
+            },
             warnings,
             mappings: self
                 .processor
@@ -352,7 +362,13 @@ pub fn run(args: &[String]) -> i32 {
         if let Err(e) = control::serve(&socket, move |req| {
             // Reading the ruleset spawns nft: do it before taking the lock.
             let attached = helper_guard::attached();
-            let st = s.lock().unwrap_or_else(|p| p.into_inner()).status(attached);
+            let queue = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
+                .ok()
+                .and_then(|t| nfqueue::queue_stats(&t, ruleset::QUEUE_NUM));
+            let st = s
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .status(attached, queue);
             match req {
                 "status-text" => st.to_text(),
                 _ => st.to_json(),
@@ -376,61 +392,116 @@ pub fn run(args: &[String]) -> i32 {
     receive_loop(&mut queue, &shared)
 }
 
-fn open_queue() -> std::io::Result<nfq::Queue> {
-    let mut q = nfq::Queue::open()?;
-    q.bind(ruleset::QUEUE_NUM)?;
-    q.set_fail_open(ruleset::QUEUE_NUM, true)?;
-    q.set_queue_max_len(ruleset::QUEUE_NUM, 4096)?;
-    q.set_recv_gso(ruleset::QUEUE_NUM, false)?;
+/// Packets the kernel holds for a verdict before failing open (accepting unchanged).
+const QUEUE_MAX_LEN: u32 = 4096;
+/// Receive buffer asked for: room for [`QUEUE_MAX_LEN`] SIP packets of ~1.5 KiB with
+/// the kernel's per-skb overhead, so the socket does not fill before the queue does.
+const QUEUE_RCVBUF: usize = 8 << 20;
+/// Datagrams taken in one burst (their verdicts go out together).
+const BURST: usize = 64;
+/// Burst buffer: what one burst may hold (at least one largest message more).
+const BURST_BYTES: usize = 256 << 10;
+/// Verdicts are sent in datagrams of about this size.
+const VERDICT_DATAGRAM: usize = 32 << 10;
+
+fn open_queue() -> std::io::Result<Queue> {
+    let (q, granted) = Queue::open(
+        &nfqueue::Config {
+            queue: ruleset::QUEUE_NUM,
+            max_len: QUEUE_MAX_LEN,
+            flags: nfqueue::NFQA_CFG_F_FAIL_OPEN,
+        },
+        QUEUE_RCVBUF,
+        BURST_BYTES,
+    )?;
+    if granted < QUEUE_RCVBUF {
+        log::warn!("the queue's receive buffer is {granted} bytes, not {QUEUE_RCVBUF}: under load SIP may pass un-rewritten (fail-open); see `sipalgd status`");
+    }
     Ok(q)
 }
 
-fn receive_loop(queue: &mut nfq::Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
+/// The packet path: receive a burst, decide every packet under the lock, then (lock
+/// released) commit in ONE nft batch what must precede these verdicts plus what
+/// trailed the previous ones, then send all verdicts in arrival order. What may trail
+/// waits for the next burst, or is committed as soon as the queue is quiet.
+fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
+    // Our own netlink sockets for the datapath writes, used without the lock.
+    let mut datapath = kernel::NetlinkKernel::default();
+    let mut trailing: Vec<Action> = Vec::new();
+    let mut verdicts: Vec<(u32, Verdict)> = Vec::with_capacity(BURST);
+    let mut wan_ip = None;
     loop {
-        let mut msg = match queue.recv() {
-            Ok(m) => m,
+        let got = match queue.recv_burst(trailing.is_empty(), BURST) {
+            Ok(n) => n,
             Err(e) => {
-                // Verdict errors surface here; none of them is fatal.
-                if e.kind() != std::io::ErrorKind::Interrupted {
+                let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+                if Queue::is_overrun(&e) {
+                    g.processor.counters.queue_overruns += 1;
+                } else {
                     log::debug!("nfqueue: {e}");
-                    shared
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .processor
-                        .counters
-                        .verdict_errors += 1;
                 }
                 continue;
             }
         };
-        let hook = if msg.get_hook() == NF_INET_PRE_ROUTING {
-            Hook::Inbound
-        } else {
-            Hook::Outbound
-        };
-        let verdict = {
-            let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = guard.now();
+        if got == 0 {
+            // The queue is quiet: what trailed the last verdicts goes now.
+            commit(&mut datapath, &trailing, wan_ip, shared);
+            trailing.clear();
+            continue;
+        }
+        let (before, trail) = {
+            let (packets, events) = queue.packets();
+            let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let now = g.now();
             let Shared {
                 processor, kernel, ..
-            } = &mut *guard;
-            processor.handle(hook, msg.get_payload(), now, kernel)
+            } = &mut *g;
+            processor.counters.verdict_errors += events.verdict_errors;
+            processor.counters.fail_open += events.missed;
+            for p in &packets {
+                let hook = if p.hook == NF_INET_PRE_ROUTING {
+                    Hook::Inbound
+                } else {
+                    Hook::Outbound
+                };
+                verdicts.push((p.id, processor.handle(hook, p.payload, now, kernel)));
+            }
+            wan_ip = processor.wan_ip;
+            processor.take_actions()
         };
-        if let Verdict::Replace(packet) = verdict {
-            msg.set_payload(packet);
-        }
-        msg.set_verdict(nfq::Verdict::Accept);
-        let sent = queue.verdict(msg);
-        let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut now_due = std::mem::replace(&mut trailing, trail);
+        now_due.extend(before);
+        commit(&mut datapath, &now_due, wan_ip, shared);
+        let sent = queue.send_verdicts(
+            verdicts.iter().map(|(id, v)| match v {
+                Verdict::Replace(p) => (*id, Some(&p[..])),
+                Verdict::Accept => (*id, None),
+            }),
+            VERDICT_DATAGRAM,
+        );
+        verdicts.clear();
         if let Err(e) = sent {
-            log::debug!("nfqueue verdict: {e}");
-            guard.processor.counters.verdict_errors += 1;
+            log::debug!("nfqueue verdicts: {e}");
+            let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+            g.processor.counters.verdict_errors += 1;
         }
-        // The message is on its way; now the pinholes and media mappings it asked for.
-        let Shared {
-            processor, kernel, ..
-        } = &mut *guard;
-        processor.flush(kernel);
+    }
+}
+
+/// Carries out actions (no lock held); failures are counted.
+fn commit(
+    datapath: &mut kernel::NetlinkKernel,
+    actions: &[Action],
+    wan_ip: Option<std::net::Ipv4Addr>,
+    shared: &Arc<Mutex<Shared>>,
+) {
+    let Some(wan_ip) = wan_ip.filter(|_| !actions.is_empty()) else {
+        return;
+    };
+    let failed = datapath.apply(actions, wan_ip);
+    if failed > 0 {
+        let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+        g.processor.counters.program_errors += failed as u64;
     }
 }
 
@@ -494,7 +565,7 @@ fn forget_flows(s: &mut Shared) {
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
     let mut tick: u64 = 0;
-    // Its own conntrack socket, for the media counters.
+    // Its own netlink sockets, for the media counters and expiry.
     let mut counters = kernel::NetlinkKernel::default();
     loop {
         std::thread::sleep(Duration::from_millis(250));
@@ -526,18 +597,18 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
             } else {
                 None
             };
-            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = s.now();
-            if let Some(counts) = counts {
-                s.processor
-                    .calls
-                    .update_counters(now, |p| counts.get(&p).copied());
-            }
-            let media = s.config.timeouts.media;
-            let Shared {
-                processor, kernel, ..
-            } = &mut *s;
-            processor.housekeeping(now, media, kernel);
+            let (expired, wan_ip) = {
+                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let now = s.now();
+                if let Some(counts) = counts {
+                    s.processor
+                        .calls
+                        .update_counters(now, |p| counts.get(&p).copied());
+                }
+                let media = s.config.timeouts.media;
+                (s.processor.housekeeping(now, media), s.processor.wan_ip)
+            };
+            commit(&mut counters, &expired, wan_ip, &shared);
         }
         if tick % 20 == 0 {
             follow_wan(&shared);

@@ -3,8 +3,10 @@
 //! before the verdict), run the engine, and rebuild the packet with lengths and
 //! checksums fixed. Anything that cannot be handled is accepted unchanged.
 //!
-//! The kernel is reached only through [`Kernel`], so this logic runs in tests without
-//! netlink.
+//! It performs no IO: what the datapath must do comes out as [`Action`]s, split into
+//! those that must be committed before this message's verdict and those that may
+//! trail it; conntrack is read through [`Lookup`] (only for flows that predate us), so
+//! this logic runs in tests without netlink.
 
 use crate::engine::{self, Direction, Facts, KeepPorts, Nat, PortMap};
 use crate::state::actions::Action;
@@ -15,15 +17,9 @@ use crate::state::registrations::Registrations;
 use crate::wire::ipv4::UdpPacket;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// The kernel operations packet handling needs.
-pub trait Kernel {
-    /// Adds or refreshes the SNAT map element `private -> public`.
-    fn program_snat(
-        &mut self,
-        private: SocketAddrV4,
-        public: SocketAddrV4,
-        timeout_s: u32,
-    ) -> std::io::Result<()>;
+/// What packet handling may read from the kernel: NAT mappings of flows that predate
+/// the daemon (conntrack).
+pub trait Lookup {
     /// The public source an existing outbound flow `src -> dst` was NATed to.
     fn nat_of_outbound(&mut self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<SocketAddrV4>;
     /// The private source of the flow whose replies go `src -> public_dst`.
@@ -32,9 +28,6 @@ pub trait Kernel {
         src: SocketAddrV4,
         public_dst: SocketAddrV4,
     ) -> Option<SocketAddrV4>;
-    /// Carries out the actions one message caused in the call/registration state (at
-    /// once, so an implementation can batch them). `wan_ip` is the address SNAT uses.
-    fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> std::io::Result<()>;
 }
 
 /// Which hook queued the packet.
@@ -54,6 +47,14 @@ pub struct Counters {
     pub unparsable: u64,
     pub verdict_errors: u64,
     pub program_errors: u64,
+    /// Packets the kernel passed on without us (fail-open: our socket was full), seen
+    /// as gaps in the queue's packet ids.
+    pub fail_open: u64,
+    /// Times our queue socket overflowed (`ENOBUFS`).
+    pub queue_overruns: u64,
+    /// Packets the kernel dropped at the queue (`/proc/net/netfilter/nfnetlink_queue`;
+    /// 0 while fail-open is on). Filled in for the status report.
+    pub queue_dropped: u64,
 }
 
 pub enum Verdict {
@@ -76,9 +77,12 @@ pub struct Processor {
     pub calls: Calls,
     pub registrations: Registrations,
     pub counters: Counters,
-    /// Actions of the last messages, carried out by [`Processor::flush`] after the
-    /// verdict (nothing in them is needed by the packet itself).
-    pending: Vec<Action>,
+    /// Actions that must be in the datapath before the verdicts of the messages
+    /// handled since the last [`Processor::take_actions`].
+    before: Vec<Action>,
+    /// Actions of those messages that may follow their verdicts (nothing in them is
+    /// needed by the messages themselves).
+    trailing: Vec<Action>,
 }
 
 impl Processor {
@@ -94,7 +98,8 @@ impl Processor {
             calls: Calls::default(),
             registrations: Registrations::default(),
             counters: Counters::default(),
-            pending: Vec::new(),
+            before: Vec::new(),
+            trailing: Vec::new(),
         }
     }
 
@@ -109,14 +114,24 @@ impl Processor {
         }
     }
 
-    /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`.
+    /// The actions collected since the last call: (before the verdicts, may trail them).
+    pub fn take_actions(&mut self) -> (Vec<Action>, Vec<Action>) {
+        (
+            std::mem::take(&mut self.before),
+            std::mem::take(&mut self.trailing),
+        )
+    }
+
+    /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`; a new
+    /// SNAT element is an action before the verdict (NAT is decided on the flow's
+    /// first packet).
     fn outbound_mapping(
         &mut self,
         src: SocketAddrV4,
         dst: SocketAddrV4,
         wan_ip: Ipv4Addr,
         now: u64,
-        k: &mut dyn Kernel,
+        k: &mut dyn Lookup,
     ) -> u16 {
         let timeout = self.signaling_timeout;
         if self.mappings.by_private(src).is_none() {
@@ -126,9 +141,11 @@ impl Processor {
                     // and make new flows from this endpoint use it too.
                     self.mappings
                         .observed(&mut self.pool, src, public.port(), now);
-                    if self.alg && k.program_snat(src, public, timeout).is_err() {
-                        self.counters.program_errors += 1;
-                    }
+                    self.before.push(Action::Snat {
+                        private: src,
+                        public_port: public.port(),
+                        seconds: timeout,
+                    });
                     return public.port();
                 }
             }
@@ -141,12 +158,11 @@ impl Processor {
             public_port,
         } = program
         {
-            if self.alg
-                && k.program_snat(private, SocketAddrV4::new(wan_ip, public_port), timeout)
-                    .is_err()
-            {
-                self.counters.program_errors += 1;
-            }
+            self.before.push(Action::Snat {
+                private,
+                public_port,
+                seconds: timeout,
+            });
         }
         m.public_port
     }
@@ -156,7 +172,7 @@ impl Processor {
         src: SocketAddrV4,
         dst: SocketAddrV4,
         now: u64,
-        k: &mut dyn Kernel,
+        k: &mut dyn Lookup,
     ) -> Option<SocketAddrV4> {
         if let Some(m) = self.mappings.by_public_port(dst.port()).copied() {
             self.mappings.touch(m.private, now);
@@ -168,7 +184,9 @@ impl Processor {
         Some(private)
     }
 
-    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, k: &mut dyn Kernel) -> Verdict {
+    /// Handles one queued packet: its verdict; the actions it needs are collected for
+    /// [`Processor::take_actions`].
+    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, k: &mut dyn Lookup) -> Verdict {
         self.counters.seen += 1;
         let Ok(pkt) = UdpPacket::parse(packet) else {
             self.counters.unparsable += 1;
@@ -228,7 +246,7 @@ impl Processor {
             self.counters.unparsable += 1;
             return Verdict::Accept;
         };
-        self.track(&plan.facts, direction, phone, peer, public, now, k);
+        self.track(&plan.facts, direction, phone, peer, public, now);
         if plan.is_unchanged() || !self.alg {
             self.counters.unchanged += 1;
             return Verdict::Accept;
@@ -247,9 +265,10 @@ impl Processor {
     }
 
     /// Feeds a message's facts to the registration and call state. Actions caused by
-    /// the far end's messages are carried out now; the phone's wait for
-    /// [`Processor::flush`].
-    #[allow(clippy::too_many_arguments)]
+    /// the far end's messages go before its verdict (its own media may follow it at
+    /// once); the phone's may trail: what a phone's message asks for (its media
+    /// mapping, pinholes for the far end) is needed a network round trip later at the
+    /// earliest, never by the message itself.
     fn track(
         &mut self,
         facts: &Facts,
@@ -258,7 +277,6 @@ impl Processor {
         peer: SocketAddrV4,
         public: SocketAddrV4,
         now: u64,
-        k: &mut dyn Kernel,
     ) {
         let from_phone = direction == Direction::Outbound;
         let is_register = |m: Option<&[u8]>| m.is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"));
@@ -285,44 +303,16 @@ impl Processor {
             now,
         ));
         if from_phone {
-            self.pending.extend(actions);
-        } else if let Some(wan_ip) = self.wan_ip {
-            // The far end's own media may follow its message at once: its pinholes
-            // exist before the message is let through.
-            self.run(&actions, wan_ip, k);
-        }
-    }
-
-    /// Carries out the actions of the phone's messages handled since the last flush.
-    /// The daemon calls it right after the verdict: what a phone's message asks for
-    /// (its media mapping, pinholes for the far end) is needed a network round trip
-    /// later at the earliest, never by the message itself (whose own SNAT mapping is
-    /// programmed before its verdict).
-    pub fn flush(&mut self, k: &mut dyn Kernel) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let actions = std::mem::take(&mut self.pending);
-        if let Some(wan_ip) = self.wan_ip {
-            self.run(&actions, wan_ip, k);
-        }
-        self.pending = actions;
-        self.pending.clear();
-    }
-
-    /// Carries out actions, counting failures (the packet is accepted regardless).
-    pub fn run(&mut self, actions: &[Action], wan_ip: Ipv4Addr, k: &mut dyn Kernel) {
-        if actions.is_empty() {
-            return;
-        }
-        if let Err(e) = k.apply(actions, wan_ip) {
-            log::warn!("cannot apply {actions:?}: {e}");
-            self.counters.program_errors += 1;
+            self.trailing.extend(actions);
+        } else {
+            self.before.extend(actions);
         }
     }
 
     /// Periodic work: expire registrations, idle calls and idle signalling mappings.
-    pub fn housekeeping(&mut self, now: u64, media_timeout: u32, k: &mut dyn Kernel) {
+    /// Returns the actions that withdraw them from the datapath.
+    #[must_use]
+    pub fn housekeeping(&mut self, now: u64, media_timeout: u32) -> Vec<Action> {
         let mut actions = self.registrations.expire(now);
         let policy = self.policy();
         actions.extend(
@@ -336,9 +326,7 @@ impl Processor {
             u64::from(self.signaling_timeout),
             |m| regs.get(m.private).is_some(),
         );
-        if let Some(wan_ip) = self.wan_ip {
-            self.run(&actions, wan_ip, k);
-        }
+        actions
     }
 
     /// Counts a packet passed without rewriting (still checks it frames as SIP).
@@ -359,21 +347,16 @@ mod tests {
 
     #[derive(Default)]
     struct FakeKernel {
-        programmed: Vec<(SocketAddrV4, SocketAddrV4)>,
+        /// SNAT elements asked for before a verdict: (private, public port).
+        programmed: Vec<(SocketAddrV4, u16)>,
         conntrack: Vec<(SocketAddrV4, SocketAddrV4, SocketAddrV4)>, // private, remote, public
+        /// Other actions, before-verdict ones first.
         actions: Vec<Action>,
+        /// Of those, how many had to precede the verdicts.
+        before: usize,
     }
 
-    impl Kernel for FakeKernel {
-        fn program_snat(
-            &mut self,
-            private: SocketAddrV4,
-            public: SocketAddrV4,
-            _: u32,
-        ) -> std::io::Result<()> {
-            self.programmed.push((private, public));
-            Ok(())
-        }
+    impl Lookup for FakeKernel {
         fn nat_of_outbound(
             &mut self,
             src: SocketAddrV4,
@@ -394,9 +377,29 @@ mod tests {
                 .find(|c| c.1 == src && c.2 == dst)
                 .map(|c| c.0)
         }
-        fn apply(&mut self, actions: &[Action], _: Ipv4Addr) -> std::io::Result<()> {
-            self.actions.extend_from_slice(actions);
-            Ok(())
+    }
+
+    impl FakeKernel {
+        /// Takes what the processor collected, as the daemon does after a burst.
+        fn commit(&mut self, p: &mut Processor) {
+            let (before, trailing) = p.take_actions();
+            self.actions.clear();
+            for a in before {
+                match a {
+                    Action::Snat {
+                        private,
+                        public_port,
+                        ..
+                    } => self.programmed.push((private, public_port)),
+                    other => self.actions.push(other),
+                }
+            }
+            self.before = self.actions.len();
+            assert!(
+                !trailing.iter().any(|a| matches!(a, Action::Snat { .. })),
+                "SNAT always precedes the verdict"
+            );
+            self.actions.extend(trailing);
         }
     }
 
@@ -439,12 +442,10 @@ mod tests {
         let Verdict::Replace(out) = p.handle(Hook::Outbound, &pkt, 0, &mut k) else {
             panic!("not rewritten")
         };
+        k.commit(&mut p);
         assert_eq!(
             k.programmed,
-            vec![(
-                "192.168.1.20:5060".parse().unwrap(),
-                "198.51.100.1:5060".parse().unwrap()
-            )]
+            vec![("192.168.1.20:5060".parse().unwrap(), 5060)]
         );
         assert!(checksums_ok(&out));
         let v = UdpPacket::parse(&out).unwrap();
@@ -497,14 +498,12 @@ mod tests {
         ) else {
             panic!()
         };
+        k.commit(&mut p);
         let public2 = k.programmed[1].1;
-        assert_ne!(public2.port(), 5060);
+        assert_ne!(public2, 5060);
         let text = String::from_utf8_lossy(UdpPacket::parse(&out).unwrap().payload()).into_owned();
         assert!(
-            text.contains(&format!(
-                "Contact: <sip:100@198.51.100.1:{}>",
-                public2.port()
-            )),
+            text.contains(&format!("Contact: <sip:100@198.51.100.1:{public2}>")),
             "{text}"
         );
     }
@@ -554,6 +553,7 @@ mod tests {
             ),
             Verdict::Accept
         ));
+        k.commit(&mut p);
         assert!(k.programmed.is_empty());
         p.alg = true;
         assert!(matches!(
@@ -601,7 +601,7 @@ mod tests {
             1,
             &mut k,
         );
-        p.flush(&mut k);
+        k.commit(&mut p);
         assert_eq!(
             k.actions,
             vec![
@@ -634,11 +634,8 @@ mod tests {
         };
         assert!(String::from_utf8_lossy(&out)
             .contains("c=IN IP4 198.51.100.1\r\nm=audio 4000 RTP/AVP 0"));
-        assert!(
-            k.actions.is_empty(),
-            "media actions wait until after the verdict"
-        );
-        p.flush(&mut k);
+        k.commit(&mut p);
+        assert_eq!(k.before, 0, "media actions may trail the verdict");
         assert!(k.actions.contains(&Action::MediaSnat {
             private: "192.168.1.20:4000".parse().unwrap(),
             public_port: 4000
@@ -675,7 +672,7 @@ mod tests {
             ),
             Verdict::Accept
         ));
-        p.flush(&mut k);
+        k.commit(&mut p);
         assert!(
             matches!(
                 k.actions.as_slice(),
@@ -693,7 +690,7 @@ mod tests {
             ),
             Verdict::Accept
         ));
-        p.flush(&mut k);
+        k.commit(&mut p);
         assert!(k.actions.contains(&Action::MediaEndpoint {
             private: "192.168.1.20:4000".parse().unwrap()
         }));

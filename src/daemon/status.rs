@@ -121,8 +121,9 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{}}}",
-            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"fail_open\":{},\"queue_overruns\":{},\"queue_dropped\":{}}}",
+            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
+            c.fail_open, c.queue_overruns, c.queue_dropped
         );
         key(&mut o, &mut f, "warnings");
         o.push('[');
@@ -224,6 +225,11 @@ impl Status {
             s,
             "messages:       {} seen, {} rewritten, {} unchanged, {} unparsable (all passed on)",
             c.seen, c.rewritten, c.unchanged, c.unparsable
+        );
+        let _ = writeln!(
+            s,
+            "queue:          {} passed without sipalgd (fail-open), {} overruns, {} dropped",
+            c.fail_open, c.queue_overruns, c.queue_dropped
         );
         for w in &self.warnings {
             let _ = writeln!(s, "warning:        {w}");

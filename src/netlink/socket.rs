@@ -160,14 +160,25 @@ impl NetlinkSocket {
     /// Receives one datagram into the internal buffer; returns its length.
     /// A timeout is reported as `ErrorKind::TimedOut`.
     fn recv(&mut self, dontwait: bool) -> io::Result<usize> {
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        let r = self.recv_into(&mut rbuf, dontwait);
+        self.rbuf = rbuf;
+        r
+    }
+
+    /// Receives one datagram into `buf`; returns its length. Without `dontwait` it
+    /// blocks up to [`RECV_TIMEOUT_SECS`] (then `ErrorKind::TimedOut`); with it, an
+    /// empty socket is `ErrorKind::WouldBlock`. A datagram larger than `buf` is an
+    /// `InvalidData` error (and is lost).
+    pub fn recv_into(&self, buf: &mut [u8], dontwait: bool) -> io::Result<usize> {
         let flags = libc::MSG_TRUNC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
         loop {
-            // SAFETY: rbuf is valid for its length.
+            // SAFETY: buf is valid for its length.
             let r = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
-                    self.rbuf.as_mut_ptr() as *mut libc::c_void,
-                    self.rbuf.len(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
                     flags,
                 )
             };
@@ -185,7 +196,7 @@ impl NetlinkSocket {
                 }
             }
             let n = r as usize;
-            if n > self.rbuf.len() {
+            if n > buf.len() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "netlink message truncated",
@@ -193,6 +204,30 @@ impl NetlinkSocket {
             }
             return Ok(n);
         }
+    }
+
+    /// Sizes the receive buffer: `SO_RCVBUFFORCE` (root, past `rmem_max`), else
+    /// `SO_RCVBUF` (capped by `net.core.rmem_max`). Returns what the kernel granted
+    /// (it doubles the request for its own bookkeeping).
+    pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<usize> {
+        let v = bytes.min(i32::MAX as usize) as libc::c_int;
+        let fd = self.fd.as_raw_fd();
+        if setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &v).is_err() {
+            setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &v)?;
+        }
+        let mut got: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: got/len point to live values of the sizes given.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &mut got as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(got.max(0) as usize)
     }
 
     /// Sends a batch whose messages carry sequence numbers `first..first + count` and waits

@@ -5,6 +5,13 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// New flows from the phone's signalling endpoint `private` leave the WAN from
+    /// `public_port` (refreshed for `seconds`).
+    Snat {
+        private: SocketAddrV4,
+        public_port: u16,
+        seconds: u32,
+    },
     /// A phone's media endpoint: DSCP and the media timeout apply to its flows.
     MediaEndpoint {
         private: SocketAddrV4,
