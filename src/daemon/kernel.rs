@@ -191,39 +191,36 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
                 None,
             ),
             add(PINHOLE_TARGETS, endpoint_key(private), None, None),
+            add(MEDIA_HAIRPIN, port_key(public_port), Some(private), None),
         ],
-        Action::RemoveMediaSnat { private } => {
-            vec![
-                del(SNAT_MAP, endpoint_key(private)),
-                del(PINHOLE_TARGETS, endpoint_key(private)),
-            ]
-        }
+        Action::RemoveMediaSnat {
+            private,
+            public_port,
+        } => vec![
+            del(SNAT_MAP, endpoint_key(private)),
+            del(PINHOLE_TARGETS, endpoint_key(private)),
+            del(MEDIA_HAIRPIN, port_key(public_port)),
+        ],
         Action::Pinhole {
             remote,
             public_port,
             private,
-        } => vec![
-            match remote {
-                Some(r) => add(
-                    MEDIA_DNAT,
-                    source_port_key(r, public_port),
-                    Some(private),
-                    None,
-                ),
-                None => add(MEDIA_ANY, port_key(public_port), Some(private), None),
-            },
-            add(MEDIA_HAIRPIN, port_key(public_port), Some(private), None),
-        ],
+        } => vec![match remote {
+            Some(r) => add(
+                MEDIA_DNAT,
+                source_port_key(r, public_port),
+                Some(private),
+                None,
+            ),
+            None => add(MEDIA_ANY, port_key(public_port), Some(private), None),
+        }],
         Action::RemovePinhole {
             remote,
             public_port,
-        } => vec![
-            match remote {
-                Some(r) => del(MEDIA_DNAT, source_port_key(r, public_port)),
-                None => del(MEDIA_ANY, port_key(public_port)),
-            },
-            del(MEDIA_HAIRPIN, port_key(public_port)),
-        ],
+        } => vec![match remote {
+            Some(r) => del(MEDIA_DNAT, source_port_key(r, public_port)),
+            None => del(MEDIA_ANY, port_key(public_port)),
+        }],
         Action::Reachable {
             registrar,
             public_port,
