@@ -235,6 +235,9 @@ impl Processor {
             }
         };
         let mut keep = KeepPorts;
+        // The media ports the plan claims are kept only if the message is rewritten
+        // with them (a skipped rewrite, e.g. too many edits, gives them back).
+        self.pool.begin();
         let mut media = MediaPorts {
             pool: &mut self.pool,
         };
@@ -243,9 +246,15 @@ impl Processor {
         // edit list) and stays where `engine::plan` built it.
         let result = engine::plan(payload, direction, &nat, ports);
         let Ok(plan) = &result else {
+            self.pool.rollback();
             self.counters.unparsable += 1;
             return Verdict::Accept;
         };
+        if plan.facts.skipped.is_some() {
+            self.pool.rollback();
+        } else {
+            self.pool.commit();
+        }
         self.track(&plan.facts, direction, phone, peer, public, now);
         if plan.is_unchanged() || !self.alg {
             self.counters.unchanged += 1;
@@ -537,6 +546,27 @@ mod tests {
             p.mappings.by_public_port(61000).unwrap().private,
             "192.168.1.20:5060".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn a_skipped_rewrite_gives_back_the_media_ports_it_claimed() {
+        // 70 Contacts with the phone's address: more edits than a plan holds, found
+        // out after the SDP's media port was claimed. The message passes unchanged and
+        // the port goes back.
+        let contacts = "Contact: <sip:a@192.168.1.20:5060>\r\n".repeat(70);
+        let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK9\r\nCall-ID: big\r\nCSeq: 1 INVITE\r\n{contacts}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        let v = p.handle(
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
+            0,
+            &mut k,
+        );
+        assert!(matches!(v, Verdict::Accept), "passed unchanged");
+        assert_eq!(p.pool.owner(4000), None, "no media port leaks");
+        assert_eq!(p.pool.len(), 1, "only the signalling port: {:?}", p.pool);
     }
 
     #[test]
