@@ -7,6 +7,7 @@
 //! behind a mutex, which the packet path holds only while deciding, never across
 //! netlink IO.
 
+pub mod capabilities;
 pub mod control;
 pub mod firewall;
 pub mod helper_guard;
@@ -77,19 +78,12 @@ impl Shared {
         let snat = self.snat_elements();
         let trusted = trusted_sources(&self.config);
         let mut input = ruleset_input(&self.config, &self.wan, &snat, &trusted);
-        let backend = match firewall::install(&input, self.backend) {
-            Ok(b) => {
-                self.ct_timeouts = true;
-                b
-            }
-            Err(e) if e.contains("timeout") => {
-                log::warn!("conntrack timeout policies are not available ({e}); SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
-                input.timeouts = None;
-                self.ct_timeouts = false;
-                firewall::install(&input, self.backend)?
-            }
-            Err(e) => return Err(e),
-        };
+        self.ct_timeouts = capabilities::ct_timeout();
+        if !self.ct_timeouts {
+            log::warn!("conntrack timeout policies are not available; SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
+            input.timeouts = None;
+        }
+        let backend = firewall::install(&input, self.backend)?;
         self.backend = backend;
         self.replay_state();
         Ok(())
