@@ -25,7 +25,16 @@ pub struct NetlinkKernel {
 impl NetlinkKernel {
     fn nft(&mut self) -> std::io::Result<&mut Nft> {
         if self.nft.is_none() {
-            self.nft = Some(Nft::open()?);
+            let mut nft = Nft::open()?;
+            // Deletes that tolerate a key already gone, where the kernel has them
+            // (0.0.0.0:0 is never an element).
+            let nothing = endpoint_key(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+            if !nft.probe_destroy(TABLE, MEDIA_ENDPOINTS, &nothing) {
+                log::debug!(
+                    "no DESTROYSETELEM: a batch deleting a missing element is redone one by one"
+                );
+            }
+            self.nft = Some(nft);
         }
         Ok(self.nft.as_mut().expect("just opened"))
     }

@@ -31,6 +31,8 @@ pub const AF_UNSPEC: u8 = 0;
 pub const NFT_MSG_NEWSETELEM: u8 = 12;
 pub const NFT_MSG_GETSETELEM: u8 = 13;
 pub const NFT_MSG_DELSETELEM: u8 = 14;
+/// Like DELSETELEM, but a missing element is not an error (Linux >= 6.3).
+pub const NFT_MSG_DESTROYSETELEM: u8 = 30;
 
 // enum nft_set_elem_list_attributes
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
@@ -161,6 +163,8 @@ fn put_elem_msg<'e>(
 enum Op<'a> {
     Add(&'a str, &'a [Element]),
     Del(&'a str, &'a [Key]),
+    /// Delete, ignoring keys that are not there (DESTROYSETELEM).
+    Destroy(&'a str, &'a [Key]),
 }
 
 /// A change to one set or map, for [`Nft::apply`].
@@ -190,7 +194,7 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
         .iter()
         .map(|op| match op {
             Op::Add(_, e) => chunks(e.len()),
-            Op::Del(_, k) => chunks(k.len()),
+            Op::Del(_, k) | Op::Destroy(_, k) => chunks(k.len()),
         })
         .sum();
     let mut done = 0;
@@ -216,7 +220,12 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
                     );
                 }
             }
-            Op::Del(set, keys) => {
+            Op::Del(set, keys) | Op::Destroy(set, keys) => {
+                let msg = if matches!(op, Op::Destroy(..)) {
+                    NFT_MSG_DESTROYSETELEM
+                } else {
+                    NFT_MSG_DELSETELEM
+                };
                 for chunk in keys.chunks(ELEMS_PER_MSG) {
                     seq += 1;
                     done += 1;
@@ -224,7 +233,7 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
                     ack_seq = seq;
                     put_elem_msg(
                         &mut b,
-                        NFT_MSG_DELSETELEM,
+                        msg,
                         NLM_F_REQUEST | ack,
                         seq,
                         table,
@@ -250,13 +259,26 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
 /// nf_tables element updates in family `inet`.
 pub struct Nft {
     sock: NetlinkSocket,
+    /// Deletes in [`Nft::apply`] use DESTROYSETELEM (see [`Nft::probe_destroy`]).
+    destroy: bool,
 }
 
 impl Nft {
     pub fn open() -> io::Result<Nft> {
         Ok(Nft {
             sock: NetlinkSocket::open(NETLINK_NETFILTER)?,
+            destroy: false,
         })
+    }
+
+    /// Asks the kernel whether it has DESTROYSETELEM, by destroying `key` (which should
+    /// not exist) in `set`; from then on [`Nft::apply`] uses it for deletes, so a key
+    /// already gone (expired, removed by someone else) does not reject a batch.
+    pub fn probe_destroy(&mut self, table: &str, set: &str, key: &Key) -> bool {
+        self.destroy = self
+            .run(table, &[Op::Destroy(set, std::slice::from_ref(key))])
+            .is_ok();
+        self.destroy
     }
 
     fn run(&mut self, table: &str, ops: &[Op<'_>]) -> io::Result<()> {
@@ -264,7 +286,7 @@ impl Nft {
             .iter()
             .map(|op| match op {
                 Op::Add(_, e) => e.len(),
-                Op::Del(_, k) => k.len(),
+                Op::Del(_, k) | Op::Destroy(_, k) => k.len(),
             })
             .sum();
         if n == 0 {
@@ -288,14 +310,38 @@ impl Nft {
     }
 
     /// Applies changes to several sets and maps of `table` in ONE atomic batch with one
-    /// ACK (one round trip). Any failure (a missing key to delete, a clashing map
-    /// element) rejects the whole batch; callers then fall back to one change at a time.
+    /// ACK (one round trip); consecutive changes of one kind to one set share a
+    /// message. Deletes of missing keys are fine where the kernel has DESTROYSETELEM
+    /// ([`Nft::probe_destroy`]); any other failure (a clashing map element, a missing
+    /// key on older kernels) rejects the whole batch, and callers then fall back to one
+    /// change at a time.
     pub fn apply(&mut self, table: &str, changes: &[Change<'_>]) -> io::Result<()> {
-        let ops: Vec<Op<'_>> = changes
+        enum Group<'c> {
+            Add(&'c str, Vec<Element>),
+            Del(&'c str, Vec<Key>),
+        }
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for c in changes {
+            match (c, groups.last_mut()) {
+                (Change::Add { set, element }, Some(Group::Add(s, v))) if s == set => {
+                    v.push(element.clone())
+                }
+                (Change::Delete { set, key }, Some(Group::Del(s, v))) if s == set => {
+                    v.push(key.clone())
+                }
+                (Change::Add { set, element }, _) => {
+                    groups.push(Group::Add(set, vec![element.clone()]))
+                }
+                (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key.clone()])),
+            }
+        }
+        let destroy = self.destroy;
+        let ops: Vec<Op<'_>> = groups
             .iter()
-            .map(|c| match c {
-                Change::Add { set, element } => Op::Add(set, std::slice::from_ref(element)),
-                Change::Delete { set, key } => Op::Del(set, std::slice::from_ref(key)),
+            .map(|g| match g {
+                Group::Add(set, e) => Op::Add(set, e),
+                Group::Del(set, k) if destroy => Op::Destroy(set, k),
+                Group::Del(set, k) => Op::Del(set, k),
             })
             .collect();
         self.run(table, &ops)
@@ -445,6 +491,21 @@ mod tests {
             20, 0, 0, 0, 0x11, 0, 0x01, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10,
         ];
         assert_eq!(buf, expected);
+    }
+
+    #[test]
+    fn destroy_is_a_delete_with_its_own_message_type() {
+        let key = map_elem().key;
+        let (del, ..) = encode_batch(7, "t", &[Op::Del("s", std::slice::from_ref(&key))]);
+        let (destroy, ..) = encode_batch(7, "t", &[Op::Destroy("s", std::slice::from_ref(&key))]);
+        assert_eq!(del.len(), destroy.len());
+        // Only the second message's type differs: 0x0a0e DELSETELEM, 0x0a1e DESTROYSETELEM.
+        let diff: Vec<usize> = (0..del.len()).filter(|&i| del[i] != destroy[i]).collect();
+        assert_eq!(diff, vec![24]);
+        assert_eq!(
+            (del[24], destroy[24]),
+            (NFT_MSG_DELSETELEM, NFT_MSG_DESTROYSETELEM)
+        );
     }
 
     #[test]
