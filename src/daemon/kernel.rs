@@ -3,11 +3,11 @@
 //! are read from conntrack ([`Lookup`]). A netlink failure is logged and counted by the
 //! caller; packets are accepted regardless.
 
-use super::packet::Lookup;
 use super::ruleset::{
     MEDIA_ANY, MEDIA_DNAT, MEDIA_ENDPOINTS, MEDIA_HAIRPIN, PINHOLE_TARGETS, SIG_DNAT, SIG_TRUSTED,
     SNAT_MAP, TABLE,
 };
+use crate::alg::Lookup;
 use crate::netlink::nftables::Change;
 use crate::netlink::{Conntrack, Element, Field, Key, Nft, Tuple};
 use crate::state::actions::Action;

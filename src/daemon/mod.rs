@@ -13,19 +13,16 @@ pub mod firewall;
 pub mod helper_guard;
 pub(crate) mod json;
 pub mod kernel;
-pub mod packet;
 pub mod ruleset;
 pub mod signals;
 pub mod status;
 pub mod wan;
 
+use crate::alg::{Hook, Processor, Verdict};
 use crate::config::{self, Config};
 use crate::netlink::nfqueue::{self, Queue};
 use crate::state::actions::Action;
-use packet::{Hook, Processor, Verdict};
 use ruleset::{Backend, Input, SnatElement};
-use std::collections::HashMap;
-use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,31 +91,13 @@ impl Shared {
         let Some(wan_ip) = self.wan.address else {
             return;
         };
-        let now = self.now();
-        let policy = self.processor.policy();
-        let mut actions = self.processor.calls.replay(policy);
-        if policy.alg {
-            for r in self.processor.registrations.iter() {
-                let left =
-                    r.expires_at.saturating_sub(now) as u32 + crate::state::registrations::MARGIN;
-                actions.push(crate::state::actions::Action::Reachable {
-                    registrar: *r.registrar.ip(),
-                    public_port: r.public_port,
-                    private: r.private,
-                    seconds: left,
-                });
-            }
-        }
+        let actions = self.processor.replay(self.now());
         let failed = self.kernel.apply(&actions, wan_ip);
         self.processor.counters.program_errors += failed as u64;
     }
 
     fn apply_config(&mut self) {
-        self.processor.alg = self.config.alg;
-        self.processor.media_any = self.config.media_source == config::MediaSource::Any;
-        self.processor.signaling_timeout = self.config.timeouts.signaling;
-        self.processor.external_ip = self.config.external_address;
-        self.processor.wan_ip = self.wan.address;
+        self.processor.configure(&self.config, self.wan.address);
     }
 
     /// The status report; `helper_attached` is [`helper_guard::attached`], read by the
@@ -196,7 +175,7 @@ impl Shared {
             kernel_helper_loaded: helper_loaded,
             kernel_helper_attached: helper_attached && self.config.kernel_helper,
             kernel_helper_guard: !self.config.kernel_helper,
-            counters: packet::Counters {
+            counters: crate::alg::Counters {
                 queue_dropped: queue.map_or(0, |q| q.dropped + q.user_dropped),
                 ..self.processor.counters
             },
@@ -241,25 +220,6 @@ pub fn ruleset_input<'a>(
             .enabled
             .then_some((c.qos.signaling_dscp, c.qos.media_dscp)),
     }
-}
-
-/// Per private endpoint: (packets it sent, packets sent to it), summed over its UDP
-/// conntrack entries. A flow the phone started has the phone as original source; a flow
-/// the far end started through a pinhole has the phone as reply source.
-fn media_counts(entries: &[crate::netlink::Entry]) -> HashMap<SocketAddrV4, (u64, u64)> {
-    let mut counts: HashMap<SocketAddrV4, (u64, u64)> = HashMap::new();
-    for e in entries {
-        let (orig, reply) = (e.packets_orig.unwrap_or(0), e.packets_reply.unwrap_or(0));
-        let c = counts.entry(e.orig.src).or_default();
-        c.0 += orig;
-        c.1 += reply;
-        if e.reply.src != e.orig.dst {
-            let c = counts.entry(e.reply.src).or_default();
-            c.0 += reply;
-            c.1 += orig;
-        }
-    }
-    counts
 }
 
 /// A stream is flagged one-way after one direction stayed at 0 this long (seconds).
@@ -550,11 +510,7 @@ fn follow_wan(shared: &Arc<Mutex<Shared>>) {
 
 /// Forgets every mapping, call and registration (the WAN changed under them).
 fn forget_flows(s: &mut Shared) {
-    let p = &mut s.processor;
-    p.mappings.clear();
-    p.calls.clear();
-    p.registrations.clear();
-    p.pool.clear();
+    s.processor.forget();
 }
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
@@ -587,7 +543,10 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
                 .calls
                 .is_empty();
             let counts = if has_calls {
-                counters.dump_udp().ok().map(|e| media_counts(&e))
+                counters
+                    .dump_udp()
+                    .ok()
+                    .map(|e| crate::alg::media_counts(&e))
             } else {
                 None
             };

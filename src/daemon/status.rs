@@ -2,7 +2,7 @@
 //! documented in docs/status-json.md; the text form is for people at a shell.
 
 use super::json::{key, opt_string, string};
-use super::packet::Counters;
+use crate::alg::Counters;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 

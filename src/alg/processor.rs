@@ -1,4 +1,4 @@
-//! What happens to one queued packet: find the flow's NAT mapping (our own table, else
+//! The ALG for one queued packet: find the flow's NAT mapping (our own table, else
 //! conntrack for flows that predate us, else a new mapping programmed into the SNAT map
 //! before the verdict), run the engine, and rebuild the packet with lengths and
 //! checksums fixed. Anything that cannot be handled is accepted unchanged.
@@ -101,6 +101,44 @@ impl Processor {
             before: Vec::new(),
             trailing: Vec::new(),
         }
+    }
+
+    /// The policy from the configuration and the WAN address: the one place where the
+    /// config becomes the ALG's behaviour.
+    pub fn configure(&mut self, c: &crate::config::Config, wan_ip: Option<Ipv4Addr>) {
+        self.alg = c.alg;
+        self.media_any = c.media_source == crate::config::MediaSource::Any;
+        self.signaling_timeout = c.timeouts.signaling;
+        self.external_ip = c.external_address;
+        self.wan_ip = wan_ip;
+    }
+
+    /// Every action that rebuilds the datapath for the live calls and registrations
+    /// (a new table starts empty), in a deterministic order.
+    pub fn replay(&self, now: u64) -> Vec<Action> {
+        let policy = self.policy();
+        let mut actions = self.calls.replay(policy);
+        if policy.alg {
+            for r in self.registrations.iter() {
+                let left =
+                    r.expires_at.saturating_sub(now) as u32 + crate::state::registrations::MARGIN;
+                actions.push(Action::Reachable {
+                    registrar: *r.registrar.ip(),
+                    public_port: r.public_port,
+                    private: r.private,
+                    seconds: left,
+                });
+            }
+        }
+        actions
+    }
+
+    /// Forgets every mapping, call and registration (the WAN changed under them).
+    pub fn forget(&mut self) {
+        self.mappings.clear();
+        self.calls.clear();
+        self.registrations.clear();
+        self.pool.clear();
     }
 
     pub fn advertised_ip(&self) -> Option<Ipv4Addr> {

@@ -1,0 +1,16 @@
+//! The ALG as a pure state machine (sans-IO): queued packets (hook, bytes, now) go in;
+//! a verdict (with the rewritten packet) and the datapath [`Action`]s they need come
+//! out, labelled "before these verdicts" or "may trail them". It owns the policy built
+//! from the configuration ([`Processor::configure`]), the replay after a reload or WAN
+//! change, and the per-call media counters. No sockets, no clock reads: conntrack is
+//! read through [`Lookup`] (only for flows that predate the daemon), time is passed in.
+//!
+//! The daemon (`crate::daemon`) receives packets, commits actions and sends verdicts.
+//!
+//! [`Action`]: crate::state::actions::Action
+
+mod media;
+mod processor;
+
+pub use media::media_counts;
+pub use processor::{Counters, Hook, Lookup, Processor, Verdict};
