@@ -7,10 +7,14 @@
 #   sipalg_<version>_<arch>.ipk        for each ARCH
 #   luci-app-sipalg_<version>_all.ipk  if luci-app/ has htdocs/ or root/
 #
-# The binary is taken from $OUT_DIR/<rust triple>/sipalgd (written by
-# openwrt/cross-build.sh). For x86_64 only, if that file is missing, a static
-# (static-pie) binary is built with the host toolchain instead:
-#   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu
+# The binary is taken from $OUT_DIR/<rust triple>/sipalgd, written by
+# openwrt/cross-build.sh: a static musl build, as OpenWrt's libc is musl. For
+# x86_64, if that file is missing, this script runs
+#   openwrt/cross-build.sh x86_64-unknown-linux-musl
+# itself (Debian's rustc-web with -Zbuild-std and musl-tools, installed with
+# apt-get on first use; see docs/cross.md): rustup's x86_64-unknown-linux-musl
+# std cannot be installed on these machines, and a glibc static build is
+# larger than the 1.5 MB budget (1.64 MB) for a libc OpenWrt does not have.
 #
 # The format is that of OpenWrt's scripts/ipkg-build (opkg, OpenWrt <= 24.10):
 # a gzip-compressed tar (not an ar archive) of ./debian-binary ("2.0"),
@@ -21,7 +25,7 @@
 # ipkg-build computes it. OpenWrt 25.12+ uses apk packages instead: build those
 # with the SDK and openwrt/Makefile.
 #
-# Environment: OUT_DIR, SOURCE_DATE_EPOCH, CARGO (default cargo), CARGO_TARGET_DIR.
+# Environment: OUT_DIR, SOURCE_DATE_EPOCH, and cross-build.sh's (SIPALG_CROSS_*).
 set -euo pipefail
 umask 022
 
@@ -29,11 +33,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT_DIR=${OUT_DIR:-$ROOT/dist}
 case "$OUT_DIR" in /*) ;; *) OUT_DIR=$PWD/$OUT_DIR ;; esac
 EPOCH=${SOURCE_DATE_EPOCH:-0}
-CARGO=${CARGO:-cargo}
 MAINTAINER="sipalg maintainers"
 URL="https://openwrt.org/packages/pkgdata/sipalg"
 TAR_OPTS=(--format=gnu --numeric-owner --owner=0 --group=0 --sort=name "--mtime=@$EPOCH")
-KMOD_DEPENDS="kmod-nft-queue, kmod-nfnetlink-queue, kmod-nft-core, kmod-nf-conntrack-netlink, kmod-nft-nat"
+# As openwrt/Makefile: the kmods, and nftables-json (the daemon and the scripts
+# below run nft; firewall4 depends on that variant, so fw4 routers have it).
+DEPENDS="kmod-nft-queue, kmod-nfnetlink-queue, kmod-nft-core, kmod-nf-conntrack-netlink, kmod-nft-nat, nftables-json"
 
 die() {
 	echo "build-ipk.sh: $*" >&2
@@ -62,18 +67,11 @@ rust_triple() {
 	esac
 }
 
-# Prints the path of a static x86-64 sipalgd built with the host toolchain.
-build_host_static() {
-	local exe
-	echo "build-ipk.sh: building a static x86-64 sipalgd with the host toolchain" >&2
-	# CARGO_ENCODED_RUSTFLAGS would take precedence over RUSTFLAGS.
-	exe=$(cd "$ROOT" && unset CARGO_ENCODED_RUSTFLAGS && RUSTFLAGS='-C target-feature=+crt-static' "$CARGO" build --release \
-		--target x86_64-unknown-linux-gnu --bin sipalgd --message-format=json-render-diagnostics |
-		sed -n 's/.*"executable":"\([^"]*\/sipalgd\)".*/\1/p' | tail -n 1)
-	if [ -z "$exe" ] || [ ! -x "$exe" ]; then
-		die "cargo build did not produce sipalgd"
-	fi
-	echo "$exe"
+# Builds the static musl x86-64 sipalgd into $OUT_DIR/x86_64-unknown-linux-musl/.
+build_x86_64_musl() {
+	echo "build-ipk.sh: building a static musl x86-64 sipalgd (openwrt/cross-build.sh)" >&2
+	OUT_DIR=$OUT_DIR "$ROOT/openwrt/cross-build.sh" x86_64-unknown-linux-musl >&2 ||
+		die "openwrt/cross-build.sh x86_64-unknown-linux-musl failed"
 }
 
 # pack_ipk STAGE_DIR OUT_FILE: STAGE_DIR holds data/ and control/.
@@ -156,13 +154,10 @@ build_sipalg() {
 	triple=$(rust_triple "$arch") ||
 		die "unknown architecture '$arch' (known: x86_64 mipsel_24kc mips_24kc aarch64_cortex-a53 aarch64_generic)"
 	bin=$OUT_DIR/$triple/sipalgd
-	if [ ! -f "$bin" ]; then
-		if [ "$arch" = x86_64 ]; then
-			bin=$(build_host_static)
-		else
-			die "$bin is missing: run 'openwrt/cross-build.sh $triple' first (OUT_DIR=$OUT_DIR)"
-		fi
+	if [ ! -f "$bin" ] && [ "$arch" = x86_64 ]; then
+		build_x86_64_musl
 	fi
+	[ -f "$bin" ] || die "$bin is missing: run 'openwrt/cross-build.sh $triple' first (OUT_DIR=$OUT_DIR)"
 
 	stage=$(mktemp -d "${TMPDIR:-/tmp}/sipalg-ipk.XXXXXX")
 	STAGES+=("$stage")
@@ -175,7 +170,7 @@ build_sipalg() {
 		copy_tree "$ROOT/files/nftables.d" "$stage/data/usr/share/nftables.d"
 	fi
 
-	write_control "$stage/control" sipalg "$arch" "$KMOD_DEPENDS" net \
+	write_control "$stage/control" sipalg "$arch" "$DEPENDS" net \
 		"SIP through OpenWrt NAT done right: kernel SIP helper off, SIP/RTP timeouts, DSCP, optional correct ALG" \
 		"sipalgd keeps the broken kernel SIP helper off SIP traffic, keeps NAT" \
 		"bindings of registered phones alive, marks SIP and RTP with DSCP and," \

@@ -524,6 +524,49 @@ fn kernel_helper_is_kept_off_sip_unless_allowed() {
         "{st}"
     );
     assert!(st.contains("sipalg keeps it off"), "{st}");
+    // `fw4 reload` (also run on interface events) rebuilds fw4's table: the guard,
+    // a ruleset-post include, comes back with it, exactly once.
+    lab.reload_fw4(true);
+    lab.reload_fw4(true);
+    let pre = lab.exec("r", &["nft", "list", "chain", "inet", "fw4", "prerouting"]);
+    assert_eq!(
+        pre.matches("ct mark & 0x20000000 == 0x20000000 return")
+            .count(),
+        1,
+        "the guard rule, once in fw4's prerouting:\n{pre}"
+    );
+    assert!(
+        pre.find("0x20000000 return") < pre.find("jump helper_lan"),
+        "the guard rule comes before fw4's helper assignment:\n{pre}"
+    );
+    lab.exec("r", &["conntrack", "-F"]);
+    let inv = s.invite("kh3", 1, None, &sdp(PHONE1, &audio(4002)));
+    let (got, _) = s.up(&inv);
+    assert_eq!(
+        text(&got),
+        text(&inv),
+        "after fw4 reload the kernel helper still did not touch it"
+    );
+    // Without the include (fw4's auto_includes 0), Linux's helper rewrites, and the
+    // status says so instead of claiming a guard.
+    lab.reload_fw4(false);
+    lab.exec("r", &["conntrack", "-F"]);
+    let (got, _) = s.up(&s.invite("kh4", 1, None, &sdp(PHONE1, &audio(4004))));
+    assert!(
+        text(&got).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
+        "without the guard Linux's helper rewrites: {}",
+        text(&got)
+    );
+    let st = lab.status_json().unwrap();
+    assert!(
+        st.contains("\"kernel_helper\":{\"loaded\":true,\"attached\":true,\"guard\":false}"),
+        "{st}"
+    );
+    assert!(
+        st.contains("guard is not in fw4's prerouting chain"),
+        "{st}"
+    );
+    lab.reload_fw4(true);
     lab.kill_daemon();
 
     // With kernel_helper=1 sipalg leaves fw4's helper alone: Linux's helper rewrites.

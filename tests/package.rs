@@ -3,11 +3,12 @@
 //! script's validate_data datatypes and the default config file.
 //!
 //! Needs GNU tar, gzip, sh and shellcheck (`apt-get install shellcheck`); no
-//! root. The init script runs under tests/package/init-harness.sh, which
-//! stands in for rc.common and procd and prints each procd call.
-//! The x86-64 binary is built by build-ipk.sh with the host toolchain into
-//! `<target dir>/ipk-build` (a separate cargo target dir: the outer
-//! `cargo test` holds the lock of its own), so later runs reuse that build.
+//! root. The init script runs under BusyBox ash (`apt-get install busybox`) with
+//! tests/package/init-harness.sh standing in for rc.common, procd.sh, jshn and
+//! ubus, and tests/package/validate_data.sh for ubox's validate_data.
+//! The x86-64 binary is the static musl build of openwrt/cross-build.sh, which
+//! build-ipk.sh runs (Debian's rustc-web and musl-tools, installed with apt-get on
+//! first use) into `target/cross`, so later runs reuse that build.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -64,19 +65,12 @@ fn cargo_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// The cargo target dir of this test binary (…/target/debug/deps/package-… → …/target).
-fn target_dir() -> PathBuf {
-    let exe = PathBuf::from(sipalgd());
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn build_ipks(out_dir: &Path) -> String {
     let out = run(Command::new(root().join("openwrt/build-ipk.sh"))
         .arg("x86_64")
         .current_dir(root())
         .env("OUT_DIR", out_dir)
         .env("SOURCE_DATE_EPOCH", "0")
-        .env("CARGO_TARGET_DIR", target_dir().join("ipk-build"))
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS"));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -313,6 +307,50 @@ fn check_static_x86_64_elf(bin: &[u8]) {
     }
 }
 
+/// SPEC.md: a stripped release binary of at most 1.5 MB on every target.
+const SIZE_BUDGET: usize = 1_572_864;
+
+/// Whether an x86-64 ELF carries glibc's ABI tag (a PT_NOTE with owner "GNU" and
+/// type NT_GNU_ABI_TAG = 1, from glibc's crt1.o; musl's start files have none).
+fn has_glibc_abi_tag(bin: &[u8]) -> bool {
+    let u16_at = |o: usize| u16::from_le_bytes([bin[o], bin[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bin[o..o + 4].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(bin[o..o + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
+    (0..phnum).any(|i| {
+        let ph = phoff + i * phentsize;
+        if u32_at(ph) != 4 {
+            return false;
+        }
+        let (mut off, end) = (u64_at(ph + 8), u64_at(ph + 8) + u64_at(ph + 32));
+        while off + 12 <= end {
+            let (namesz, descsz, kind) = (u32_at(off), u32_at(off + 4), u32_at(off + 8));
+            let name = &bin[off + 12..off + 12 + namesz];
+            if name == b"GNU\0" && kind == 1 {
+                return true;
+            }
+            off += 12 + namesz.div_ceil(4) * 4 + descsz.div_ceil(4) * 4;
+        }
+        false
+    })
+}
+
+#[test]
+fn glibc_abi_tag_is_recognised() {
+    // A static glibc program (gcc's crt1.o) has the tag; sipalgd's musl build has not
+    // (checked in sipalg_ipk_layout).
+    let dir = TempDir::new("abi-tag");
+    let c = dir.0.join("t.c");
+    std::fs::write(&c, "int main(void) { return 0; }\n").unwrap();
+    let exe = dir.0.join("t");
+    run(Command::new("gcc")
+        .arg("-static")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c));
+    assert!(has_glibc_abi_tag(&std::fs::read(&exe).unwrap()));
+}
+
 #[test]
 fn sipalg_ipk_layout() {
     let ipk = sipalg_ipk();
@@ -338,6 +376,8 @@ fn sipalg_ipk_layout() {
         "kmod-nft-core",
         "kmod-nf-conntrack-netlink",
         "kmod-nft-nat",
+        // the daemon and the maintainer scripts run nft; fw4 depends on this variant
+        "nftables-json",
     ] {
         assert!(
             depends.split(", ").any(|d| d == kmod),
@@ -376,6 +416,15 @@ fn sipalg_ipk_layout() {
     let bin = std::fs::read(dir.0.join("data/usr/sbin/sipalgd")).unwrap();
     assert_eq!(bin.len() as u64, by_name["./usr/sbin/sipalgd"].size);
     check_static_x86_64_elf(&bin);
+    assert!(
+        !has_glibc_abi_tag(&bin),
+        "sipalgd is a glibc build (NT_GNU_ABI_TAG note); OpenWrt's libc is musl"
+    );
+    assert!(
+        bin.len() <= SIZE_BUDGET,
+        "sipalgd is {} bytes, over the {SIZE_BUDGET}-byte budget",
+        bin.len()
+    );
     assert_eq!(
         std::fs::read(dir.0.join("data/etc/config/sipalg")).unwrap(),
         std::fs::read(root().join("files/sipalg.config")).unwrap(),
@@ -670,6 +719,24 @@ fn parse_schema_json(s: &str) -> Vec<BTreeMap<String, String>> {
                     self.i += 5;
                     "false".into()
                 }
+                // null, a number or an array of strings: kept as JSON text
+                b'n' | b'0'..=b'9' | b'[' => {
+                    let start = self.i;
+                    let end = if self.b[start] == b'[' { b']' } else { b',' };
+                    while self.i < self.b.len()
+                        && self.b[self.i] != end
+                        && (end == b']' || self.b[self.i] != b'}')
+                    {
+                        self.i += 1;
+                    }
+                    if end == b']' {
+                        self.i += 1;
+                    }
+                    String::from_utf8(self.b[start..self.i].to_vec())
+                        .unwrap()
+                        .trim()
+                        .to_string()
+                }
                 c => panic!("schema JSON: unexpected '{}' at byte {}", c as char, self.i),
             }
         }
@@ -760,10 +827,23 @@ fn init_validation() -> BTreeMap<(String, String), (String, String)> {
         let Some(t) = current.clone() else {
             continue;
         };
-        // Every '...' word on the line.
-        let mut parts = line.split('\'');
-        parts.next();
-        while let (Some(word), _) = (parts.next(), parts.next()) {
+        // Every '...' or "..." word on the line (no escapes inside: the init
+        // script has none).
+        let mut words = Vec::new();
+        let mut rest = line;
+        while let Some(i) = rest.find(['\'', '"']) {
+            let q = rest.as_bytes()[i] as char;
+            let tail = &rest[i + 1..];
+            let end = tail
+                .find(q)
+                .unwrap_or_else(|| panic!("unterminated {q} in init line: {line}"));
+            words.push(&tail[..end]);
+            rest = &tail[end + 1..];
+        }
+        for word in words {
+            if word == "$1" || word == "$2" {
+                continue;
+            }
             let mut f = word.splitn(3, ':');
             let name = f.next().unwrap().to_string();
             let datatype = f
@@ -846,13 +926,16 @@ fn default_config_sets_exactly_the_schema_defaults() {
             );
         }
     }
+    // A list without a default is left out: `list x ''` would be an empty
+    // entry (LuCI's DynamicList shows it, and saving keeps it beside new ones).
     let expected: BTreeMap<(String, String), (bool, String)> = schema
         .iter()
+        .filter(|(_, (list, _, default))| !(*list && default.is_empty()))
         .map(|(k, (list, _, default))| (k.clone(), (*list, default.clone())))
         .collect();
     assert_eq!(
         seen, expected,
-        "files/sipalg.config must set every schema option (option/list as in the schema) to its default"
+        "files/sipalg.config must set every schema option (option/list as in the schema) to its default, except lists without one"
     );
 }
 
@@ -922,127 +1005,349 @@ fn check_rejects_a_broken_config() {
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
 
-/// Runs one function of files/sipalg.init under tests/package/init-harness.sh
-/// (stand-ins for rc.common/procd that print each call).
-fn init_run(config: Option<&str>, function: &str, env: &[(&str, &str)]) -> (String, String) {
-    let dir = TempDir::new("init");
-    if let Some(text) = config {
-        std::fs::write(dir.0.join("sipalg"), text).unwrap();
+/// What one run of the init script under tests/package/init-harness.sh did.
+struct InitRun {
+    /// One line per effect: `ubus call service <method> <json>`,
+    /// `logger <args>: <line>`, `sipalgd <args>`; the simulated root removed
+    /// from paths, so they read as on the router (`/etc/config/sipalg`).
+    log: String,
+    stdout: String,
+    stderr: String,
+}
+
+impl InitRun {
+    /// The JSON of every `ubus call service <method>`.
+    fn ubus(&self, method: &str) -> Vec<&str> {
+        let prefix = format!("ubus call service {method} ");
+        self.log
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
     }
-    let mut cmd = Command::new("sh");
-    cmd.arg(root().join("tests/package/init-harness.sh"))
-        .arg(root().join("files/sipalg.init"))
-        .arg(sipalgd())
-        .arg(&dir.0)
-        .arg(function);
+}
+
+/// Runs `/etc/init.d/sipalg ACTION` (files/sipalg.init) under BusyBox ash with
+/// tests/package/init-harness.sh standing in for rc.common, procd.sh, jshn
+/// and ubus, and tests/package/validate_data.sh for ubox's validate_data.
+/// The daemon is a wrapper that logs its arguments and runs the real
+/// `sipalgd check` (other commands are only logged).
+fn init_action(config: Option<&str>, action: &str, env: &[(&str, &str)]) -> InitRun {
+    let dir = TempDir::new("init");
+    let r = &dir.0;
+    for d in ["etc/config", "etc/init.d", "usr/sbin"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    if let Some(text) = config {
+        std::fs::write(r.join("etc/config/sipalg"), text).unwrap();
+    }
+    std::fs::copy(
+        root().join("files/sipalg.init"),
+        r.join("etc/init.d/sipalg"),
+    )
+    .unwrap();
+    let log = r.join("log");
+    std::fs::write(&log, "").unwrap();
+    let wrapper = r.join("usr/sbin/sipalgd");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"sipalgd $*\" >>'{}'\n[ \"$1\" = check ] && exec '{}' \"$@\"\nexit 0\n",
+            log.display(),
+            sipalgd()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("busybox");
+    cmd.arg("ash")
+        .arg(root().join("tests/package/init-harness.sh"))
+        .arg(r.join("etc/init.d/sipalg"))
+        .arg(action)
+        .env("SIM_ROOT", r)
+        .env("SIM_LOG", &log)
+        .env_remove("SIM_RUNNING")
+        .env_remove("SIM_INVALID")
+        .env_remove("SIM_VALIDATE_DATA");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).replace(&dir.0.display().to_string(), "DIR");
-    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run busybox ash (apt-get install busybox): {e}"));
+    let strip = |s: &str| s.replace(&r.display().to_string(), "");
+    InitRun {
+        log: strip(&std::fs::read_to_string(&log).unwrap()),
+        stdout: strip(&String::from_utf8_lossy(&out.stdout)),
+        stderr: strip(&String::from_utf8_lossy(&out.stderr)),
+    }
 }
 
 fn default_config() -> String {
     std::fs::read_to_string(root().join("files/sipalg.config")).unwrap()
 }
 
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out += "\\\"",
+            '\\' => out += "\\\\",
+            '\t' => out += "\\t",
+            c => out.push(c),
+        }
+    }
+    out + "\""
+}
+
+/// The "validate" array procd must receive: every schema option with its
+/// datatype, per section type, in schema order.
+fn expected_validate_json() -> String {
+    let out = run(Command::new(sipalgd()).arg("schema"));
+    let objs = parse_schema_json(&String::from_utf8(out.stdout).unwrap());
+    let mut types: Vec<String> = Vec::new();
+    for o in &objs {
+        if !types.contains(&o["section_type"]) {
+            types.push(o["section_type"].clone());
+        }
+    }
+    let sections: Vec<String> = types
+        .iter()
+        .map(|t| {
+            let data: Vec<String> = objs
+                .iter()
+                .filter(|o| &o["section_type"] == t)
+                .map(|o| {
+                    format!(
+                        "{}:{}",
+                        json_string(&o["option"]),
+                        json_string(&o["datatype"])
+                    )
+                })
+                .collect();
+            format!(
+                "{{\"package\":\"sipalg\",\"type\":{},\"data\":{{{}}}}}",
+                json_string(t),
+                data.join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", sections.join(","))
+}
+
+/// The service definition `start` must hand to procd, with `instances` as given.
+fn expected_service(instances: &str) -> String {
+    format!(
+        "{{\"name\":\"sipalg\",\"script\":\"/etc/init.d/sipalg\",\"instances\":{instances},\
+         \"triggers\":[[\"config.change\",[\"if\",[\"eq\",\"package\",\"sipalg\"],\
+         [\"run_script\",\"/etc/init.d/sipalg\",\"reload\"]],1000]],\
+         \"validate\":{},\"data\":{{}}}}",
+        expected_validate_json()
+    )
+}
+
+const RUNNING_INSTANCE: &str = "{\"instance1\":{\
+    \"command\":[\"/usr/sbin/sipalgd\",\"--config-dir\",\"/etc/config\"],\
+    \"file\":[\"/etc/config/sipalg\"],\"reload_signal\":1,\"term_timeout\":5,\
+    \"respawn\":[\"3600\",\"5\",\"5\"],\"stdout\":true,\"stderr\":true}}";
+
+/// `start` reaches `ubus call service set` with the daemon's instance (command,
+/// respawn, reload on SIGHUP, restart when /etc/config/sipalg changes), the
+/// config.change trigger, and every option's datatype as `sipalgd schema` has
+/// it, after validate_data's output went through procd.sh's `eval` in BusyBox
+/// ash (a `"` in a datatype made ash stop with a syntax error there).
 #[test]
-fn init_starts_the_daemon_under_procd() {
-    let (out, err) = init_run(Some(&default_config()), "start_service", &[]);
-    let bin = sipalgd();
-    let want = format!(
-        "procd_open_instance\n\
-         procd_set_param command {bin} --config-dir DIR\n\
-         procd_set_param file DIR/sipalg\n\
-         procd_set_param reload_signal HUP\n\
-         procd_set_param term_timeout 5\n\
-         procd_set_param respawn\n\
-         procd_set_param stdout 1\n\
-         procd_set_param stderr 1\n\
-         procd_close_instance\n\
-         rc=0\n"
+fn init_start_hands_procd_the_service() {
+    let run = init_action(Some(&default_config()), "start", &[]);
+    assert!(
+        run.stdout.ends_with("rc=0\n"),
+        "start did not finish:\nstdout: {}\nstderr: {}\nlog:\n{}",
+        run.stdout,
+        run.stderr,
+        run.log
+    );
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service(RUNNING_INSTANCE).as_str()],
+        "what procd receives from start\nlog:\n{}\nstderr:\n{}",
+        run.log,
+        run.stderr
     );
     assert!(
-        out.ends_with(&want),
-        "start_service printed:\n{out}\nstderr:\n{err}"
+        run.log.contains("sipalgd check --config-dir /etc/config\n"),
+        "{}",
+        run.log
     );
     assert!(
-        out.contains("validate main\nvalidate timeouts\nvalidate qos\n"),
-        "all three sections are validated:\n{out}"
+        !run.log.contains("validate_data rejects"),
+        "validate_data must accept the default config:\n{}",
+        run.log
     );
 }
 
+/// procd.sh prints each datatype between double quotes and `eval`s it (see
+/// tests/package/validate_data.sh): `"`, `\`, `$` and backquotes cannot
+/// survive that, so no datatype may contain them (string literals in ubox's
+/// datatype grammar can use single quotes).
 #[test]
-fn init_starts_nothing_when_disabled() {
-    let (out, _) = init_run(
-        Some(&default_config()),
-        "start_service",
-        &[("H_enabled", "0")],
-    );
-    assert!(!out.contains("procd_open_instance"), "{out}");
-    assert!(out.ends_with("rc=0\n"), "{out}");
+fn schema_datatypes_survive_procd_eval() {
+    let (schema, _) = schema();
+    for ((t, o), (_, datatype, default)) in &schema {
+        for c in ['"', '\\', '$', '`'] {
+            assert!(
+                !datatype.contains(c),
+                "{t}.{o}: datatype {datatype} contains {c:?}"
+            );
+        }
+        assert!(
+            !datatype.contains(':') && !default.contains(':'),
+            "{t}.{o}: validate_data splits 'option:datatype:default' on ':'"
+        );
+    }
+    // ubox validate/cli.c parse_tuple() steps past the end of a tuple that
+    // ends in ':' and cuts the next argument at its first ':'.
+    let text = std::fs::read_to_string(root().join("files/sipalg.init")).unwrap();
+    for line in text.lines() {
+        let l = line.trim().trim_end_matches('\\').trim_end();
+        assert!(
+            !(l.ends_with(":'") || l.ends_with(":\"")),
+            "files/sipalg.init: a validation entry ends in ':' (write an empty default without it): {line}"
+        );
+    }
 }
 
 #[test]
-fn init_refuses_a_bad_config_and_logs_why() {
-    let (out, err) = init_run(
+fn init_start_adds_no_instance_when_disabled() {
+    let config = default_config().replace("option enabled '1'          #", "option enabled '0' #");
+    assert!(config.contains("option enabled '0'"), "{config}");
+    let run = init_action(Some(&config), "start", &[]);
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service("{}").as_str()],
+        "{}",
+        run.log
+    );
+    assert!(!run.log.contains("sipalgd check"), "{}", run.log);
+}
+
+#[test]
+fn init_start_refuses_a_bad_config_and_logs_why() {
+    let run = init_action(
         Some("config timeouts 'timeouts'\n\toption media '30'\n"),
-        "start_service",
+        "start",
         &[],
     );
-    assert!(!out.contains("procd_open_instance"), "{out}");
-    assert!(
-        out.contains(
-            "logger -t sipalg -p daemon.err DIR/sipalg:2: section 'timeouts' option 'media': 30 is below the minimum 60"
-        ),
-        "{out}"
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service("{}").as_str()],
+        "{}",
+        run.log
     );
-    assert!(out.ends_with("rc=1\n"), "{out}");
-    assert!(err.contains("invalid configuration, not starting"), "{err}");
-    // A missing config file.
-    let (out, _) = init_run(None, "start_service", &[]);
     assert!(
-        !out.contains("procd_open_instance") && out.contains("does not exist"),
-        "{out}"
+        run.log.contains(
+            "logger -t sipalg -p daemon.err: /etc/config/sipalg:2: section 'timeouts' option 'media': 30 is below the minimum 60\n"
+        ),
+        "{}",
+        run.log
+    );
+    assert!(
+        run.stderr.contains("invalid configuration, not starting"),
+        "{}",
+        run.stderr
+    );
+    // A missing config file.
+    let run = init_action(None, "start", &[]);
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service("{}").as_str()],
+        "{}",
+        run.log
+    );
+    assert!(run.log.contains("does not exist"), "{}", run.log);
+}
+
+/// validate_data rejecting what `sipalgd check` accepts only warns: the daemon
+/// is the authority.
+#[test]
+fn init_start_trusts_sipalgd_check_over_validate_data() {
+    let run = init_action(
+        Some(&default_config()),
+        "start",
+        &[("SIM_INVALID", "media")],
+    );
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service(RUNNING_INSTANCE).as_str()],
+        "{}",
+        run.log
+    );
+    assert!(
+        run.log
+            .contains("logger -t sipalg -p daemon.warn: validate_data rejects"),
+        "{}",
+        run.log
     );
 }
 
 #[test]
 fn init_reload_signals_or_restarts() {
-    // Running and enabled: SIGHUP through procd, no restart.
-    let (out, _) = init_run(
-        Some(&default_config()),
-        "reload_service",
-        &[("H_RUNNING", "1")],
+    // Running and enabled: SIGHUP through procd (no signal given: procd's
+    // default is SIGHUP), no new service definition.
+    let run = init_action(Some(&default_config()), "reload", &[("SIM_RUNNING", "1")]);
+    assert_eq!(
+        run.ubus("list"),
+        vec!["{\"name\":\"sipalg\"}"],
+        "{}",
+        run.log
     );
-    assert!(out.contains("procd_send_signal sipalg\n"), "{out}");
-    assert!(!out.contains("procd_open_instance"), "{out}");
-    // Disabled: the instance set is replaced by an empty one (procd stops it).
-    let (out, _) = init_run(
-        Some(&default_config()),
-        "reload_service",
-        &[("H_RUNNING", "1"), ("H_enabled", "0")],
+    assert_eq!(
+        run.ubus("signal"),
+        vec!["{\"name\":\"sipalg\"}"],
+        "{}",
+        run.log
     );
-    assert!(
-        !out.contains("procd_send_signal") && !out.contains("procd_open_instance"),
-        "{out}"
+    assert!(run.ubus("set").is_empty(), "{}", run.log);
+    // Disabled: an empty instance set (procd stops the daemon).
+    let config =
+        default_config().replace("option enabled '1'          #", "option enabled 'off' #");
+    let run = init_action(Some(&config), "reload", &[("SIM_RUNNING", "1")]);
+    assert!(run.ubus("signal").is_empty(), "{}", run.log);
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service("{}").as_str()],
+        "{}",
+        run.log
     );
-    assert!(out.contains("validate main"), "{out}");
     // Not running yet: start it.
-    let (out, _) = init_run(Some(&default_config()), "reload_service", &[]);
-    assert!(out.contains("procd_open_instance"), "{out}");
+    let run = init_action(Some(&default_config()), "reload", &[]);
+    assert!(run.ubus("signal").is_empty(), "{}", run.log);
+    assert_eq!(
+        run.ubus("set"),
+        vec![expected_service(RUNNING_INSTANCE).as_str()],
+        "{}",
+        run.log
+    );
 }
 
 #[test]
-fn init_registers_triggers() {
-    let (out, _) = init_run(Some(&default_config()), "service_triggers", &[]);
-    assert!(out.contains("procd_add_reload_trigger sipalg\n"), "{out}");
-    assert!(
-        out.contains("procd_add_validation validate_sipalg\n"),
-        "{out}"
+fn init_stop_deletes_the_service_and_cleans_up() {
+    let run = init_action(Some(&default_config()), "stop", &[("SIM_RUNNING", "1")]);
+    assert_eq!(
+        run.ubus("delete"),
+        vec!["{\"name\":\"sipalg\"}"],
+        "{}",
+        run.log
     );
-    assert!(out.contains("extra_command cleanup\n"), "{out}");
+    assert!(run.log.ends_with("sipalgd cleanup\n"), "{}", run.log);
+    assert!(run.stdout.ends_with("rc=0\n"), "{}", run.stdout);
+}
+
+#[test]
+fn init_has_a_cleanup_command() {
+    let run = init_action(Some(&default_config()), "cleanup", &[]);
+    assert_eq!(run.log, "sipalgd cleanup\n");
+    assert!(run.stdout.ends_with("rc=0\n"), "{}", run.stdout);
 }
 
 /// With SIPALG_VALIDATE_DATA set to OpenWrt's `/sbin/validate_data` (or a

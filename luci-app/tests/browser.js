@@ -52,7 +52,8 @@ async function settingsTest(browser, srv) {
 	const { page, errors, done } = await openView(browser, srv, 'sipalg/settings', {});
 	check('settings: view loads without errors', done === 'ok' && !errors.length, [ done, ...errors ].join('; '));
 
-	const expected = options(parseUci(P.configText().text, 'config'));
+	/* every option of the SPEC table (files/sipalg.config leaves out lists without a default) */
+	const expected = options(parseUci(fs.readFileSync(P.SPEC_COPY, 'utf8'), 'spec-uci.conf'));
 	const rendered = await page.$$eval('#cbi-sipalg .cbi-value', (vs) => vs.map((v) => ({
 		id: v.id, name: v.dataset.name, widget: v.dataset.widget,
 		title: v.querySelector('.cbi-value-title').innerText.trim(),
@@ -104,10 +105,16 @@ async function settingsTest(browser, srv) {
 	const v = {
 		sig100: await invalidAfter(sig, '100'), sig120: await invalidAfter(sig, '120'),
 		dscp64: await invalidAfter(dscp, '64'), dscp46: await invalidAfter(dscp, '46'), dscpAF41: await invalidAfter(dscp, 'AF41'),
-		extBad: await invalidAfter(ext, '203.0.113.300'), extOk: await invalidAfter(ext, '203.0.113.30')
+		extBad: await invalidAfter(ext, '203.0.113.300'), extOk: await invalidAfter(ext, '203.0.113.30'),
+		extMask: await invalidAfter(ext, '203.0.113.7/32'), extNetmask: await invalidAfter(ext, '203.0.113.0/255.255.255.0'),
+		extZero: await invalidAfter(ext, '010.0.0.1'), extLoop: await invalidAfter(ext, '127.0.0.1'),
+		dscpMinusZero: await invalidAfter(dscp, '-0'), dscpLower: await invalidAfter(dscp, 'ef')
 	};
-	check('settings: invalid input is flagged (signalling 100 s, DSCP 64, bad IPv4), valid input is not (120 s, DSCP 46/AF41, IPv4)',
-		v.sig100 && !v.sig120 && v.dscp64 && !v.dscp46 && !v.dscpAF41 && v.extBad && !v.extOk, JSON.stringify(v));
+	check('settings: invalid input is flagged (signalling 100 s, DSCP 64/-0, bad IPv4, IPv4 with /32 or netmask, leading zero, loopback), valid input is not (120 s, DSCP 46/AF41/ef, IPv4)',
+		v.sig100 && !v.sig120 && v.dscp64 && !v.dscp46 && !v.dscpAF41 && v.extBad && !v.extOk &&
+		v.extMask && v.extNetmask && v.extZero && v.extLoop && v.dscpMinusZero && !v.dscpLower, JSON.stringify(v));
+	const tsItems = await page.$$eval('#cbi-sipalg-main-trusted_source .cbi-dynlist .item', (xs) => xs.map((x) => x.innerText));
+	check('settings: trusted sources start with no entry (no empty item)', tsItems.length === 0, JSON.stringify(tsItems));
 	await page.fill(sig, '3600'); await page.fill(dscp, 'EF'); await page.fill(ext, '');
 	check('settings: Save & Apply button present', !!(await page.$('.cbi-page-actions .cbi-button-apply')));
 	check('settings: loading used only ACL-granted calls', srv.log.length > 0 && srv.log.every((l) => l.allowed),
@@ -234,6 +241,18 @@ async function statusTests(browser, srv) {
 		!(await o.page.$('#sipalg-calls')) && !(await o.page.$('#sipalg-registrations')), JSON.stringify({ done: o.done, errors: o.errors, t }));
 	await shot(o.page, 'status-not-running.png');
 	await o.page.close();
+
+	/* an ACL without "cgi-io": [ "exec" ] (cgi-io answers 403): the page must not claim the daemon is down */
+	const aclNoCgi = JSON.parse(fs.readFileSync(P.ACL, 'utf8'));
+	delete aclNoCgi['luci-app-sipalg'].read['cgi-io'];
+	o = await openView(browser, srv, 'sipalg/status', { status: fx('status-lab.json'), service: 'running', acl: aclNoCgi });
+	t = await visibleText(o.page, '#sipalg-denied');
+	check('status (exec refused by the ACL): says permission is missing and that procd runs the service, not "not running"',
+		o.done === 'ok' && !o.errors.length && /No permission/.test(t || '') && /running/.test(t || '') &&
+		!(await o.page.$('#sipalg-not-running')) && srv.log.some((l) => l.kind === 'exec' && !l.allowed),
+		JSON.stringify({ done: o.done, errors: o.errors, t }));
+	await o.page.close();
+	srv.state.acl = null;
 
 	/* exec itself fails (sipalgd missing): still a notice, not a crash */
 	o = await openView(browser, srv, 'sipalg/status', { status: 'EXEC_FAIL', service: 'absent' });

@@ -14,6 +14,7 @@ const { execFileSync } = require('child_process');
 const P = require('./lib/paths');
 const { parseUci, options, forLuci } = require('./lib/uci');
 const { check, note, summary } = require('./lib/tap');
+const ACL = require('./lib/acl');
 
 globalThis.SipalgDatatypes = require('./stub/datatypes.js');
 require('./stub/luci-stub.js');
@@ -118,8 +119,8 @@ async function main() {
 	const semErr = [];
 	for (const [ k, good, bad ] of expectations) {
 		const o = viewBy[k];
-		if (!o || !o.datatype) { semErr.push(`${k}: no datatype`); continue; }
-		const f = DT.compile(o.datatype);
+		if (!o || !o.accepts) { semErr.push(`${k}: no datatype or validate function`); continue; }
+		const f = o.accepts;
 		good.filter((v) => !f(v)).forEach((v) => semErr.push(`${k} rejects ${v}`));
 		bad.filter((v) => f(v)).forEach((v) => semErr.push(`${k} accepts ${v}`));
 	}
@@ -132,13 +133,17 @@ async function main() {
 	/* ---- 2. files/sipalg.config ---- */
 	if (fs.existsSync(P.DEFAULT_CONFIG)) {
 		const conf = options(parseUci(fs.readFileSync(P.DEFAULT_CONFIG, 'utf8'), 'files/sipalg.config'));
-		sameSet('files/sipalg.config options == settings view options', conf.map(key), viewKeys, 'files/sipalg.config', 'view');
+		/* a list without a default is left out of the file (list x '' would be an empty entry) */
+		sameSet('files/sipalg.config options == settings view options (but lists without a default)', conf.map(key),
+			view.filter((o) => !(o.list && !norm(o.default).length)).map(key), 'files/sipalg.config', 'view');
+		const emptyItems = conf.filter((o) => o.list && Array.isArray(o.value) && o.value.includes('')).map(key);
+		check('files/sipalg.config has no empty list item', !emptyItems.length, emptyItems.join(', '));
 		const confErr = conf.filter((o) => viewBy[key(o)]).flatMap((o) => {
 			const v = viewBy[key(o)], e = [];
 			if (o.type !== v.sectiontype) e.push(`${key(o)}: section type ${o.type} vs view ${v.sectiontype}`);
 			if (o.list !== v.list) e.push(`${key(o)}: ${o.list ? 'list' : 'option'} vs view ${v.list ? 'DynamicList' : v.widget}`);
 			if (!eq(o.value, v.default)) e.push(`${key(o)}: ${JSON.stringify(o.value)} vs view default ${JSON.stringify(v.default)}`);
-			if (v.datatype && norm(o.value).some((x) => !DT.compile(v.datatype)(x))) e.push(`${key(o)}: ${JSON.stringify(o.value)} fails view datatype`);
+			if (v.accepts && norm(o.value).some((x) => !v.accepts(x))) e.push(`${key(o)}: ${JSON.stringify(o.value)} fails the view's validation`);
 			return e;
 		});
 		check('files/sipalg.config types, list-ness and values agree with the settings view', !confErr.length, confErr.join('; '));
@@ -173,11 +178,19 @@ async function main() {
 			if (s.section_type != null && s.section_type !== o.sectiontype) errs.push(`${sk(s)}: schema section_type ${s.section_type}, view ${o.sectiontype}`);
 			if (s.list != null && !!s.list !== o.list) errs.push(`${sk(s)}: schema list=${s.list}, view ${o.widget}`);
 			if (s.default !== undefined && !eq(s.default, o.default)) errs.push(`${sk(s)}: schema default ${JSON.stringify(s.default)}, view ${JSON.stringify(o.default)}`);
+			/* one source: the view's LuCI datatype, rules and choices are the schema's */
+			if (s.luci_datatype !== undefined && (s.luci_datatype || null) !== (o.datatype || null))
+				errs.push(`${sk(s)}: schema luci_datatype ${JSON.stringify(s.luci_datatype)}, view datatype ${JSON.stringify(o.datatype)}`);
+			const viewRules = (o.validate && o.validate.rules) || [];
+			if (s.luci_rules !== undefined && JSON.stringify(s.luci_rules) !== JSON.stringify(viewRules))
+				errs.push(`${sk(s)}: schema luci_rules ${JSON.stringify(s.luci_rules)}, view ${JSON.stringify(viewRules)}`);
+			if (Array.isArray(s.values) && s.values.length && JSON.stringify(s.values) !== JSON.stringify(o.choices))
+				errs.push(`${sk(s)}: schema values ${JSON.stringify(s.values)}, view choices ${JSON.stringify(o.choices)}`);
 			if (!s.datatype) continue;
 			if (/^\s*(list\()?string\)?\s*$/.test(String(s.datatype))) { notes.push(`${sk(s)}: schema datatype "${s.datatype}" constrains nothing; not compared`); continue; }
 			let sdt = String(s.datatype);
 			const lm = /^\s*list\((.*)\)\s*$/.exec(sdt);
-			if (lm && o.list) sdt = lm[1];
+			if (lm && o.list && !/^\s*list\(/.test(o.datatype || '')) sdt = lm[1];
 			let sf;
 			try { sf = DT.compile(sdt, 'procd'); }
 			catch (e) { notes.push(`${sk(s)}: schema datatype "${s.datatype}" not comparable (${e.message})`); continue; }
@@ -189,9 +202,9 @@ async function main() {
 				const extra = PROBES.filter((v) => sf(v) && !o.choices.includes(v));
 				if (extra.length) notes.push(`${sk(s)}: schema datatype ${s.datatype} is wider than the view's choices (${extra.slice(0, 5).join(', ')})`);
 			}
-			else if (o.datatype) {
+			else if (o.accepts) {
 				/* the page must never save what the daemon refuses; being stricter is reported */
-				const vf = DT.compile(o.datatype);
+				const vf = o.accepts;
 				const looser = PROBES.filter((v) => vf(v) && !sf(v));
 				const stricter = PROBES.filter((v) => !vf(v) && sf(v));
 				if (looser.length) errs.push(`${sk(s)}: view ${o.datatype} accepts what schema ${s.datatype} refuses: ${looser.map((v) => JSON.stringify(v)).join(', ')}`);
@@ -203,40 +216,118 @@ async function main() {
 		check('sipalgd schema list-ness, defaults and datatypes agree with the settings view', !errs.length, errs.join('; '));
 	}
 
+	/* ---- 3b. every input accepts exactly what `sipalgd check` accepts ---- */
+	if (bin && Array.isArray(schema)) {
+		const typeOf = {};
+		view.forEach((o) => { typeOf[o.section] = o.sectiontype; });
+		const tmp = fs.mkdtempSync(path.join(require('os').tmpdir(), 'sipalg-luci-check-'));
+		const daemonAccepts = (o, v) => {
+			fs.writeFileSync(path.join(tmp, 'sipalg'),
+				`config ${typeOf[o.section]} '${o.section}'\n\t${o.list ? 'list' : 'option'} ${o.option} '${v}'\n`);
+			try { execFileSync(bin, [ 'check', '--config-dir', tmp ], { stdio: 'ignore', timeout: 10000 }); return true; }
+			catch (e) { return false; }
+		};
+		const TABLE = PROBES.concat([ '010.0.0.1', '1.2.3.04', '0.0.0.0', '127.0.0.1', '224.0.0.1', '239.255.255.255', '240.0.0.1',
+			'255.255.255.255', '203.0.113.7/32', '203.0.113.0/255.255.255.0', '10.0.0.0/8', '10.0.0.0/08', '10.0.0.0/-8',
+			'10.0.0.0/', '0.0.0.0/0', '1.2.3.4/32', '01.2.3.0/24', '-0', '00', '063', '064', 'cs5', 'Ef', 'af43', 'AF44', 'AF10',
+			'0120', '+5', '5060 5061', '5060 0', '0060', '1e3', '0x10', '10.0.0.0/8 1.2.3.4', '1.2.3.4 010.0.0.1', '10.0.0.0/8\t1.2.3.4' ]).filter((v) => v !== '' && !v.includes("'") && v.trim() === v);
+		const mism = [];
+		let compared = 0;
+		for (const o of view) {
+			if (!o.accepts) continue;
+			compared++;
+			for (const v of TABLE) {
+				const page = !!o.accepts(v), daemon = daemonAccepts(o, v);
+				if (page !== daemon) mism.push(`${key(o)} ${JSON.stringify(v)}: page ${page ? 'accepts' : 'refuses'}, sipalgd check ${daemon ? 'accepts' : 'refuses'}`);
+			}
+		}
+		check(`every text input (${compared}) accepts exactly what sipalgd check accepts, over ${TABLE.length} values`,
+			compared >= 6 && !mism.length, mism.join('; '));
+		/* choice lists offer only what the daemon accepts */
+		const badChoice = [];
+		view.filter((o) => o.kind === 'select' || o.kind === 'flag').forEach((o) => {
+			(o.kind === 'flag' ? [ '0', '1' ] : o.choices).forEach((c) => { if (!daemonAccepts(o, c)) badChoice.push(`${key(o)} ${c}`); });
+		});
+		check('every choice and checkbox value of the page is accepted by sipalgd check', !badChoice.length, badChoice.join('; '));
+		fs.rmSync(tmp, { recursive: true, force: true });
+	}
+	else note('no built sipalgd with schema: the page was not checked against sipalgd check');
+
+	/* ---- 3c. an empty list item is no entry ---- */
+	{
+		const ts = viewBy['main.trusted_source'];
+		const legacy = parseUci("config sipalg 'main'\n\tlist trusted_source ''\n", 'legacy');
+		stub.install({
+			readSource: (url) => Promise.resolve(fs.readFileSync(path.join(P.HTDOCS, url), 'utf8')),
+			backend: (kind, req) => kind === 'uci' && req.config === 'sipalg' ? Promise.resolve(forLuci(legacy))
+				: Promise.reject(new Error('no backend'))
+		});
+		const uciMod = stub.classes.uci;
+		await uciMod.load('sipalg');
+		const raw = uciMod.get('sipalg', 'main', 'trusted_source');
+		const shown = ts ? ts.cfgvalue('main') : null;
+		check("trusted_source: the stand-in's uci returns [''] for list trusted_source ''", JSON.stringify(raw) === '[""]', JSON.stringify(raw));
+		check("trusted_source: list trusted_source '' (older default config) shows no entry", ts && Array.isArray(shown) && shown.length === 0,
+			JSON.stringify(shown));
+	}
+
 	/* ---- 4. ACL covers what the views use ---- */
 	const acl = JSON.parse(fs.readFileSync(P.ACL, 'utf8'));
 	check('ACL file defines exactly the group "luci-app-sipalg"', Object.keys(acl).join() === 'luci-app-sipalg', Object.keys(acl).join());
 	const g = acl['luci-app-sipalg'] || {};
 	const rd = g.read || {}, wr = g.write || {};
-	const fileGrants = Object.assign({}, rd.file || {}, wr.file || {});
-	const ubusGrants = Object.assign({}, rd.ubus || {}, wr.ubus || {});
-	const used = { exec: new Set(), ubus: new Set(), uciRead: new Set(), uciWrite: new Set() };
+	/* what rpcd grants a user with only "read" (status page) or "write" (settings) on the group */
+	const canRead = ACL.grants(acl, 'read'), canWrite = ACL.grants(acl, 'write');
+	const used = { exec: new Map(), ubus: new Set(), uciRead: new Set(), uciWrite: new Set() };
 	for (const f of fs.readdirSync(P.VIEWS).filter((f) => f.endsWith('.js'))) {
 		const src = fs.readFileSync(path.join(P.VIEWS, f), 'utf8');
 		for (const m of src.matchAll(/fs\.exec(?:_direct)?\(\s*'([^']+)'\s*,\s*\[([^\]]*)\]/g)) {
 			const args = [ ...m[2].matchAll(/'([^']*)'/g) ].map((x) => x[1]);
-			used.exec.add([ m[1], ...args ].join(' '));
+			used.exec.set([ m[1], ...args ].join(' '), [ m[1], args ]);
 		}
 		for (const m of src.matchAll(/rpc\.declare\(\{[^}]*?object:\s*'([^']+)'[^}]*?method:\s*'([^']+)'/g))
 			used.ubus.add(`${m[1]}.${m[2]}`);
 		for (const m of src.matchAll(/uci\.load\(\s*'([^']+)'/g)) used.uciRead.add(m[1]);
 		for (const m of src.matchAll(/new form\.Map\(\s*'([^']+)'/g)) { used.uciRead.add(m[1]); used.uciWrite.add(m[1]); }
-		if (/fs\.(read|write|list|stat|remove)/.test(src)) used.exec.add(`(other fs call in ${f})`);
+		if (/fs\.(read|write|list|stat|remove)/.test(src)) used.exec.set(`(other fs call in ${f})`, [ '', [] ]);
 	}
-	note(`views use: exec ${[ ...used.exec ].join(', ') || '-'}; ubus ${[ ...used.ubus ].join(', ') || '-'}; uci ${[ ...used.uciRead ].join(', ')}`);
+	note(`views use: exec ${[ ...used.exec.keys() ].join(', ') || '-'}; ubus ${[ ...used.ubus ].join(', ') || '-'}; uci ${[ ...used.uciRead ].join(', ')}`);
 	check('views use the sipalgd status exec, the service list ubus call and uci sipalg',
 		used.exec.has('/usr/sbin/sipalgd status --json') && used.ubus.has('service.list') && used.uciRead.has('sipalg'));
 	const miss = [];
-	used.exec.forEach((c) => { if (!(fileGrants[c] || []).includes('exec')) miss.push(`file exec ${c}`); });
-	used.ubus.forEach((u) => { const [ o, m ] = u.split('.'); if (!(ubusGrants[o] || []).includes(m)) miss.push(`ubus ${u}`); });
-	used.uciRead.forEach((c) => { if (!(rd.uci || []).includes(c)) miss.push(`uci read ${c}`); });
-	used.uciWrite.forEach((c) => { if (!(wr.uci || []).includes(c)) miss.push(`uci write ${c}`); });
-	check('ACL grants every exec / ubus / uci access the views make', !miss.length, miss.join('; '));
+	used.exec.forEach(([ cmd, args ], k) => {
+		const r = ACL.cgiExec(canRead, cmd, args);
+		if (r.code !== 200) miss.push(`cgi-io exec ${k}: ${r.code} ${r.reason}`);
+	});
+	used.ubus.forEach((u) => { const [ o, m ] = u.split('.'); if (!ACL.access(canRead, 'ubus', o, m)) miss.push(`ubus ${u}`); });
+	used.uciRead.forEach((c) => { if (!ACL.access(canRead, 'uci', c, 'read')) miss.push(`uci read ${c}`); });
+	used.uciWrite.forEach((c) => { if (!ACL.access(canWrite, 'uci', c, 'write')) miss.push(`uci write ${c}`); });
+	check('ACL (as rpcd and cgi-io check it) grants a read-only user every exec / ubus / uci read the views make, and a write user the uci writes',
+		!miss.length, miss.join('; '));
 	const extra = [];
-	Object.keys(fileGrants).forEach((c) => { if (!used.exec.has(c)) extra.push(`file ${c}`); });
+	const fileGrants = Object.assign({}, rd.file || {}, wr.file || {});
+	const ubusGrants = Object.assign({}, rd.ubus || {}, wr.ubus || {});
+	Object.keys(fileGrants).forEach((c) => { if (!used.exec.has(c) || JSON.stringify(fileGrants[c]) !== '["exec"]') extra.push(`file ${c} ${JSON.stringify(fileGrants[c])}`); });
 	Object.keys(ubusGrants).forEach((o) => ubusGrants[o].forEach((m) => { if (!used.ubus.has(`${o}.${m}`)) extra.push(`ubus ${o}.${m}`); }));
 	(wr.uci || []).forEach((c) => { if (!used.uciWrite.has(c)) extra.push(`uci write ${c}`); });
+	if (JSON.stringify(rd['cgi-io'] || []) !== (used.exec.size ? '["exec"]' : '[]') || wr['cgi-io']) extra.push(`cgi-io ${JSON.stringify(rd['cgi-io'])} / ${JSON.stringify(wr['cgi-io'])}`);
+	const scopes = new Set([ ...Object.keys(rd), ...Object.keys(wr) ]);
+	[ 'file', 'ubus', 'uci', 'cgi-io' ].forEach((k) => scopes.delete(k));
+	scopes.forEach((k) => extra.push(`scope ${k}`));
 	check('ACL grants nothing the views do not use', !extra.length, extra.join('; '));
+
+	/* the model itself: without "cgi-io": [ "exec" ] cgi-io refuses, as on a router */
+	const noCgi = JSON.parse(JSON.stringify(acl));
+	if (noCgi['luci-app-sipalg'] && noCgi['luci-app-sipalg'].read) delete noCgi['luci-app-sipalg'].read['cgi-io'];
+	const r0 = ACL.cgiExec(ACL.grants(noCgi, 'read'), '/usr/sbin/sipalgd', [ 'status', '--json' ]);
+	check('ACL model: without "cgi-io": [ "exec" ], cgi-io answers 403 "Exec permission denied"',
+		r0.code === 403 && r0.reason === 'Exec permission denied', JSON.stringify(r0));
+	const r1 = ACL.cgiExec(canRead, '/usr/sbin/sipalgd', [ 'check' ]);
+	check('ACL model: only the exact command line is granted (sipalgd check is refused)', r1.code === 403, JSON.stringify(r1));
+	check('ACL model: fnmatch patterns', ACL.fnmatch('/usr/sbin/sipalgd *', '/usr/sbin/sipalgd status --json') &&
+		!ACL.fnmatch('/usr/sbin/sipalgd', '/usr/sbin/sipalgd status') && ACL.fnmatch('[rw]ead', 'read') && ACL.fnmatch('*', 'a/b'));
+	check('ACL model: exec_direct escapes, cgi-io unescapes', JSON.stringify(ACL.parseCommand(ACL.execDirectCmdline('/bin/x', [ 'a b', 'c\\d' ]))) ===
+		JSON.stringify([ '/bin/x', 'a b', 'c\\d' ]));
 
 	/* ---- 5. menu.d ---- */
 	const menu = JSON.parse(fs.readFileSync(P.MENU, 'utf8'));

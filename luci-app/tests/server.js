@@ -10,23 +10,22 @@ const fs = require('fs');
 const path = require('path');
 const P = require('./lib/paths');
 const { parseUci, forLuci } = require('./lib/uci');
+const ACL = require('./lib/acl');
 
 const TYPES = { '.js': 'application/javascript', '.css': 'text/css', '.json': 'application/json', '.html': 'text/html' };
 
-function aclAllows(kind, req) {
-	const acl = JSON.parse(fs.readFileSync(P.ACL, 'utf8'))['luci-app-sipalg'] || {};
-	const scopes = [ acl.read || {}, acl.write || {} ];
-	if (kind === 'exec') {
-		const cmd = [ req.command ].concat(req.params).join(' ');
-		return scopes.some((s) => Object.keys(s.file || {}).some((pat) => {
-			const re = new RegExp('^' + pat.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$');
-			return re.test(cmd) && (s.file[pat] || []).includes('exec');
-		}));
-	}
+/*
+ * Whether rpcd / cgi-io would let a user who has only the "read" permission
+ * of luci-app-sipalg make this call (lib/acl.js re-implements their checks).
+ */
+function aclAllows(kind, req, aclJson) {
+	const granted = ACL.grants(aclJson || JSON.parse(fs.readFileSync(P.ACL, 'utf8')), 'read');
+	if (kind === 'exec')
+		return ACL.cgiExec(granted, req.command, req.params).code === 200;
 	if (kind === 'ubus')
-		return scopes.some((s) => ((s.ubus || {})[req.object] || []).some((m) => m === req.method || m === '*'));
+		return ACL.access(granted, 'ubus', req.object, req.method);
 	if (kind === 'uci')
-		return (acl.read && (acl.read.uci || []).includes(req.config));
+		return ACL.access(granted, 'uci', req.config, 'read');
 	return false;
 }
 
@@ -34,6 +33,7 @@ function aclAllows(kind, req) {
  * state:
  *   status:  fixture file path for `sipalgd status --json`, or 'EXEC_FAIL' (exec error)
  *   service: 'running' | 'stopped' | 'absent'  (procd's view of the sipalg service)
+ *   acl:     an acl.d JSON object to use instead of the app's file (null: the file)
  */
 function start(initial) {
 	const state = Object.assign({ status: path.join(P.FIXTURES, 'status-lab.json'), service: 'running' }, initial || {});
@@ -43,7 +43,7 @@ function start(initial) {
 	const uciData = forLuci(parseUci(cfg.text, cfg.name));
 
 	function answer(kind, req) {
-		const allowed = aclAllows(kind, req);
+		const allowed = aclAllows(kind, req, state.acl);
 		log.push({ kind, req, allowed });
 		if (!allowed) return { code: 403, body: 'Access denied by ACL' };
 		if (kind === 'exec') {

@@ -189,40 +189,47 @@ pub const MIN_MEDIA_TIMEOUT: u32 = 60;
 pub const MAX_TIMEOUT: u32 = 86400 * 7;
 
 impl Default for Config {
+    /// The defaults of [`SCHEMA`] (the SPEC's), applied to an empty config.
     fn default() -> Self {
-        Config {
-            enabled: true,
+        let mut c = Config {
+            enabled: false,
             alg: false,
             kernel_helper: false,
             wan_devices: Vec::new(),
             external_address: None,
-            ports: vec![5060],
-            tcp: true,
+            ports: Vec::new(),
+            tcp: false,
             trusted_sources: Vec::new(),
             media_source: MediaSource::Sdp,
             log_level: log::LevelFilter::Info,
-            timeouts: Timeouts::default(),
-            qos: Qos::default(),
+            timeouts: Timeouts {
+                signaling: 0,
+                media: 0,
+            },
+            qos: Qos {
+                enabled: false,
+                signaling_dscp: 0,
+                media_dscp: 0,
+            },
+        };
+        for o in SCHEMA {
+            for item in o.default.split_whitespace() {
+                (o.set)(&mut c, item).expect("the schema's defaults are valid");
+            }
         }
+        c
     }
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            signaling: 3600,
-            media: 300,
-        }
+        Config::default().timeouts
     }
 }
 
 impl Default for Qos {
     fn default() -> Self {
-        Qos {
-            enabled: true,
-            signaling_dscp: 40,
-            media_dscp: 46,
-        }
+        Config::default().qos
     }
 }
 
@@ -279,9 +286,15 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// One option of the configuration, for cross-checks with the init script,
-/// LuCI and the default config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Reads one value (one item of a list) into the config: parses it and sets
+/// the field (a list item is appended unless already there).
+pub type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// One option of the configuration: the single source of its name, section,
+/// default, validation and the datatypes the init script (`validate_data`)
+/// and LuCI use, printed by `sipalgd schema`; tests hold files/sipalg.init,
+/// files/sipalg.config and the LuCI view to it.
+#[derive(Clone, Copy)]
 pub struct OptionSpec {
     /// Section name (`main`, `timeouts`, `qos`).
     pub section: &'static str,
@@ -291,90 +304,201 @@ pub struct OptionSpec {
     pub option: &'static str,
     /// True for a `list` option.
     pub list: bool,
-    /// The OpenWrt `validate_data` datatype expression.
+    /// The OpenWrt `validate_data` datatype expression (ubox validate.c);
+    /// procd.sh eval's it inside double quotes, so string literals use '.
     pub uci_datatype: &'static str,
+    /// The LuCI datatype (validation.js) of the settings page's input, or ""
+    /// when the widget only offers valid values (a checkbox, a choice list,
+    /// the device picker) or a rule says it all. A list item may hold several
+    /// values separated by spaces (the daemon splits them, as validate_data
+    /// does), hence `list(...)`. The page adds what a datatype cannot say
+    /// (see [`OptionSpec::luci_rules`]).
+    pub luci_datatype: &'static str,
     /// The default as written in UCI (`""`: unset).
     pub default: &'static str,
+    /// Smallest and largest number accepted, for numbers.
+    pub min: Option<u32>,
+    /// See `min`.
+    pub max: Option<u32>,
+    /// The accepted words, for an option that takes one of a few.
+    pub values: &'static [&'static str],
+    /// What the daemon checks beyond the LuCI datatype, by name, for the
+    /// page's validate function (luci-app settings.js implements each).
+    pub luci_rules: &'static [&'static str],
+    /// Reads a value.
+    pub set: Setter,
 }
 
-const fn spec(
+impl fmt::Debug for OptionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.section, self.option)
+    }
+}
+
+const fn opt(
     section: &'static str,
-    section_type: &'static str,
     option: &'static str,
-    list: bool,
     uci_datatype: &'static str,
     default: &'static str,
+    set: Setter,
 ) -> OptionSpec {
+    let section_type = match section.as_bytes() {
+        b"main" => "sipalg",
+        _ => section,
+    };
     OptionSpec {
         section,
         section_type,
         option,
-        list,
+        list: false,
         uci_datatype,
+        luci_datatype: "",
         default,
+        min: None,
+        max: None,
+        values: &[],
+        luci_rules: &[],
+        set,
+    }
+}
+
+impl OptionSpec {
+    const fn list(mut self) -> Self {
+        self.list = true;
+        self
+    }
+    const fn luci(mut self, datatype: &'static str, rules: &'static [&'static str]) -> Self {
+        self.luci_datatype = datatype;
+        self.luci_rules = rules;
+        self
+    }
+    const fn range(mut self, min: u32, max: u32) -> Self {
+        self.min = Some(min);
+        self.max = Some(max);
+        self
+    }
+    const fn values(mut self, values: &'static [&'static str]) -> Self {
+        self.values = values;
+        self
     }
 }
 
 /// `validate_data` expression for a DSCP: a number 0-63 or a name, any case.
 /// (`regex()` anchors the pattern; no ',' or ':' may appear in it, since
 /// `validate_data` splits on them.)
-const DSCP_DATATYPE: &str = "regex(\"(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])\")";
+const DSCP_DATATYPE: &str = "regex('(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])')";
 
-/// `validate_data` expression for one network device name.
-const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex(\".*/.*\"))))";
+/// `validate_data` expression for network device names.
+const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex('.*/.*'))))";
+
+fn push_new<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
 
 /// Every option sipalg reads, in file order.
 pub const SCHEMA: &[OptionSpec] = &[
-    spec("main", "sipalg", "enabled", false, "bool", "1"),
-    spec("main", "sipalg", "alg", false, "bool", "0"),
-    spec("main", "sipalg", "kernel_helper", false, "bool", "0"),
-    spec("main", "sipalg", "wan_device", false, DEVICE_DATATYPE, ""),
-    spec("main", "sipalg", "external_address", false, "ip4addr", ""),
-    spec(
-        "main",
-        "sipalg",
-        "port",
-        true,
-        "list(and(port,min(1)))",
-        "5060",
+    opt("main", "enabled", "bool", "1", |c, v| {
+        c.enabled = parse_bool(v)?;
+        Ok(())
+    }),
+    opt("main", "alg", "bool", "0", |c, v| {
+        c.alg = parse_bool(v)?;
+        Ok(())
+    }),
+    opt("main", "kernel_helper", "bool", "0", |c, v| {
+        c.kernel_helper = parse_bool(v)?;
+        Ok(())
+    }),
+    opt("main", "wan_device", DEVICE_DATATYPE, "", |c, v| {
+        push_new(&mut c.wan_devices, parse_device(v)?);
+        Ok(())
+    }),
+    opt("main", "external_address", "ip4addr", "", |c, v| {
+        c.external_address = Some(parse_external(v)?);
+        Ok(())
+    })
+    .luci(
+        "ip4addr(\"nomask\")",
+        &["ip4_no_leading_zero", "ip4_public_unicast"],
     ),
-    spec("main", "sipalg", "tcp", false, "bool", "1"),
-    spec("main", "sipalg", "trusted_source", true, "list(cidr4)", ""),
-    spec(
-        "main",
-        "sipalg",
-        "media_source",
-        false,
-        "or(\"sdp\",\"any\")",
-        "sdp",
+    opt("main", "port", "list(and(port,min(1)))", "5060", |c, v| {
+        push_new(&mut c.ports, parse_port(v)?);
+        Ok(())
+    })
+    .list()
+    .luci("list(and(port,min(1)))", &[])
+    .range(1, 65535),
+    opt("main", "tcp", "bool", "1", |c, v| {
+        c.tcp = parse_bool(v)?;
+        Ok(())
+    }),
+    opt("main", "trusted_source", "list(cidr4)", "", |c, v| {
+        push_new(&mut c.trusted_sources, v.parse::<Cidr>()?);
+        Ok(())
+    })
+    .list()
+    .luci(
+        "list(or(ip4addr(\"nomask\"),cidr4))",
+        &["ip4_no_leading_zero"],
     ),
-    spec(
+    opt("main", "media_source", "or('sdp','any')", "sdp", |c, v| {
+        c.media_source = parse_media_source(v)?;
+        Ok(())
+    })
+    .values(&["sdp", "any"]),
+    opt(
         "main",
-        "sipalg",
         "log_level",
-        false,
-        "or(\"error\",\"warning\",\"info\",\"debug\")",
+        "or('error','warning','info','debug')",
         "info",
-    ),
-    spec(
-        "timeouts",
+        |c, v| {
+            c.log_level = parse_log_level(v)?;
+            Ok(())
+        },
+    )
+    .values(&["error", "warning", "info", "debug"]),
+    opt(
         "timeouts",
         "signaling",
-        false,
         "and(uinteger,range(120,604800))",
         "3600",
-    ),
-    spec(
-        "timeouts",
+        |c, v| {
+            c.timeouts.signaling = parse_timeout(v, MIN_SIGNALING_TIMEOUT)?;
+            Ok(())
+        },
+    )
+    .luci("and(uinteger,range(120,604800))", &[])
+    .range(MIN_SIGNALING_TIMEOUT, MAX_TIMEOUT),
+    opt(
         "timeouts",
         "media",
-        false,
         "and(uinteger,range(60,604800))",
         "300",
-    ),
-    spec("qos", "qos", "enabled", false, "bool", "1"),
-    spec("qos", "qos", "signaling_dscp", false, DSCP_DATATYPE, "CS5"),
-    spec("qos", "qos", "media_dscp", false, DSCP_DATATYPE, "EF"),
+        |c, v| {
+            c.timeouts.media = parse_timeout(v, MIN_MEDIA_TIMEOUT)?;
+            Ok(())
+        },
+    )
+    .luci("and(uinteger,range(60,604800))", &[])
+    .range(MIN_MEDIA_TIMEOUT, MAX_TIMEOUT),
+    opt("qos", "enabled", "bool", "1", |c, v| {
+        c.qos.enabled = parse_bool(v)?;
+        Ok(())
+    }),
+    opt("qos", "signaling_dscp", DSCP_DATATYPE, "CS5", |c, v| {
+        c.qos.signaling_dscp = parse_dscp(v)?;
+        Ok(())
+    })
+    .luci("", &["dscp"])
+    .range(0, 63),
+    opt("qos", "media_dscp", DSCP_DATATYPE, "EF", |c, v| {
+        c.qos.media_dscp = parse_dscp(v)?;
+        Ok(())
+    })
+    .luci("", &["dscp"])
+    .range(0, 63),
 ];
 
 /// The sections sipalg reads: (type, name).
@@ -670,51 +794,17 @@ impl<'f> Validator<'f> {
         self.warn_unused(file, &used);
 
         let mut c = Config::default();
-        let [main, timeouts, qos] = [0, 1, 2].map(|i| chosen[i].take());
-        if let Some(s) = main {
-            self.check_unknown(&s, "main");
-            self.bool_opt(&s, "enabled", &mut c.enabled);
-            self.bool_opt(&s, "alg", &mut c.alg);
-            self.bool_opt(&s, "kernel_helper", &mut c.kernel_helper);
-            if let Some(v) = self.list(&s, "wan_device", parse_device) {
-                c.wan_devices = dedup(v);
-            }
-            if let Some(v) = self.single(&s, "external_address", parse_external) {
-                c.external_address = Some(v);
-            }
-            if let Some(v) = self.list(&s, "port", parse_port) {
-                c.ports = dedup(v);
-            }
-            self.bool_opt(&s, "tcp", &mut c.tcp);
-            if let Some(v) = self.list(&s, "trusted_source", |s| s.parse::<Cidr>()) {
-                c.trusted_sources = dedup(v);
-            }
-            if let Some(v) = self.single(&s, "media_source", parse_media_source) {
-                c.media_source = v;
-            }
-            if let Some(v) = self.single(&s, "log_level", parse_log_level) {
-                c.log_level = v;
-            }
-        }
-        if let Some(s) = timeouts {
-            self.check_unknown(&s, "timeouts");
-            if let Some(v) =
-                self.single(&s, "signaling", |v| parse_timeout(v, MIN_SIGNALING_TIMEOUT))
-            {
-                c.timeouts.signaling = v;
-            }
-            if let Some(v) = self.single(&s, "media", |v| parse_timeout(v, MIN_MEDIA_TIMEOUT)) {
-                c.timeouts.media = v;
-            }
-        }
-        if let Some(s) = qos {
-            self.check_unknown(&s, "qos");
-            self.bool_opt(&s, "enabled", &mut c.qos.enabled);
-            if let Some(v) = self.single(&s, "signaling_dscp", parse_dscp) {
-                c.qos.signaling_dscp = v;
-            }
-            if let Some(v) = self.single(&s, "media_dscp", parse_dscp) {
-                c.qos.media_dscp = v;
+        for ((_, name), chosen) in SECTIONS.iter().zip(chosen) {
+            let Some(s) = chosen else {
+                continue;
+            };
+            self.check_unknown(&s, name);
+            for o in SCHEMA.iter().filter(|o| o.section == *name) {
+                if o.list || o.uci_datatype.starts_with("list(") {
+                    self.list(&s, o, &mut c);
+                } else {
+                    self.single(&s, o, &mut c);
+                }
             }
         }
         c
@@ -782,12 +872,8 @@ impl<'f> Validator<'f> {
 
     /// The value of a single-valued option: the last `option` line wins (as in
     /// libuci); a `list` line is an error; an empty value means the default.
-    fn single<T>(
-        &mut self,
-        s: &Chosen<'_>,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Option<T> {
+    fn single(&mut self, s: &Chosen<'_>, o: &OptionSpec, c: &mut Config) {
+        let key = o.option;
         let mut last = None;
         for e in s.entries.iter().filter(|e| e.key == key) {
             if e.list {
@@ -798,40 +884,28 @@ impl<'f> Validator<'f> {
                     format!("takes a single value: write 'option {key}', not 'list {key}'"),
                 );
                 self.errors.push(err);
-                return None;
+                return;
             }
             last = Some(*e);
         }
-        let e = last?;
+        let Some(e) = last else {
+            return;
+        };
         if e.value.is_empty() {
-            return None;
+            return;
         }
-        match parse(&e.value) {
-            Ok(v) => Some(v),
-            Err(m) => {
-                let err = self.at(Some(e.line), Some(&s.label), Some(key), m);
-                self.errors.push(err);
-                None
-            }
-        }
-    }
-
-    fn bool_opt(&mut self, s: &Chosen<'_>, key: &str, out: &mut bool) {
-        if let Some(v) = self.single(s, key, parse_bool) {
-            *out = v;
+        if let Err(m) = (o.set)(c, &e.value) {
+            let err = self.at(Some(e.line), Some(&s.label), Some(key), m);
+            self.errors.push(err);
         }
     }
 
     /// The items of a list option: `list` lines append, an `option` line
     /// replaces what came before (as in libuci); every value is split on
     /// whitespace and empty items are skipped, as `validate_data` does.
-    /// `None` when no item is given (the default applies) or on error.
-    fn list<T>(
-        &mut self,
-        s: &Chosen<'_>,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Option<Vec<T>> {
+    /// Without items (or on error) the default stays.
+    fn list(&mut self, s: &Chosen<'_>, o: &OptionSpec, c: &mut Config) {
+        let key = o.option;
         let mut lines: Vec<&uci::Entry> = Vec::new();
         for e in s.entries.iter().filter(|e| e.key == key) {
             if !e.list {
@@ -839,32 +913,36 @@ impl<'f> Validator<'f> {
             }
             lines.push(e);
         }
-        let mut out = Vec::new();
+        // The items go into a config whose list is empty, then replace the
+        // default's.
+        let mut fresh = c.clone();
+        clear_list(&mut fresh, key);
+        let mut any = false;
         let mut ok = true;
         for e in lines {
             for item in e.value.split_whitespace() {
-                match parse(item) {
-                    Ok(v) => out.push(v),
-                    Err(m) => {
-                        ok = false;
-                        let err = self.at(Some(e.line), Some(&s.label), Some(key), m);
-                        self.errors.push(err);
-                    }
+                any = true;
+                if let Err(m) = (o.set)(&mut fresh, item) {
+                    ok = false;
+                    let err = self.at(Some(e.line), Some(&s.label), Some(key), m);
+                    self.errors.push(err);
                 }
             }
         }
-        (ok && !out.is_empty()).then_some(out)
+        if ok && any {
+            *c = fresh;
+        }
     }
 }
 
-fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(v.len());
-    for x in v {
-        if !out.contains(&x) {
-            out.push(x);
-        }
+/// Empties the list field of option `key` (the list options of [`SCHEMA`]).
+fn clear_list(c: &mut Config, key: &str) {
+    match key {
+        "wan_device" => c.wan_devices.clear(),
+        "port" => c.ports.clear(),
+        "trusted_source" => c.trusted_sources.clear(),
+        _ => {}
     }
-    out
 }
 
 #[cfg(test)]

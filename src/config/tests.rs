@@ -560,11 +560,50 @@ fn schema_is_consistent() {
         );
         assert!(SECTIONS.contains(&(o.section_type, o.section)));
         assert!(!o.uci_datatype.contains(':'), "validate_data splits on ':'");
-        assert!(
-            !o.uci_datatype.contains('\''),
-            "the init script single-quotes it"
-        );
+        for c in ['"', '\\', '$', '`'] {
+            assert!(
+                !o.uci_datatype.contains(c),
+                "{o:?}: procd.sh eval's the datatype inside double quotes"
+            );
+        }
         assert_eq!(o.list, o.option == "port" || o.option == "trusted_source");
+        // min/max are the bounds the datatypes state.
+        if let (Some(min), Some(max)) = (o.min, o.max) {
+            if o.uci_datatype.contains("range(") {
+                assert!(
+                    o.uci_datatype.contains(&format!("range({min},{max})")),
+                    "{o:?}"
+                );
+                assert!(
+                    o.luci_datatype.contains(&format!("range({min},{max})")),
+                    "{o:?}"
+                );
+            }
+            let below = (o.set)(
+                &mut Config::default(),
+                &(u64::from(min) - u64::from(min > 0)).to_string(),
+            );
+            assert_eq!(below.is_ok(), min == 0, "{o:?} below min");
+            assert!(
+                (o.set)(&mut Config::default(), &min.to_string()).is_ok(),
+                "{o:?}"
+            );
+            assert!(
+                (o.set)(&mut Config::default(), &max.to_string()).is_ok(),
+                "{o:?}"
+            );
+            assert!(
+                (o.set)(&mut Config::default(), &(u64::from(max) + 1).to_string()).is_err(),
+                "{o:?}"
+            );
+        }
+        for v in o.values {
+            assert!((o.set)(&mut Config::default(), v).is_ok(), "{o:?} {v}");
+            assert!(o.uci_datatype.contains(&format!("'{v}'")), "{o:?} {v}");
+        }
+        if !o.values.is_empty() {
+            assert!((o.set)(&mut Config::default(), "x").is_err(), "{o:?}");
+        }
     }
     assert!(
         !DSCP_DATATYPE[6..].contains(','),

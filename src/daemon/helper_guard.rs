@@ -1,6 +1,9 @@
 //! Linux's own SIP helper (nf_conntrack_sip / nf_nat_sip): is it loaded, and is any
 //! firewall rule attaching it to traffic? (fw4 attaches it to the LAN zone as soon as
 //! the module is loaded: `ct helper sip { type "sip" ... }` + `ct helper set "sip"`.)
+//! And is the package's guard against it in fw4's ruleset?
+
+use super::ruleset::MARK_NO_KERNEL_HELPER;
 
 /// Whether the kernel has the SIP conntrack helper (module loaded or built in).
 pub fn loaded() -> bool {
@@ -40,13 +43,54 @@ pub fn attached_in(ruleset: &str) -> bool {
     })
 }
 
-/// Reads the live ruleset and checks for an attached SIP helper.
-pub fn attached() -> bool {
+/// What the live ruleset says about Linux's SIP helper.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// A rule sets a `ct helper` of type "sip" (fw4's helper_<zone> chain).
+    pub attached: bool,
+    /// fw4's `chain prerouting` has the package's guard (the ruleset-post include
+    /// files/nftables.d/ruleset-post/30-sipalg.nft) before anything else, so flows
+    /// sipalgd marks skip fw4's helper assignment.
+    pub guard_in_fw4: bool,
+}
+
+/// Whether `table inet fw4`'s `chain prerouting` starts with the guard rule.
+pub fn guard_in(ruleset: &str) -> bool {
+    let guard =
+        format!("ct mark & {MARK_NO_KERNEL_HELPER:#010x} == {MARK_NO_KERNEL_HELPER:#010x} return");
+    let mut table = "";
+    let mut chain = "";
+    for line in ruleset.lines().map(str::trim) {
+        if let Some(t) = line.strip_prefix("table ") {
+            table = t.trim_end_matches('{').trim();
+            chain = "";
+        } else if let Some(c) = line.strip_prefix("chain ") {
+            chain = c.trim_end_matches('{').trim();
+        } else if table == "inet fw4" && chain == "prerouting" {
+            if line.starts_with("type ") || line.is_empty() {
+                continue;
+            }
+            // The first rule of the chain.
+            return line.starts_with(&guard);
+        }
+    }
+    false
+}
+
+pub fn seen_in(ruleset: &str) -> Seen {
+    Seen {
+        attached: attached_in(ruleset),
+        guard_in_fw4: guard_in(ruleset),
+    }
+}
+
+/// Reads the live ruleset (`nft list ruleset`).
+pub fn seen() -> Seen {
     std::process::Command::new("nft")
         .args(["list", "ruleset"])
         .output()
-        .map(|o| attached_in(&String::from_utf8_lossy(&o.stdout)))
-        .unwrap_or(false)
+        .map(|o| seen_in(&String::from_utf8_lossy(&o.stdout)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -62,5 +106,26 @@ mod tests {
         let declared_only =
             "table inet fw4 {\n\tct helper sip {\n\t\ttype \"sip\" protocol udp\n\t}\n}\n";
         assert!(!attached_in(declared_only));
+    }
+
+    #[test]
+    fn finds_the_guard_only_first_in_fw4_prerouting() {
+        let guard = "\t\tct mark & 0x20000000 == 0x20000000 return comment \"sipalg: keep the kernel SIP helper off SIP\"\n";
+        let jump = "\t\tiifname \"br-lan\" jump helper_lan\n";
+        let fw4 = |body: &str| {
+            format!("table inet fw4 {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n{guard}\t}}\n\tchain prerouting {{\n\t\ttype filter hook prerouting priority filter; policy accept;\n{body}\t}}\n}}\n")
+        };
+        assert!(guard_in(&fw4(&format!("{guard}{jump}"))));
+        assert!(!guard_in(&fw4(&format!("{jump}{guard}"))), "after the jump");
+        assert!(
+            !guard_in(&fw4(jump)),
+            "missing (input's copy does not count)"
+        );
+        assert!(!guard_in(&fw4("")));
+        let other_table = fw4(jump).replace("inet fw4", "inet other")
+            + &fw4(jump).replace(jump, guard).replace("inet fw4", "inet x");
+        assert!(!guard_in(&other_table));
+        let s = seen_in(&fw4(&format!("{guard}{jump}")));
+        assert!(s.guard_in_fw4 && !s.attached);
     }
 }

@@ -100,11 +100,12 @@ impl Shared {
         self.processor.configure(&self.config, self.wan.address);
     }
 
-    /// The status report; `helper_attached` is [`helper_guard::attached`], read by the
-    /// caller without holding the state lock.
+    /// The status report; `helper` is [`helper_guard::seen`] and `queue` our line of
+    /// `/proc/net/netfilter/nfnetlink_queue`, both read by the caller without holding
+    /// the state lock.
     pub fn status(
         &self,
-        helper_attached: bool,
+        helper: helper_guard::Seen,
         queue: Option<nfqueue::QueueStats>,
     ) -> status::Status {
         let wan_ip = self.wan.address;
@@ -113,10 +114,13 @@ impl Shared {
         let public = |port: u16| advertised.map_or("-".into(), |ip| format!("{ip}:{port}"));
         let mut warnings = self.warnings.clone();
         let helper_loaded = helper_guard::loaded();
-        if helper_attached && self.config.kernel_helper {
+        let guard = !self.config.kernel_helper && helper.guard_in_fw4;
+        if helper.attached && self.config.kernel_helper {
             warnings.push("the kernel SIP helper (nf_conntrack_sip) is attached to SIP traffic (kernel_helper=1)".into());
-        } else if helper_attached {
+        } else if helper.attached && guard {
             warnings.push("fw4 attaches the kernel SIP helper to SIP traffic; sipalg keeps it off (kernel_helper=0)".into());
+        } else if helper.attached {
+            warnings.push("fw4 attaches the kernel SIP helper to SIP traffic and sipalg's guard is not in fw4's prerouting chain (auto_includes off in /etc/config/firewall? run 'fw4 reload'): Linux's helper rewrites SIP too".into());
         }
         if !self.ct_timeouts {
             warnings.push("this kernel has no conntrack timeout policies: SIP and media flows use the global UDP timeouts".into());
@@ -173,8 +177,8 @@ impl Shared {
             wan_address: wan_ip,
             external_address: self.config.external_address,
             kernel_helper_loaded: helper_loaded,
-            kernel_helper_attached: helper_attached && self.config.kernel_helper,
-            kernel_helper_guard: !self.config.kernel_helper,
+            kernel_helper_attached: helper.attached && !guard,
+            kernel_helper_guard: guard,
             counters: crate::alg::Counters {
                 queue_dropped: queue.map_or(0, |q| q.dropped + q.user_dropped),
                 ..self.processor.counters
@@ -315,14 +319,14 @@ pub fn run(args: &[String]) -> i32 {
         let s = Arc::clone(&shared);
         if let Err(e) = control::serve(&socket, move |req| {
             // Reading the ruleset spawns nft: do it before taking the lock.
-            let attached = helper_guard::attached();
+            let helper = helper_guard::seen();
             let queue = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
                 .ok()
                 .and_then(|t| nfqueue::queue_stats(&t, ruleset::QUEUE_NUM));
             let st = s
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .status(attached, queue);
+                .status(helper, queue);
             match req {
                 "status-text" => st.to_text(),
                 _ => st.to_json(),

@@ -35,7 +35,7 @@ pub const XT_PRE: &str = "SIPALG_PRE";
 pub const XT_POST: &str = "SIPALG_POST";
 
 /// Conntrack mark bits (each rule keeps the other bits):
-/// a flow sipalg DNATed on purpose; fw4's `forward_wan` accepts it (files/nftables.d).
+/// a flow sipalg DNATed on purpose; fw4's `forward` accepts it (files/nftables.d).
 pub const MARK_PINHOLE: u32 = 0x1000_0000;
 /// SIP flows fw4 must not attach the kernel SIP helper to (`kernel_helper 0`).
 pub const MARK_NO_KERNEL_HELPER: u32 = 0x2000_0000;
@@ -184,8 +184,10 @@ pub fn nft(input: &Input) -> String {
         let _ = writeln!(s, "\t}}");
     }
     if input.kernel_helper_guard {
-        // Before fw4's helper assignment (prerouting, priority filter): fw4's include
-        // files/nftables.d/chain-pre/prerouting returns early for flows with this mark.
+        // Before fw4's helper assignment (prerouting, priority filter): the fw4 include
+        // files/nftables.d/ruleset-post/30-sipalg.nft puts a rule first in fw4's
+        // `chain prerouting` that returns for flows with this mark, before its jump to
+        // helper_<zone> (`ct helper set "sip"`).
         let g = format!("ct mark set ct mark | {MARK_NO_KERNEL_HELPER:#010x}");
         let _ = writeln!(s, "\tchain kernel_helper_guard {{");
         let _ = writeln!(

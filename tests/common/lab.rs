@@ -120,6 +120,24 @@ impl Lab {
         assert!(st.success(), "lab.sh {what} {} failed", self.prefix);
     }
 
+    /// Loads the router's fw4 table again, as `fw4 reload` does (OpenWrt runs it on
+    /// interface events too): `flush table inet fw4`, the table, and the package's
+    /// includes unless `with_includes` is false (as with fw4's `auto_includes 0`).
+    pub fn reload_fw4(&self, with_includes: bool) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("tests/lab/lab.sh"))
+            .args(["reload-fw4", &self.prefix])
+            .env(
+                "SIPALG_LAB_KERNEL_HELPER",
+                if self.kernel_helper { "1" } else { "0" },
+            );
+        if !with_includes {
+            cmd.env("SIPALG_NFT_INCLUDES", self.dir.join("no-includes"));
+        }
+        let st = cmd.status().expect("run tests/lab/lab.sh");
+        assert!(st.success(), "lab.sh reload-fw4 {} failed", self.prefix);
+    }
+
     /// Tears the lab down if the test is still running after `limit`.
     fn watchdog(&self, limit: Duration) {
         let alive = Arc::clone(&self.alive);

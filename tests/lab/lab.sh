@@ -9,8 +9,8 @@
 #
 # The router runs a `table inet fw4` shaped like OpenWrt's default ruleset: forward
 # accepts established/related and LAN→WAN, drops new WAN→LAN (no port forwards, so no
-# `ct status dnat accept`), masquerades on wan. Like fw4, it splices the package's
-# include files from files/nftables.d/{table-pre,table-post,chain-pre/*,chain-post/*}.
+# `ct status dnat accept`), masquerades on wan. Like fw4, it includes the package's
+# files from files/nftables.d/ at the hooks fw4's template really has (see fw4_ruleset).
 set -euo pipefail
 cmd="${1:?usage: lab.sh up|down PREFIX}"
 P="${2:?usage: lab.sh up|down PREFIX}"
@@ -24,91 +24,121 @@ down() {
   done
 }
 
-# Concatenates the include files fw4 would splice at POSITION (and CHAIN).
-includes_for() {
-  local dir="$includes/$1"
+# The include statements fw4 emits at one hook, as fw4.includes() does
+# (openwrt/firewall4 root/usr/share/ucode/fw4.uc): with auto_includes on, fw4 globs
+# /usr/share/nftables.d/{ruleset-pre,ruleset-post,table-pre,table-post}/*.nft and
+# /usr/share/nftables.d/{chain-pre,chain-post}/<chain>/*.nft and prints
+# `include "<path>"` where its template calls fw4.includes(position, chain).
+# Directories of chains whose hook fw4 does not call are simply never read.
+includes() {
+  local dir="$includes/$1${2:+/$2}" f
   [ -d "$dir" ] || return 0
-  find "$dir" -maxdepth 1 -name '*.nft' -type f | sort | while read -r f; do
-    sed 's/^/\t\t/' "$f"
-    echo
+  for f in "$dir"/*.nft; do
+    [ -f "$f" ] && printf '%sinclude "%s"\n' "${3:-}" "$f"
   done
+  return 0
 }
 
 # With SIPALG_LAB_KERNEL_HELPER=1 the router looks like one with nf_conntrack_sip
-# loaded: fw4 then declares the helper and attaches it to SIP from the LAN zone.
-helper_objects() {
-  [ "${SIPALG_LAB_KERNEL_HELPER:-0}" = 1 ] || return 0
-  printf '\tct helper sip {\n\t\ttype "sip" protocol udp\n\t\tl3proto inet\n\t}\n'
-}
+# loaded: fw4 then declares the helper (`ct helper sip`) and, the LAN zone not being
+# masqueraded (auto_helper), jumps from prerouting to helper_lan, which sets it on SIP.
+helper() { [ "${SIPALG_LAB_KERNEL_HELPER:-0}" = 1 ]; }
 
-helper_rules() {
-  [ "${SIPALG_LAB_KERNEL_HELPER:-0}" = 1 ] || return 0
-  printf '\t\tmeta l4proto udp udp dport 5060 ct helper set "sip" comment "!fw4: SIP"\n'
-}
-
+# A ruleset shaped like `fw4 print` of OpenWrt's default lan/wan configuration
+# (openwrt/firewall4 root/usr/share/firewall4/templates/ruleset.uc at b6e5157, unchanged
+# in the parts used here since 23.05), reduced to what the lab needs, with the include
+# hooks exactly where the template has them: chain-pre/chain-post only in input, forward,
+# output, {input,output,forward}_<zone>, dstnat, srcnat, {dstnat,srcnat}_<zone>,
+# raw_output, mangle_*, chain-post only in raw_prerouting, and none at all in
+# prerouting or helper_<zone>.
 fw4_ruleset() {
   cat <<NFT
 table inet fw4
 flush table inet fw4
+$(includes ruleset-pre)
 table inet fw4 {
-$(includes_for table-pre)
-$(helper_objects)
+$(helper && printf '\tct helper sip {\n\t\ttype "sip" protocol udp;\n\t}\n')
+	define lan_devices = { "br-lan" }
+	define wan_devices = { "wan" }
+$(includes table-pre "" $'\t')
 	chain input {
 		type filter hook input priority filter; policy accept;
-	}
-	chain prerouting {
-		type filter hook prerouting priority filter; policy accept;
-$(includes_for chain-pre/prerouting)
-		iifname "br-lan" jump helper_lan comment "!fw4: Handle lan IPv4/IPv6 helper assignment"
-$(includes_for chain-post/prerouting)
-	}
-	chain helper_lan {
-$(helper_rules)
+$(includes chain-pre input $'\t\t')
+		ct state vmap { established : accept, related : accept } comment "!fw4: Handle inbound flows"
+$(includes chain-post input $'\t\t')
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
-$(includes_for chain-pre/forward)
-		ct state established,related accept comment "!fw4: Allow forwarded established and related flows"
-		iifname "br-lan" jump forward_lan
-		iifname "wan" jump forward_wan
-$(includes_for chain-post/forward)
+$(includes chain-pre forward $'\t\t')
+		ct state vmap { established : accept, related : accept } comment "!fw4: Handle forwarded flows"
+		iifname "br-lan" jump forward_lan comment "!fw4: Handle lan IPv4/IPv6 forward traffic"
+		iifname "wan" jump forward_wan comment "!fw4: Handle wan IPv4/IPv6 forward traffic"
+$(includes chain-post forward $'\t\t')
+	}
+	chain prerouting {
+		type filter hook prerouting priority filter; policy accept;
+$(helper && printf '\t\tiifname "br-lan" jump helper_lan comment "!fw4: Handle lan IPv4/IPv6 helper assignment"\n')
 	}
 	chain forward_lan {
-$(includes_for chain-pre/forward_lan)
-		oifname "wan" accept
-		oifname "br-lan" accept
-$(includes_for chain-post/forward_lan)
+$(includes chain-pre forward_lan $'\t\t')
+		jump accept_to_wan comment "!fw4: Accept lan to wan forwarding"
+$(includes chain-post forward_lan $'\t\t')
+		jump accept_to_lan
 	}
 	chain forward_wan {
-$(includes_for chain-pre/forward_wan)
-		drop comment "!fw4: reject new WAN to LAN"
+$(includes chain-pre forward_wan $'\t\t')
+$(includes chain-post forward_wan $'\t\t')
+		jump reject_to_wan
+	}
+$(helper && printf '\tchain helper_lan {\n\t\tmeta l4proto udp udp dport 5060 ct helper set "sip" comment "!fw4: SIP VoIP connection tracking"\n\t}\n')
+	chain accept_to_lan {
+		oifname "br-lan" accept comment "!fw4: accept lan IPv4/IPv6 traffic"
+	}
+	chain accept_to_wan {
+		meta nfproto ipv4 oifname "wan" ct state invalid counter drop comment "!fw4: Prevent NAT leakage"
+		oifname "wan" accept comment "!fw4: accept wan IPv4/IPv6 traffic"
+	}
+	chain reject_to_wan {
+		oifname "wan" drop comment "!fw4: reject wan IPv4/IPv6 traffic"
 	}
 	chain dstnat {
 		type nat hook prerouting priority dstnat; policy accept;
-$(includes_for chain-pre/dstnat)
-$(includes_for chain-post/dstnat)
+$(includes chain-pre dstnat $'\t\t')
+$(includes chain-post dstnat $'\t\t')
 	}
 	chain srcnat {
 		type nat hook postrouting priority srcnat; policy accept;
-$(includes_for chain-pre/srcnat)
-		oifname "wan" jump srcnat_wan
-$(includes_for chain-post/srcnat)
+$(includes chain-pre srcnat $'\t\t')
+		oifname "wan" jump srcnat_wan comment "!fw4: Handle wan IPv4/IPv6 srcnat traffic"
+$(includes chain-post srcnat $'\t\t')
 	}
 	chain srcnat_wan {
+$(includes chain-pre srcnat_wan $'\t\t')
 		meta nfproto ipv4 masquerade comment "!fw4: Masquerade IPv4 wan traffic"
+$(includes chain-post srcnat_wan $'\t\t')
+	}
+	chain raw_prerouting {
+		type filter hook prerouting priority raw; policy accept;
+$(includes chain-post raw_prerouting $'\t\t')
 	}
 	chain mangle_prerouting {
 		type filter hook prerouting priority mangle; policy accept;
-$(includes_for chain-pre/mangle_prerouting)
-$(includes_for chain-post/mangle_prerouting)
+$(includes chain-pre mangle_prerouting $'\t\t')
+$(includes chain-post mangle_prerouting $'\t\t')
 	}
 	chain mangle_postrouting {
 		type filter hook postrouting priority mangle; policy accept;
-$(includes_for chain-pre/mangle_postrouting)
-$(includes_for chain-post/mangle_postrouting)
+$(includes chain-pre mangle_postrouting $'\t\t')
+$(includes chain-post mangle_postrouting $'\t\t')
 	}
-$(includes_for table-post)
+	chain mangle_forward {
+		type filter hook forward priority mangle; policy accept;
+$(includes chain-pre mangle_forward $'\t\t')
+$(includes chain-post mangle_forward $'\t\t')
+	}
+$(includes table-post "" $'\t')
 }
+$(includes ruleset-post)
 NFT
 }
 
@@ -152,6 +182,8 @@ up() {
 case "$cmd" in
   up) up ;;
   down) down ;;
+  # What `fw4 reload` (also run on interface events) does: the whole fw4 table again.
+  reload-fw4) fw4_ruleset | ip netns exec "$P-r" nft -f - ;;
   ruleset) fw4_ruleset ;;
-  *) echo "usage: lab.sh up|down|ruleset PREFIX" >&2; exit 2 ;;
+  *) echo "usage: lab.sh up|down|reload-fw4|ruleset PREFIX" >&2; exit 2 ;;
 esac

@@ -4,6 +4,12 @@
 
 	function post(kind, payload) {
 		return fetch('/__stub/' + kind, { method: 'POST', body: JSON.stringify(payload) }).then(function(res) {
+			/* exec: like LuCI fs.js handleCgiIoReply, a named error per HTTP status */
+			if (!res.ok && kind === 'exec') {
+				var e = new Error(res.statusText);
+				e.name = { 400: 'InvalidArgumentError', 403: 'PermissionError', 404: 'NotFoundError' }[res.status] || 'Error';
+				throw e;
+			}
 			if (!res.ok)
 				return res.text().then(function(t) { throw new Error('HTTP ' + res.status + ': ' + t); });
 			return kind === 'exec' ? res.text() : res.json();

@@ -3,9 +3,16 @@
  * 'or("EF",range(0,63))', "list(port)"), written for the tests of luci-app-sipalg.
  *
  * It parses expressions the way LuCI's validation.js does (function names,
- * numbers and quoted string literals as arguments; or/and/not/list combine
+ * numbers and quoted string literals as arguments; or/and/neg/list combine
  * them) and knows the common datatypes' meaning. An unknown datatype name is
  * an error, as it is in LuCI, so a typo in a view's datatype fails the tests.
+ *
+ * The 'luci' flavor follows openwrt/luci modules/luci-base/htdocs/luci-static/
+ * resources/validation.js (re-implemented, not copied): parseInteger
+ * /^-?\d+$/ (so uinteger and port take "-0"), parseDecimal /^-?\d+(\.\d+)?$/,
+ * parseIPv4 /^\d{1,3}(\.\d{1,3}){3}$/ with octets <= 255 (leading zeros
+ * allowed), ip4addr without "nomask" also taking /prefix and /netmask,
+ * cidr4 requiring /\d{1,2}, netdevname, no not() (LuCI has neg() only).
  *
  * Used both in Node (consistency test) and in the browser (form stand-in).
  */
@@ -48,6 +55,48 @@
 		return v.length <= 253 && /^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*\.?$/.test(v);
 	}
 
+	/* validation.js parseInteger / parseDecimal / parseIPv4 */
+	function lInt(v) { return /^-?\d+$/.test(v) ? +v : NaN; }
+	function lDec(v) { return /^-?\d+(?:\.\d+)?$/.test(v) ? +v : NaN; }
+	function lIPv4(v) {
+		var m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+		return !!m && +m[1] <= 255 && +m[2] <= 255 && +m[3] <= 255 && +m[4] <= 255;
+	}
+	function lPrefix4(v) { return !isNaN(v) && +v >= 0 && +v <= 32; }
+	function lIp4addr(v, nomask) {
+		var m = (nomask ? /^(\d+\.\d+\.\d+\.\d+)$/ : /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+\.\d+\.\d+\.\d+)|\/(\d{1,2}))?$/).exec(v);
+		return !!m && lIPv4(m[1]) && (m[2] ? lIPv4(m[2]) : (m[3] ? lPrefix4(m[3]) : true));
+	}
+	function lCidr4(v, negative) {
+		var m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(-)?(\d{1,2})$/.exec(v);
+		return !!m && lIPv4(m[1]) && (!!negative || !m[2]) && lPrefix4(m[3]);
+	}
+	function bytelen(v) { return typeof Buffer != 'undefined' ? Buffer.byteLength(v) : new Blob([ v ]).size; }
+
+	/* LuCI's meaning where it differs from procd's (flavor 'luci') */
+	var luciTypes = {
+		'integer': function(v) { return !isNaN(lInt(v)); },
+		'uinteger': function(v) { return lInt(v) >= 0; },
+		'float': function(v) { return !isNaN(lDec(v)); },
+		'ufloat': function(v) { return lDec(v) >= 0; },
+		'ip4addr': function(v, nomask) { return lIp4addr(v, nomask); },
+		'ipaddr': function(v, nomask) { return lIp4addr(v, nomask) || ip6(v); },
+		'cidr4': function(v, negative) { return lCidr4(v, negative); },
+		'cidr': function(v, negative) { return lCidr4(v, negative) || cidr(v, ip6, 128); },
+		'ipmask4': function(v, negative) {
+			return lCidr4(v, negative) || /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.test(v) &&
+				lIPv4(v.split('/')[0]) && lIPv4(v.split('/')[1]) || lIp4addr(v);
+		},
+		'port': function(v) { var p = lInt(v); return p >= 0 && p <= 65535; },
+		'netdevname': function(v) { return v != '.' && v != '..' && /^[^:/%\s]{1,15}$/.test(v); },
+		'min': function(v, n) { return lDec(v) >= +n; },
+		'max': function(v, n) { return lDec(v) <= +n; },
+		'range': function(v, a, b) { return lDec(v) >= +a && lDec(v) <= +b; },
+		'minlength': function(v, n) { return bytelen(v) >= +n; },
+		'maxlength': function(v, n) { return bytelen(v) <= +n; },
+		'rangelength': function(v, a, b) { return bytelen(v) >= +a && bytelen(v) <= +b; }
+	};
+
 	/* datatype name -> function(value, args...) returning true/false */
 	var types = {
 		'integer': function(v) { return isInt(v); },
@@ -81,7 +130,8 @@
 		'rangelength': function(v, a, b) { return v.length >= a && v.length <= b; }
 	};
 
- var procdOnly = { regex: 1 };
+	var procdOnly = { regex: 1, not: 1 };
+	var luciOnly = { netdevname: 1 };
 
 	/* Parse "name(arg,arg)" into a tree: {fn, args} | {lit} | {num} */
 	function parse(code, flavor) {
@@ -121,7 +171,9 @@
 				pos++;
 			}
 			var known = { or: 1, and: 1, not: 1, neg: 1, list: 1 };
-			if (!known[node.fn] && (!types[node.fn] || (flavor != 'procd' && procdOnly[node.fn])))
+			var luci = flavor != 'procd';
+			if ((luci && procdOnly[node.fn]) || (!luci && luciOnly[node.fn]) ||
+			    (!known[node.fn] && !types[node.fn] && !(luci && luciTypes[node.fn])))
 				throw new SyntaxError('unknown datatype "' + node.fn + '" in "' + code + '"');
 			return node;
 		}
@@ -133,15 +185,17 @@
 	}
 
 	function evaluate(node, value, flavor) {
+		/* LuCI's or()/and() compare literals with == (a number literal matches "05") */
 		if (node.lit != null) return value === node.lit;
-		if (node.num != null) return value === String(node.num);
+		if (node.num != null) return flavor != 'procd' ? value == node.num : value === String(node.num);
 		var a = node.args;
 		switch (node.fn) {
 		case 'or': return a.some(function(x) { return evaluate(x, value, flavor); });
 		case 'and': return a.every(function(x) { return evaluate(x, value, flavor); });
 		case 'not': return !evaluate(a[0], value, flavor);
 		case 'neg': return evaluate(a[0], value.replace(/^\s*!\s*/, ''), flavor);
-		case 'list': return String(value).trim().split(/\s+/).every(function(x) { return evaluate(a[0], x, flavor); });
+		case 'list': return (flavor != 'procd' ? (String(value).match(/[^ \t]+/g) || []) : String(value).trim().split(/\s+/))
+			.every(function(x) { return evaluate(a[0], x, flavor); });
 		}
 		/* procd's cidr4/cidr6 take a bare address too (the mask is optional); LuCI's need the mask */
 		if (flavor == 'procd' && (node.fn == 'cidr4' || node.fn == 'cidr6') && String(value).indexOf('/') < 0)
@@ -151,7 +205,8 @@
 			if (x.lit != null) return x.lit;
 			throw new SyntaxError('argument of ' + node.fn + '() must be a number or a string');
 		});
-		return types[node.fn].apply(null, [ String(value) ].concat(args));
+		var fn = (flavor != 'procd' && luciTypes[node.fn]) || types[node.fn];
+		return !!fn.apply(null, [ String(value) ].concat(args));
 	}
 
 	/* flavor: 'luci' (views, LuCI's validation.js; default) or 'procd' (validate_data, sipalgd schema) */

@@ -256,13 +256,24 @@
 				list: this.widgetKind == 'list', datatype: this.datatype || null,
 				default: this.default === undefined ? null : this.default,
 				choices: this.keylist.slice(), title: this.title, description: this.description,
-				rmempty: this.rmempty
+				rmempty: this.rmempty,
+				validate: typeof this.validate == 'function' ? this.validate : null,
+				accepts: this.validator(),
+				cfgvalue: this.cfgvalue.bind(this)
 			};
 		},
+		/*
+		 * What the input accepts, like LuCI's Validator.validate(): the datatype
+		 * first, then the option's validate(section_id, value) must return true.
+		 */
 		validator: function() {
-			if (!this.datatype) return null;
-			var fn = root.SipalgDatatypes.compile(this.datatype);  /* throws on an unknown datatype, as LuCI does */
-			return fn;
+			if (!this.datatype && typeof this.validate != 'function') return null;
+			var dt = this.datatype ? root.SipalgDatatypes.compile(this.datatype) : null;  /* throws on an unknown datatype, as LuCI does */
+			var vf = typeof this.validate == 'function' ? this.validate.bind(this) : null;
+			var sid = this.section.section;
+			return function(value) {
+				return (!dt || dt(value)) && (!vf || vf(sid, value) === true);
+			};
 		},
 		renderWidget: function(id, value) {
 			return E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': id, 'name': id,
@@ -341,8 +352,8 @@
 	var DynamicList = AbstractValue.extend({
 		widgetName: 'DynamicList', widgetKind: 'list',
 		renderWidget: function(id, value) {
-			var items = (Array.isArray(value) ? value : (value != null && value !== '' ? [ value ] : []))
-				.filter(function(v) { return v !== ''; });
+			/* like LuCI's form.DynamicList / ui.DynamicList: L.toArray(value), every item shown, '' too */
+			var items = L.toArray(value);
 			return E('div', { 'class': 'cbi-dynlist', 'id': id }, items.map(function(v) {
 				return E('div', { 'class': 'item' }, [ E('span', {}, [ v ]) ]);
 			}).concat([

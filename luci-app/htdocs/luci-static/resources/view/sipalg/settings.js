@@ -1,14 +1,62 @@
 'use strict';
 'require view';
 'require form';
+'require uci';
 'require tools.widgets as widgets';
 
 /*
- * Settings of sipalg (/etc/config/sipalg). The options, sections and
- * datatypes follow the UCI table of the project's SPEC; the daemon validates
- * the same file again (`sipalgd check`), so this page only catches typing
- * mistakes early.
+ * Settings of sipalg (/etc/config/sipalg). The options, sections, defaults
+ * and datatypes are those of `sipalgd schema` (the daemon's option table):
+ * each text input takes exactly what `sipalgd check` accepts, by a LuCI
+ * datatype (schema "luci_datatype") and, where a datatype cannot say it, a
+ * check named in the schema's "luci_rules" (RULES below). The tests in
+ * luci-app/tests hold this file to the schema and to `sipalgd check`.
  */
+
+/* sipalgd's own checks that no LuCI datatype expresses, by schema name. */
+var RULES = {
+	/* sipalgd reads dotted quads strictly: 010.0.0.1 is refused */
+	ip4_no_leading_zero: function(v) {
+		return !String(v).split('/')[0].split('.').some(function(o) { return /^0[0-9]/.test(o); }) ||
+			_('an IPv4 address without leading zeros');
+	},
+	/* an address other hosts can reach: not 0.0.0.0, 127/8, multicast, broadcast */
+	ip4_public_unicast: function(v) {
+		var o = String(v).split('.').map(Number);
+		return !((o[0] == 0 && o[1] == 0 && o[2] == 0 && o[3] == 0) || o[0] == 127 || (o[0] >= 224 && o[0] <= 239) ||
+			String(v) == '255.255.255.255') || _('the public IPv4 address of the outer router');
+	},
+	/* a DSCP name in any case, or a number 0-63 */
+	dscp: function(v) {
+		v = String(v);
+		if (/^[0-9]+$/.test(v))
+			return +v <= 63 || _('a DSCP number 0-63');
+		return /^(EF|VA|LE|CS[0-7]|AF[1-4][1-3])$/.test(v.toUpperCase()) ||
+			_('a DSCP name (CS0-CS7, AF11-AF43, EF, VA, LE) or a number 0-63');
+	}
+};
+
+/*
+ * A form validate function applying the named RULES (to each space-separated
+ * value of a list item, as sipalgd splits them); .rules lists them for the tests.
+ */
+function rules(names, list) {
+	var fn = function(section_id, value) {
+		var values = list ? String(value || '').split(/[ \t]+/) : [ value ];
+		for (var j = 0; j < values.length; j++) {
+			if (values[j] == null || values[j] === '')
+				continue;
+			for (var i = 0; i < names.length; i++) {
+				var r = RULES[names[i]](values[j]);
+				if (r !== true)
+					return r;
+			}
+		}
+		return true;
+	};
+	fn.rules = names;
+	return fn;
+}
 
 /* DSCP names accepted in signaling_dscp / media_dscp, with their code points. */
 var DSCP_NAMES = [
@@ -29,18 +77,13 @@ var DSCP_NAMES = [
 	[ 'CS7', 56 ]
 ];
 
-/* A DSCP name from the list above, or a number 0-63. */
-var DSCP_DATATYPE = 'or(' + DSCP_NAMES.map(function(d) {
-	return '"' + d[0] + '"';
-}).join(',') + ',and(uinteger,range(0,63)))';
-
 function dscpOption(s, name, title, description, dflt) {
 	var o = s.option(form.Value, name, title, description);
 
 	DSCP_NAMES.forEach(function(d) {
 		o.value(d[0], d[2] ? '%s (%d, %s)'.format(d[0], d[1], d[2]) : '%s (%d)'.format(d[0], d[1]));
 	});
-	o.datatype = DSCP_DATATYPE;
+	o.validate = rules([ 'dscp' ]);
 	o.default = dflt;
 	o.placeholder = dflt;
 	o.rmempty = false;
@@ -84,29 +127,35 @@ return view.extend({
 
 		o = s.option(form.Value, 'external_address', _('External address'),
 			_('Public IPv4 address to advertise instead of the WAN address, for double NAT or carrier-grade NAT. Empty: the WAN device\'s address.'));
-		o.datatype = 'ip4addr';
+		o.datatype = 'ip4addr("nomask")';
+		o.validate = rules([ 'ip4_no_leading_zero', 'ip4_public_unicast' ]);
 		o.placeholder = '203.0.113.1';
 		o.rmempty = true;
 		o.default = '';
 
 		o = s.option(form.DynamicList, 'port', _('SIP ports'),
 			_('UDP (and TCP) ports on which SIP is handled, usually 5060.'));
-		o.datatype = 'and(port,min(1))';
+		o.datatype = 'list(and(port,min(1)))';
 		o.placeholder = '5060';
 		o.default = [ '5060' ];
 		o.rmempty = false;
 
 		o = s.option(form.Flag, 'tcp', _('SIP over TCP'),
-			_('Handle SIP over TCP as well as UDP. SIP over TLS (5061) is never modified.'));
+			_('Reserved for SIP over TCP; it has no effect yet. Today SIP over TCP passes through unmodified (no rewriting, no SIP timeout, no DSCP marking, and the kernel SIP helper guard covers UDP only); only SIP over UDP is handled. SIP over TLS (5061) is never modified.'));
 		o.default = '1';
 		o.rmempty = false;
 
 		o = s.option(form.DynamicList, 'trusted_source', _('Trusted sources'),
 			_('Extra provider addresses or networks (IPv4 or CIDR) allowed to reach registered phones on their public contact, besides the registrar itself. Everyone else is kept out (no ghost calls from scanners).'));
-		o.datatype = 'or(ip4addr,cidr4)';
+		o.datatype = 'list(or(ip4addr("nomask"),cidr4))';
+		o.validate = rules([ 'ip4_no_leading_zero' ], true);
 		o.placeholder = '198.51.100.0/24';
 		o.rmempty = true;
 		o.default = [];
+		/* an empty item (list trusted_source '' of older default configs) is no entry */
+		o.cfgvalue = function(section_id) {
+			return L.toArray(uci.get('sipalg', section_id, 'trusted_source')).filter(function(v) { return v !== ''; });
+		};
 
 		o = s.option(form.ListValue, 'media_source', _('Media source check'),
 			_('"sdp": a media pinhole accepts packets only from the address the far end announced in its SDP (safest). "any": accept media from any address, for providers whose media servers send from other addresses than announced.'));

@@ -24,7 +24,8 @@ function getStatus() {
 			return { running: false, error: _('sipalgd printed no status') };
 		return st;
 	}).catch(function(err) {
-		return { running: false, error: (err && err.message) ? err.message : String(err) };
+		return { running: false, denied: !!(err && err.name == 'PermissionError'),
+			error: (err && err.message) ? err.message : String(err) };
 	});
 }
 
@@ -129,6 +130,17 @@ return view.extend({
 			getStatus(),
 			getServiceRunning(),
 			L.resolveDefault(uci.load('sipalg'), null)
+		]);
+	},
+
+	/* cgi-io refused to run sipalgd status: this says nothing about the daemon */
+	renderDenied: function(st, svcRunning) {
+		return E('div', { 'class': 'alert-message warning', 'id': 'sipalg-denied' }, [
+			E('h4', {}, _('No permission to read the SIP ALG status')),
+			E('p', {}, _('The router refused to run "/usr/sbin/sipalgd status --json" for this login, so the live status cannot be shown. The luci-app-sipalg access rights (rpcd ACL) must grant it; reinstalling luci-app-sipalg restores them.')),
+			E('p', {}, [ _('Service state reported by procd:'), ' ',
+				svcRunning === true ? _('running') : (svcRunning === false ? _('not running') : _('unknown')) ]),
+			st.error ? E('p', {}, [ _('Details:'), ' ', E('code', {}, [ String(st.error) ]) ]) : ''
 		]);
 	},
 
@@ -290,6 +302,8 @@ return view.extend({
 		var st = data[0] || { running: false },
 		    svcRunning = data[1];
 
+		if (st.denied)
+			return [ this.renderDenied(st, svcRunning) ];
 		if (st.running !== true)
 			return [ this.renderNotRunning(st, svcRunning) ];
 
