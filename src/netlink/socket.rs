@@ -236,8 +236,8 @@ impl NetlinkSocket {
     /// sequence number) is returned.
     ///
     /// nfnetlink processes a batch synchronously inside `sendmsg` and queues every error
-    /// and requested ACK before returning, so after the first reply the rest are drained
-    /// without blocking.
+    /// and requested ACK, in message order, before returning: the replies up to the ACK
+    /// are read without blocking after the first, and nothing follows the ACK.
     pub fn send_batch(
         &mut self,
         buf: &[u8],
@@ -271,18 +271,9 @@ impl NetlinkSocket {
                 }
             }
         }
-        // Drain anything else the batch produced so it cannot confuse the next call.
-        if got_ack && err.is_none() {
-            while let Ok(n) = self.recv(true) {
-                for m in Msgs::new(&self.rbuf[..n]) {
-                    if m.ty == NLMSG_ERROR && in_batch(m.seq) {
-                        if let Some(c) = m.error_code().filter(|&c| c != 0) {
-                            err.get_or_insert((m.seq, c));
-                        }
-                    }
-                }
-            }
-        }
+        // Nothing else of this batch can follow: nfnetlink queues every reply of a batch
+        // in message order before sendmsg returns, and the ACK belongs to the last
+        // message. (Stale replies of an earlier batch are skipped by sequence number.)
         match err {
             Some((_, code)) => Err(errno_error(code)),
             None => Ok(()),

@@ -178,7 +178,7 @@ def run_router(kind, args, prefix, sipalgd):
     workdir = f"/tmp/sipalg-bench-{prefix}"
     os.makedirs(workdir, exist_ok=True)
     try:
-        if kind == "sipalgd":
+        if kind.startswith("sipalgd"):
             with open(f"{workdir}/sipalg", "w") as f:
                 f.write("config sipalg 'main'\n\toption enabled '1'\n\toption alg '1'\n\toption log_level 'warning'\n")
             daemon = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-r", sipalgd, "--config-dir", workdir,
@@ -249,6 +249,7 @@ def main():
     p.add_argument("--write")
     p.add_argument("--routers", default="no ALG,kernel helper,sipalgd")
     p.add_argument("--sipalgd", default=os.path.join(REPO, "target/release/sipalgd"))
+    p.add_argument("--baseline", help="another sipalgd binary, measured in the same run as 'sipalgd baseline'")
     args = p.parse_args()
     if args.mode == "uas":
         return uas(args)
@@ -259,10 +260,12 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench.py needs root (network namespaces)")
     results = {}
-    for i, kind in enumerate(args.routers.split(",")):
-        results[kind] = run_router(kind, args, f"sb{os.getpid() % 1000}{i}", args.sipalgd)
+    routers = args.routers.split(",") + (["sipalgd baseline"] if args.baseline else [])
+    for i, kind in enumerate(routers):
+        binary = args.baseline if kind == "sipalgd baseline" else args.sipalgd
+        results[kind] = run_router(kind, args, f"sb{os.getpid() % 1000}{i}", binary)
         print(kind, results[kind], flush=True)
-    if set(results) != {"no ALG", "kernel helper", "sipalgd"}:
+    if not {"no ALG", "kernel helper", "sipalgd"} <= set(results):
         return
     k, s, n = results["kernel helper"], results["sipalgd"], results["no ALG"]
     lines = [
@@ -293,6 +296,8 @@ def main():
     ]
     lines.append(ratios(k, "kernel helper", ""))
     lines.append(ratios(n, "no ALG", ""))
+    if "sipalgd baseline" in results:
+        lines.append(ratios(results["sipalgd baseline"], "sipalgd baseline", ""))
     lines.append(f"sipalgd peak RSS with {s['calls']} active calls: {s['peak_rss_kb'] / 1024:.1f} MB (VmHWM); "
                  f"packets passed without sipalgd (fail-open): {s['fail_open']}")
     lines.append("budgets: " + ", ".join(f"{name} {'met' if ok else 'NOT met'}" for name, ok in checks))
