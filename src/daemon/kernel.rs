@@ -199,7 +199,6 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
                 Some(SocketAddrV4::new(wan_ip, public_port)),
                 None,
             ),
-            add(PINHOLE_TARGETS, endpoint_key(private), None, None),
             add(MEDIA_HAIRPIN, port_key(public_port), Some(private), None),
         ],
         Action::RemoveMediaSnat {
@@ -207,7 +206,6 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
             public_port,
         } => vec![
             del(SNAT_MAP, endpoint_key(private)),
-            del(PINHOLE_TARGETS, endpoint_key(private)),
             del(MEDIA_HAIRPIN, port_key(public_port)),
         ],
         Action::Pinhole {
