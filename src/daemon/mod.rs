@@ -352,9 +352,12 @@ pub fn run(args: &[String]) -> i32 {
 
 /// Packets the kernel holds for a verdict before failing open (accepting unchanged).
 const QUEUE_MAX_LEN: u32 = 4096;
-/// Receive buffer asked for: room for [`QUEUE_MAX_LEN`] SIP packets of ~1.5 KiB with
-/// the kernel's per-skb overhead, so the socket does not fill before the queue does.
-const QUEUE_RCVBUF: usize = 8 << 20;
+/// Receive buffer asked for (the kernel doubles it for its bookkeeping): room for
+/// ~3,500 queued SIP messages (~2.4 KB of kernel memory each), hundreds of times a
+/// burst, yet fewer than [`QUEUE_MAX_LEN`]: should sipalgd ever fall that far behind, the
+/// socket fills before the queue does, and the kernel numbers the packets it then lets
+/// through, so each one is counted (`fail_open`); a full queue's would not be.
+const QUEUE_RCVBUF: usize = 4 << 20;
 /// Datagrams taken in one burst (their verdicts go out together).
 const BURST: usize = 64;
 /// Burst buffer: what one burst may hold (at least one largest message more).
