@@ -351,13 +351,14 @@ pub fn run(args: &[String]) -> i32 {
 }
 
 /// Packets the kernel holds for a verdict before failing open (accepting unchanged).
-const QUEUE_MAX_LEN: u32 = 4096;
+const QUEUE_MAX_LEN: u32 = 8192;
 /// Receive buffer asked for (the kernel doubles it for its bookkeeping): room for
-/// ~3,500 queued SIP messages (~2.4 KB of kernel memory each), hundreds of times a
-/// burst, yet fewer than [`QUEUE_MAX_LEN`]: should sipalgd ever fall that far behind, the
-/// socket fills before the queue does, and the kernel numbers the packets it then lets
-/// through, so each one is counted (`fail_open`); a full queue's would not be.
-const QUEUE_RCVBUF: usize = 4 << 20;
+/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), dozens of
+/// bursts, yet fewer than [`QUEUE_MAX_LEN`] even for the smallest: should sipalgd ever
+/// fall that far behind, the socket fills before the queue does, and the kernel numbers
+/// the packets it then lets through, so each one is counted (`fail_open`); a full
+/// queue's would not be (lab test `a_stalled_daemon_fails_open_and_counts_...`).
+const QUEUE_RCVBUF: usize = 2 << 20;
 /// Datagrams taken in one burst (their verdicts go out together).
 const BURST: usize = 64;
 /// Burst buffer: what one burst may hold (at least one largest message more).
