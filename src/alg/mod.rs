@@ -2,8 +2,9 @@
 //! a verdict (with the rewritten packet) and the datapath [`Action`]s they need come
 //! out, labelled "before these verdicts" or "may trail them". It owns the policy built
 //! from the configuration ([`Processor::configure`]), the replay after a reload or WAN
-//! change, and the per-call media counters. No sockets, no clock reads: conntrack is
-//! read through [`Lookup`] (only for flows that predate the daemon), time is passed in.
+//! change, and the per-call media counters. No sockets, no clock reads: a packet that
+//! needs conntrack (a flow that predates the daemon) returns a [`LookupRequest`] and is
+//! resumed with the answer; time is passed in.
 //!
 //! The daemon (`crate::daemon`) receives packets, commits actions and sends verdicts.
 //!
@@ -13,4 +14,4 @@ mod media;
 mod processor;
 
 pub use media::media_counts;
-pub use processor::{Counters, Hook, Lookup, Processor, Verdict};
+pub use processor::{Counters, Hook, LookupRequest, Processor, Resume, Step, Verdict};

@@ -5,8 +5,9 @@
 //!
 //! It performs no IO: what the datapath must do comes out as [`Action`]s, split into
 //! those that must be committed before this message's verdict and those that may
-//! trail it; conntrack is read through [`Lookup`] (only for flows that predate us), so
-//! this logic runs in tests without netlink.
+//! trail it; a flow that predates us needs conntrack, which comes back as a
+//! [`LookupRequest`] the caller answers and resumes the packet with. So this logic runs
+//! in tests without netlink.
 
 use crate::engine::{self, Direction, Facts, KeepPorts, Nat, PortMap};
 use crate::state::actions::Action;
@@ -17,17 +18,48 @@ use crate::state::registrations::Registrations;
 use crate::wire::ipv4::UdpPacket;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// What packet handling may read from the kernel: NAT mappings of flows that predate
-/// the daemon (conntrack).
-pub trait Lookup {
+/// What packet handling may need to read from the kernel (conntrack): the NAT mapping
+/// of a flow that predates the daemon. [`Processor::handle`] returns it as a
+/// [`Step::Lookup`]; the caller finds the answer and resumes the packet with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupRequest {
     /// The public source an existing outbound flow `src -> dst` was NATed to.
-    fn nat_of_outbound(&mut self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<SocketAddrV4>;
+    NatOfOutbound {
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    },
     /// The private source of the flow whose replies go `src -> public_dst`.
-    fn private_of_inbound(
-        &mut self,
+    PrivateOfInbound {
         src: SocketAddrV4,
         public_dst: SocketAddrV4,
-    ) -> Option<SocketAddrV4>;
+    },
+}
+
+/// A lookup's answer (`None`: no such flow), to resume a packet with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub request: LookupRequest,
+    pub answer: Option<SocketAddrV4>,
+}
+
+/// The outcome of [`Processor::handle`].
+#[derive(Debug)]
+pub enum Step {
+    Verdict(Verdict),
+    /// Call `handle` again for the same packet with the answer to this request;
+    /// nothing of the packet was taken into account yet.
+    Lookup(LookupRequest),
+}
+
+/// The answer to `request` if `resume` carries it.
+fn answer(
+    resume: Option<&Resume>,
+    request: LookupRequest,
+) -> Result<Option<SocketAddrV4>, LookupRequest> {
+    match resume {
+        Some(r) if r.request == request => Ok(r.answer),
+        _ => Err(request),
+    }
 }
 
 /// Which hook queued the packet.
@@ -57,6 +89,7 @@ pub struct Counters {
     pub queue_dropped: u64,
 }
 
+#[derive(Debug)]
 pub enum Verdict {
     Accept,
     /// Accept with this new packet (IP header onwards).
@@ -169,11 +202,11 @@ impl Processor {
         dst: SocketAddrV4,
         wan_ip: Ipv4Addr,
         now: u64,
-        k: &mut dyn Lookup,
-    ) -> u16 {
+        resume: Option<&Resume>,
+    ) -> Result<u16, LookupRequest> {
         let timeout = self.signaling_timeout;
         if self.mappings.by_private(src).is_none() {
-            if let Some(public) = k.nat_of_outbound(src, dst) {
+            if let Some(public) = answer(resume, LookupRequest::NatOfOutbound { src, dst })? {
                 if *public.ip() == wan_ip {
                     // The flow predates us (e.g. a restart): keep what the kernel chose,
                     // and make new flows from this endpoint use it too.
@@ -184,7 +217,7 @@ impl Processor {
                         public_port: public.port(),
                         seconds: timeout,
                     });
-                    return public.port();
+                    return Ok(public.port());
                 }
             }
         }
@@ -202,7 +235,7 @@ impl Processor {
                 seconds: timeout,
             });
         }
-        m.public_port
+        Ok(m.public_port)
     }
 
     fn inbound_mapping(
@@ -210,38 +243,63 @@ impl Processor {
         src: SocketAddrV4,
         dst: SocketAddrV4,
         now: u64,
-        k: &mut dyn Lookup,
-    ) -> Option<SocketAddrV4> {
+        resume: Option<&Resume>,
+    ) -> Result<Option<SocketAddrV4>, LookupRequest> {
         if let Some(m) = self.mappings.by_public_port(dst.port()).copied() {
             self.mappings.touch(m.private, now);
-            return Some(m.private);
+            return Ok(Some(m.private));
         }
-        let private = k.private_of_inbound(src, dst)?;
+        let request = LookupRequest::PrivateOfInbound {
+            src,
+            public_dst: dst,
+        };
+        let Some(private) = answer(resume, request)? else {
+            return Ok(None);
+        };
         self.mappings
             .observed(&mut self.pool, private, dst.port(), now);
-        Some(private)
+        Ok(Some(private))
     }
 
-    /// Handles one queued packet: its verdict; the actions it needs are collected for
-    /// [`Processor::take_actions`].
-    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, k: &mut dyn Lookup) -> Verdict {
+    /// Handles one queued packet: its verdict (the actions it needs are collected for
+    /// [`Processor::take_actions`]), or a conntrack lookup it needs first: then call it
+    /// again for the same packet with the answer in `resume`.
+    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, resume: Option<&Resume>) -> Step {
+        let counters = self.counters;
+        match self.decide(hook, packet, now, resume) {
+            Ok(v) => Step::Verdict(v),
+            Err(request) => {
+                // Nothing but the counters changed before a lookup point.
+                self.counters = counters;
+                Step::Lookup(request)
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        hook: Hook,
+        packet: &[u8],
+        now: u64,
+        resume: Option<&Resume>,
+    ) -> Result<Verdict, LookupRequest> {
         self.counters.seen += 1;
         let Ok(pkt) = UdpPacket::parse(packet) else {
             self.counters.unparsable += 1;
-            return Verdict::Accept;
+            return Ok(Verdict::Accept);
         };
         let (Some(wan_ip), Some(advertised)) = (self.wan_ip, self.advertised_ip()) else {
-            return self.pass(pkt.payload());
+            return Ok(self.pass(pkt.payload()));
         };
         let (src, dst) = (pkt.source(), pkt.destination());
         let (direction, phone, peer, public_port) = match hook {
             Hook::Outbound => {
                 if *src.ip() == wan_ip {
-                    return self.pass(pkt.payload());
+                    return Ok(self.pass(pkt.payload()));
                 }
                 // With the ALG off, masquerade picks the port and nothing needs it here.
                 let port = if self.alg {
-                    self.outbound_mapping(src, dst, wan_ip, now, k)
+                    self.outbound_mapping(src, dst, wan_ip, now, resume)?
                 } else {
                     src.port()
                 };
@@ -249,10 +307,10 @@ impl Processor {
             }
             Hook::Inbound => {
                 if *dst.ip() != wan_ip {
-                    return self.pass(pkt.payload());
+                    return Ok(self.pass(pkt.payload()));
                 }
-                let Some(private) = self.inbound_mapping(src, dst, now, k) else {
-                    return self.pass(pkt.payload());
+                let Some(private) = self.inbound_mapping(src, dst, now, resume)? else {
+                    return Ok(self.pass(pkt.payload()));
                 };
                 (Direction::Inbound, private, src, dst.port())
             }
@@ -286,7 +344,7 @@ impl Processor {
         let Ok(plan) = &result else {
             self.pool.rollback();
             self.counters.unparsable += 1;
-            return Verdict::Accept;
+            return Ok(Verdict::Accept);
         };
         if plan.facts.skipped.is_some() {
             self.pool.rollback();
@@ -296,17 +354,17 @@ impl Processor {
         self.track(&plan.facts, direction, phone, peer, public, now);
         if plan.is_unchanged() || !self.alg {
             self.counters.unchanged += 1;
-            return Verdict::Accept;
+            return Ok(Verdict::Accept);
         }
         let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
         match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
             Ok(()) => {
                 self.counters.rewritten += 1;
-                Verdict::Replace(out)
+                Ok(Verdict::Replace(out))
             }
             Err(_) => {
                 self.counters.unparsable += 1;
-                Verdict::Accept
+                Ok(Verdict::Accept)
             }
         }
     }
@@ -401,28 +459,42 @@ mod tests {
         actions: Vec<Action>,
         /// Of those, how many had to precede the verdicts.
         before: usize,
+        /// Conntrack lookups the packets asked for.
+        lookups: usize,
     }
 
-    impl Lookup for FakeKernel {
-        fn nat_of_outbound(
-            &mut self,
-            src: SocketAddrV4,
-            dst: SocketAddrV4,
-        ) -> Option<SocketAddrV4> {
-            self.conntrack
-                .iter()
-                .find(|c| c.0 == src && c.1 == dst)
-                .map(|c| c.2)
+    impl FakeKernel {
+        /// Answers a lookup from the fake conntrack table.
+        fn answer(&self, r: &LookupRequest) -> Option<SocketAddrV4> {
+            match *r {
+                LookupRequest::NatOfOutbound { src, dst } => self
+                    .conntrack
+                    .iter()
+                    .find(|c| c.0 == src && c.1 == dst)
+                    .map(|c| c.2),
+                LookupRequest::PrivateOfInbound { src, public_dst } => self
+                    .conntrack
+                    .iter()
+                    .find(|c| c.1 == src && c.2 == public_dst)
+                    .map(|c| c.0),
+            }
         }
-        fn private_of_inbound(
-            &mut self,
-            src: SocketAddrV4,
-            dst: SocketAddrV4,
-        ) -> Option<SocketAddrV4> {
-            self.conntrack
-                .iter()
-                .find(|c| c.1 == src && c.2 == dst)
-                .map(|c| c.0)
+
+        /// Handles a packet as the daemon does, answering its lookups.
+        fn handle(&mut self, p: &mut Processor, hook: Hook, packet: &[u8], now: u64) -> Verdict {
+            let mut resume = None;
+            loop {
+                match p.handle(hook, packet, now, resume.as_ref()) {
+                    Step::Verdict(v) => return v,
+                    Step::Lookup(request) => {
+                        self.lookups += 1;
+                        resume = Some(Resume {
+                            request,
+                            answer: self.answer(&request),
+                        })
+                    }
+                }
+            }
         }
     }
 
@@ -486,7 +558,7 @@ mod tests {
         let mut p = processor();
         let mut k = FakeKernel::default();
         let pkt = udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER);
-        let Verdict::Replace(out) = p.handle(Hook::Outbound, &pkt, 0, &mut k) else {
+        let Verdict::Replace(out) = k.handle(&mut p, Hook::Outbound, &pkt, 0) else {
             panic!("not rewritten")
         };
         k.commit(&mut p);
@@ -515,7 +587,7 @@ mod tests {
 
         // The response comes back to the public port and is restored.
         let back = udp("198.51.100.10:5060", "198.51.100.1:5060", OK);
-        let Verdict::Replace(out) = p.handle(Hook::Inbound, &back, 1, &mut k) else {
+        let Verdict::Replace(out) = k.handle(&mut p, Hook::Inbound, &back, 1) else {
             panic!("not restored")
         };
         let text = String::from_utf8_lossy(UdpPacket::parse(&out).unwrap().payload()).into_owned();
@@ -530,18 +602,18 @@ mod tests {
     fn second_phone_on_the_same_port_gets_another_public_port() {
         let mut p = processor();
         let mut k = FakeKernel::default();
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
             0,
-            &mut k,
         );
         let second = String::from_utf8_lossy(REGISTER).replace("192.168.1.20", "192.168.1.21");
-        let Verdict::Replace(out) = p.handle(
+        let Verdict::Replace(out) = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.21:5060", "198.51.100.10:5060", second.as_bytes()),
             0,
-            &mut k,
         ) else {
             panic!()
         };
@@ -564,20 +636,41 @@ mod tests {
             "198.51.100.10:5060".parse().unwrap(),
             "198.51.100.1:61000".parse().unwrap(),
         ));
-        let Verdict::Replace(out) = p.handle(
+        let Verdict::Replace(out) = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
             0,
-            &mut k,
         ) else {
             panic!()
         };
         assert!(String::from_utf8_lossy(&out).contains("198.51.100.1:61000"));
+        assert_eq!(k.lookups, 1, "asked once, then resumed");
+        assert_eq!(p.counters.seen, 1, "a resumed packet counts once");
+        // Asking changes nothing: the packet is decided when resumed.
+        let mut q = processor();
+        let register = udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER);
+        let Step::Lookup(request) = q.handle(Hook::Outbound, &register, 0, None) else {
+            panic!("a new flow asks conntrack first")
+        };
+        assert_eq!(
+            request,
+            LookupRequest::NatOfOutbound {
+                src: "192.168.1.20:5060".parse().unwrap(),
+                dst: "198.51.100.10:5060".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            (q.counters, q.mappings.iter().count()),
+            (Counters::default(), 0)
+        );
+        let (before, trailing) = q.take_actions();
+        assert!(before.is_empty() && trailing.is_empty());
         // Inbound to an unknown public port is resolved through conntrack too.
         let mut p = processor();
         let back = udp("198.51.100.10:5060", "198.51.100.1:61000", OK);
         assert!(matches!(
-            p.handle(Hook::Inbound, &back, 0, &mut k),
+            k.handle(&mut p, Hook::Inbound, &back, 0),
             Verdict::Accept | Verdict::Replace(_)
         ));
         assert_eq!(
@@ -596,11 +689,11 @@ mod tests {
         let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK9\r\nCall-ID: big\r\nCSeq: 1 INVITE\r\n{contacts}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
         let mut p = processor();
         let mut k = FakeKernel::default();
-        let v = p.handle(
+        let v = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
             0,
-            &mut k,
         );
         assert!(matches!(v, Verdict::Accept), "passed unchanged");
         assert_eq!(p.pool.owner(4000), None, "no media port leaks");
@@ -613,11 +706,11 @@ mod tests {
         p.alg = false;
         let mut k = FakeKernel::default();
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Outbound,
                 &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
-                0,
-                &mut k
+                0
             ),
             Verdict::Accept
         ));
@@ -625,25 +718,25 @@ mod tests {
         assert!(k.programmed.is_empty());
         p.alg = true;
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Outbound,
                 &udp("192.168.1.20:5060", "198.51.100.10:5060", b"\x00garbage"),
-                0,
-                &mut k
+                0
             ),
             Verdict::Accept
         ));
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Inbound,
                 &udp("198.51.100.66:5060", "198.51.100.1:7777", OK),
-                0,
-                &mut k
+                0
             ),
             Verdict::Accept
         ));
         assert!(matches!(
-            p.handle(Hook::Outbound, &[0x60, 0, 0], 0, &mut k),
+            k.handle(&mut p, Hook::Outbound, &[0x60, 0, 0], 0),
             Verdict::Accept
         ));
         assert_eq!(p.counters.seen, 4);
@@ -656,18 +749,18 @@ mod tests {
         let mut p = processor();
         let mut k = FakeKernel::default();
         let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
             0,
-            &mut k,
         );
         let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=120\r\nContent-Length: 0\r\n\r\n";
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Inbound,
             &udp("198.51.100.10:5060", "198.51.100.1:5060", ok),
             1,
-            &mut k,
         );
         k.commit(&mut p);
         assert_eq!(
@@ -692,11 +785,11 @@ mod tests {
         k.actions.clear();
         let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
         let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
-        let Verdict::Replace(out) = p.handle(
+        let Verdict::Replace(out) = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
             2,
-            &mut k,
         ) else {
             panic!()
         };
@@ -714,11 +807,11 @@ mod tests {
         let mut p = processor();
         p.alg = false;
         let mut k = FakeKernel::default();
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
             0,
-            &mut k,
         );
         k.conntrack.push((
             "192.168.1.20:5060".parse().unwrap(),
@@ -728,15 +821,15 @@ mod tests {
         let ok_plain =
             String::from_utf8_lossy(ok).replace("198.51.100.1:5060>", "192.168.1.20:5060>");
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Inbound,
                 &udp(
                     "198.51.100.10:5060",
                     "198.51.100.1:5060",
                     ok_plain.as_bytes()
                 ),
-                1,
-                &mut k
+                1
             ),
             Verdict::Accept
         ));
@@ -750,11 +843,11 @@ mod tests {
             k.actions
         );
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Outbound,
                 &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
-                2,
-                &mut k
+                2
             ),
             Verdict::Accept
         ));

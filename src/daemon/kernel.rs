@@ -1,13 +1,13 @@
 //! The datapath edge: [`Action`]s become nft set/map elements (ONE table,
 //! [`changes_of`]) sent in one batch, and conntrack updates; NAT mappings of old flows
-//! are read from conntrack ([`Lookup`]). A netlink failure is logged and counted by the
+//! are read from conntrack ([`NetlinkKernel::lookup`]). A netlink failure is logged and counted by the
 //! caller; packets are accepted regardless.
 
 use super::ruleset::{
     MEDIA_ANY, MEDIA_DNAT, MEDIA_ENDPOINTS, MEDIA_HAIRPIN, PINHOLE_TARGETS, SIG_DNAT, SIG_TRUSTED,
     SNAT_MAP, TABLE,
 };
-use crate::alg::Lookup;
+use crate::alg::LookupRequest;
 use crate::netlink::nftables::Change;
 use crate::netlink::{Conntrack, Element, Field, Key, Nft, Tuple};
 use crate::state::actions::Action;
@@ -261,7 +261,17 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
     }
 }
 
-impl Lookup for NetlinkKernel {
+impl NetlinkKernel {
+    /// Answers a packet's conntrack question (see [`LookupRequest`]).
+    pub fn lookup(&mut self, r: &LookupRequest) -> Option<SocketAddrV4> {
+        match *r {
+            LookupRequest::NatOfOutbound { src, dst } => self.nat_of_outbound(src, dst),
+            LookupRequest::PrivateOfInbound { src, public_dst } => {
+                self.private_of_inbound(src, public_dst)
+            }
+        }
+    }
+
     fn nat_of_outbound(&mut self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<SocketAddrV4> {
         let entry = self
             .ct()?

@@ -18,7 +18,7 @@ pub mod signals;
 pub mod status;
 pub mod wan;
 
-use crate::alg::{Hook, Processor, Verdict};
+use crate::alg::{Hook, Processor, Resume, Step, Verdict};
 use crate::config::{self, Config};
 use crate::netlink::nfqueue::{self, Queue};
 use crate::state::actions::Action;
@@ -33,7 +33,7 @@ const NF_INET_PRE_ROUTING: u8 = 0;
 pub struct Shared {
     pub config: Config,
     pub processor: Processor,
-    /// Conntrack lookups during packet handling, and replays after a reload.
+    /// Replays after a reload (the packet path has its own sockets).
     pub kernel: kernel::NetlinkKernel,
     pub backend: Backend,
     pub wan: wan::Wan,
@@ -413,23 +413,39 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
         }
         let (before, trail) = {
             let (packets, events) = queue.packets();
-            let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = g.now();
-            let Shared {
-                processor, kernel, ..
-            } = &mut *g;
-            processor.counters.verdict_errors += events.verdict_errors;
-            processor.counters.fail_open += events.missed;
+            let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = Some(lock());
+            if let Some(g) = guard.as_mut() {
+                g.processor.counters.verdict_errors += events.verdict_errors;
+                g.processor.counters.fail_open += events.missed;
+            }
             for p in &packets {
                 let hook = if p.hook == NF_INET_PRE_ROUTING {
                     Hook::Inbound
                 } else {
                     Hook::Outbound
                 };
-                verdicts.push((p.id, processor.handle(hook, p.payload, now, kernel)));
+                let mut resume = None;
+                loop {
+                    let g = guard.get_or_insert_with(lock);
+                    let now = g.now();
+                    match g.processor.handle(hook, p.payload, now, resume.as_ref()) {
+                        Step::Verdict(v) => {
+                            verdicts.push((p.id, v));
+                            break;
+                        }
+                        Step::Lookup(request) => {
+                            // A flow that predates us: conntrack, without the lock.
+                            guard = None;
+                            let answer = datapath.lookup(&request);
+                            resume = Some(Resume { request, answer });
+                        }
+                    }
+                }
             }
-            wan_ip = processor.wan_ip;
-            processor.take_actions()
+            let g = guard.get_or_insert_with(lock);
+            wan_ip = g.processor.wan_ip;
+            g.processor.take_actions()
         };
         let mut now_due = std::mem::replace(&mut trailing, trail);
         now_due.extend(before);
