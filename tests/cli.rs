@@ -67,6 +67,66 @@ fn rewrite_reads_stdin_and_explains_each_edit() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unparsable"));
 }
 
+/// Issue #14: a NAT-aware phone (STUN) writes the public address itself. Given the
+/// request (`--request`), `--inbound` decides as the daemon does: the response comes
+/// back byte for byte and `--explain` says why. Without `--request` the command assumes
+/// the ALG rewrote the request (a phone that is not NAT-aware) and says so; From is
+/// never restored either way.
+#[test]
+fn inbound_rewrite_restores_only_what_the_request_had_rewritten() {
+    let dir = std::env::temp_dir().join(format!("sipalgd-cli-req-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stun = dir.join("stun-invite.sip");
+    std::fs::write(&stun, b"INVITE sip:bob@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bKstun1;rport\r\nFrom: <sip:alice@203.0.113.7>;tag=1\r\nCall-ID: i14\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@203.0.113.7:5060>\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let plain = dir.join("plain-invite.sip");
+    std::fs::write(&plain, b"INVITE sip:bob@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKstun1;rport\r\nFrom: <sip:alice@192.168.1.20>;tag=1\r\nCall-ID: i14\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.20:5060>\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let ok: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bKstun1;rport=5060;received=203.0.113.7\r\nFrom: <sip:alice@203.0.113.7>;tag=1\r\nCall-ID: i14\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let restored = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKstun1;rport=5060;received=192.168.1.20\r\nFrom: <sip:alice@203.0.113.7>;tag=1\r\nCall-ID: i14\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    let req = stun.to_str().unwrap();
+    let out = rewrite(&["--inbound", "--request", req, "--explain"], ok);
+    assert!(out.status.success());
+    assert_eq!(
+        out.stdout, ok,
+        "the NAT-aware phone's 200 is byte-identical"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("request: left as the phone wrote it (sender is NAT-aware)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "Via not restored: transaction z9hG4bKstun1 (INVITE) was not rewritten by the ALG"
+        ),
+        "{err}"
+    );
+
+    let out = rewrite(
+        &[
+            "--inbound",
+            "--request",
+            plain.to_str().unwrap(),
+            "--explain",
+        ],
+        ok,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), restored);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("Via restored: transaction z9hG4bKstun1 (INVITE) was rewritten by the ALG"));
+
+    let out = rewrite(&["--inbound", "--explain"], ok);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), restored);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "assumed: the ALG rewrote the phone's request, Contact and media (no --request given)"
+    ));
+
+    let out = rewrite(&["--request", req], ok);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--request goes with --inbound"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn usage_errors_and_a_missing_daemon_are_explained() {
     let out = sipalgd()

@@ -3,11 +3,14 @@
 //! and SIPp's messages, and every SDP fixture wrapped in an INVITE) through the engine,
 //! in both directions, and checks the properties that must hold for any input:
 //! no panic; only address/port/number tokens are replaced; a consistent Content-Length
-//! stays consistent; rewriting the output again changes nothing.
+//! stays consistent; rewriting the output again changes nothing; and towards the LAN,
+//! with nothing known of the outbound side, nothing changes at all (fail-open: only
+//! what the ALG rewrote is restored).
 //!
 //! The corpus lives in `../shared/corpus` beside the repository (or `$SIPALG_CORPUS`).
 
-use sipalg::engine::{plan, Direction, KeepPorts, Nat};
+use sipalg::engine::{plan, plan_with, Direction, KeepPorts, MediaRequest, Nat};
+use sipalg::state::restore::Restore;
 use sipalg::wire::sip::{Message, Name};
 use sipalg::wire::uri;
 use sipalg::wire::via::Via;
@@ -156,6 +159,24 @@ fn every_corpus_message_in_both_directions() {
             public: own,
         };
         check_one(item, Direction::Inbound, &inbound, &mut tally);
+        // Fail-open: towards the LAN, with nothing known of the outbound side (no
+        // transaction, no Contact, no media mapped), nothing may change.
+        let mut nothing_mapped = |r: &MediaRequest| r.private.port();
+        let mut nothing_known = Restore::default();
+        if let Ok(p) = plan_with(
+            &item.bytes,
+            Direction::Inbound,
+            &inbound,
+            &mut nothing_mapped,
+            &mut nothing_known.at(0),
+        ) {
+            assert!(
+                p.is_unchanged(),
+                "{}: restored what the ALG did not rewrite: {:?}",
+                item.name,
+                p.edits.iter().map(|e| e.field).collect::<Vec<_>>()
+            );
+        }
         // Also with an address that appears nowhere: nothing may change.
         let stranger = Nat {
             private: "10.99.99.99:5060".parse().unwrap(),

@@ -650,3 +650,88 @@ fn status_counts_media_per_direction_and_flags_one_way_audio() {
     let _ = std::fs::create_dir_all("target/test-out");
     let _ = std::fs::write("target/test-out/status-lab.json", &st);
 }
+
+/// Issue #14: a NAT-aware phone (STUN: it writes the router's public address and its
+/// mapped port into Via, Contact, From and SDP itself) through `alg=1`. It registers,
+/// calls out and is called; every message reaches the far end as the phone sent it, and
+/// every message reaches the phone as the far end sent it (the ALG restores only what it
+/// rewrote, and it rewrote nothing of this phone's).
+#[test]
+fn a_nat_aware_phone_registers_calls_and_is_called_byte_for_byte() {
+    let Some(mut lab) = Lab::new("stun") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    // What STUN told the phone: its signalling port is kept on the WAN.
+    let me = format!("{ROUTER_WAN}:5060");
+    let public = addr(&me);
+    let same_up = |msg: Vec<u8>| {
+        let (got, from) = s.up(&msg);
+        assert_eq!(text(&got), text(&msg), "phone -> far end changed");
+        assert_eq!(from, public, "the mapping STUN found");
+    };
+    let same_down = |msg: Vec<u8>| {
+        let got = s.down(&msg, public);
+        assert_eq!(text(&got), text(&msg), "far end -> phone changed");
+    };
+
+    // Registers.
+    same_up(sip(&format!("REGISTER sip:{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-st-reg;rport\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: st-reg\nCSeq: 1 REGISTER\nContact: <sip:100@{me}>\nExpires: 600\n"), ""));
+    same_down(sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-st-reg;rport=5060;received={ROUTER_WAN}\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>;tag=reg\nCall-ID: st-reg\nCSeq: 1 REGISTER\nContact: <sip:100@{me}>;expires=600\n"), ""));
+
+    // Calls out: INVITE, 100, 180, 200 (with the far end's SDP), ACK, BYE and its 200.
+    let dialog = format!("From: <sip:100@{ROUTER_WAN}>;tag=st1\nTo: <sip:bob@{SERVER}>");
+    same_up(sip_sdp(
+        &format!("INVITE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-st-inv;rport\n{dialog}\nCall-ID: st-out\nCSeq: 1 INVITE\nContact: <sip:100@{me}>\n"),
+        &sdp(ROUTER_WAN, &audio(4000)),
+    ));
+    let via_back =
+        format!("Via: SIP/2.0/UDP {me};branch=z9hG4bK-st-inv;rport=5060;received={ROUTER_WAN}");
+    same_down(sip(
+        &format!("SIP/2.0 100 Trying\n{via_back}\n{dialog}\nCall-ID: st-out\nCSeq: 1 INVITE\n"),
+        "",
+    ));
+    same_down(sip(&format!("SIP/2.0 180 Ringing\n{via_back}\n{dialog};tag=b\nCall-ID: st-out\nCSeq: 1 INVITE\nContact: <sip:bob@{SERVER}:5060>\n"), ""));
+    same_down(sip_sdp(
+        &format!("SIP/2.0 200 OK\n{via_back}\n{dialog};tag=b\nCall-ID: st-out\nCSeq: 1 INVITE\nContact: <sip:bob@{SERVER}:5060>\n"),
+        &sdp(MEDIA_GW, &audio(30000)),
+    ));
+    same_up(sip(&format!("ACK sip:bob@{SERVER}:5060 SIP/2.0\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-st-ack;rport\n{dialog};tag=b\nCall-ID: st-out\nCSeq: 1 ACK\n"), ""));
+    same_down(sip(&format!("BYE sip:100@{me} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-st-bye\nFrom: <sip:bob@{SERVER}>;tag=b\nTo: <sip:100@{ROUTER_WAN}>;tag=st1\nCall-ID: st-out\nCSeq: 2 BYE\n"), ""));
+    same_up(sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-st-bye\nFrom: <sip:bob@{SERVER}>;tag=b\nTo: <sip:100@{ROUTER_WAN}>;tag=st1\nCall-ID: st-out\nCSeq: 2 BYE\n"), ""));
+
+    // Is called at the contact it registered: INVITE, its 180/200 (the phone's public
+    // SDP), ACK, and the phone hangs up.
+    let dialog = format!("From: <sip:caller@{SERVER}>;tag=c\nTo: <sip:100@{SERVER}>");
+    let via_in = format!("Via: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-st-in");
+    same_down(sip_sdp(
+        &format!("INVITE sip:100@{me} SIP/2.0\n{via_in}\n{dialog}\nCall-ID: st-in\nCSeq: 1 INVITE\nContact: <sip:caller@{SERVER}:5060>\n"),
+        &sdp(MEDIA_GW, &audio(31000)),
+    ));
+    same_up(sip(&format!("SIP/2.0 180 Ringing\n{via_in}\n{dialog};tag=p\nCall-ID: st-in\nCSeq: 1 INVITE\nContact: <sip:100@{me}>\n"), ""));
+    same_up(sip_sdp(
+        &format!("SIP/2.0 200 OK\n{via_in}\n{dialog};tag=p\nCall-ID: st-in\nCSeq: 1 INVITE\nContact: <sip:100@{me}>\n"),
+        &sdp(ROUTER_WAN, &audio(4002)),
+    ));
+    same_down(sip(&format!("ACK sip:100@{me} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-st-inack\n{dialog};tag=p\nCall-ID: st-in\nCSeq: 1 ACK\n"), ""));
+    same_up(sip(&format!("BYE sip:caller@{SERVER}:5060 SIP/2.0\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-st-inbye;rport\nFrom: <sip:100@{SERVER}>;tag=p\nTo: <sip:caller@{SERVER}>;tag=c\nCall-ID: st-in\nCSeq: 2 BYE\n"), ""));
+    same_down(sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-st-inbye;rport=5060;received={ROUTER_WAN}\nFrom: <sip:100@{SERVER}>;tag=p\nTo: <sip:caller@{SERVER}>;tag=c\nCall-ID: st-in\nCSeq: 2 BYE\n"), ""));
+
+    let st = lab.status_json().unwrap();
+    assert!(st.contains("\"rewritten\":0"), "{st}");
+    // 100/180/200 of the INVITE, the REGISTER's 200, the BYEs' 200 and the far end's
+    // requests to the contact it wrote: all carried the public address, left as sent.
+    assert!(st.contains("\"not_restored\":8"), "{st}");
+    let log = lab.log();
+    assert!(
+        log.contains(
+            "Via not restored: transaction z9hG4bK-st-inv (INVITE) was not rewritten by the ALG"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("Request-URI not restored: the phone's Contact was not rewritten by the ALG"),
+        "{log}"
+    );
+}

@@ -1,5 +1,6 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use sipalg::engine::{plan, Direction, KeepPorts, Nat};
+use sipalg::engine::{plan, plan_with, Direction, KeepPorts, Nat};
+use sipalg::state::restore::Restore;
 use sipalg_bench::{INVITE, OK_200};
 
 fn nat() -> Nat {
@@ -48,6 +49,37 @@ fn engine(c: &mut Criterion) {
     c.bench_function("ok200_inbound_restored", |b| {
         b.iter(|| {
             let result = plan(black_box(OK_200), Direction::Inbound, &nat, &mut KeepPorts);
+            let Ok(p) = &result else { unreachable!() };
+            p.output()
+        })
+    });
+    // The daemon's path: the outbound INVITE is recorded in the restoration memory (a
+    // retransmission: hash and refresh), the 200 is restored from it (hash and lookup).
+    let mut memory = Restore::default();
+    c.bench_function("invite_with_sdp_rewritten_remembered", |b| {
+        b.iter(|| {
+            out.clear();
+            let result = plan_with(
+                black_box(INVITE),
+                Direction::Outbound,
+                &nat,
+                &mut KeepPorts,
+                &mut memory.at(0),
+            );
+            let Ok(p) = &result else { unreachable!() };
+            p.write_into(&mut out);
+            black_box(out.len())
+        })
+    });
+    c.bench_function("ok200_inbound_restored_from_memory", |b| {
+        b.iter(|| {
+            let result = plan_with(
+                black_box(OK_200),
+                Direction::Inbound,
+                &nat,
+                &mut KeepPorts,
+                &mut memory.at(0),
+            );
             let Ok(p) = &result else { unreachable!() };
             p.output()
         })

@@ -9,12 +9,13 @@
 //! [`LookupRequest`] the caller answers and resumes the packet with. So this logic runs
 //! in tests without netlink.
 
-use crate::engine::{self, Direction, Facts, KeepPorts, Nat, PortMap};
+use crate::engine::{self, AssumeRewritten, Direction, Facts, KeepPorts, Memory, Nat, PortMap};
 use crate::state::actions::Action;
 use crate::state::calls::{Calls, MediaPolicy, MediaPorts};
 use crate::state::mappings::{Mappings, Program};
 use crate::state::ports::PortPool;
 use crate::state::registrations::Registrations;
+use crate::state::restore::Restore;
 use crate::wire::ipv4::UdpPacket;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -79,6 +80,9 @@ pub struct Counters {
     pub unparsable: u64,
     pub verdict_errors: u64,
     pub program_errors: u64,
+    /// Messages towards the LAN that carried the public mapping where the ALG had not
+    /// written it (a NAT-aware phone's) or no longer knew (fail-open): left as received.
+    pub not_restored: u64,
     /// Packets the kernel passed on without us (fail-open: our socket was full), seen
     /// as gaps in the queue's packet ids.
     pub fail_open: u64,
@@ -109,6 +113,8 @@ pub struct Processor {
     pub mappings: Mappings,
     pub calls: Calls,
     pub registrations: Registrations,
+    /// What the ALG rewrote on the way out, so that only that is restored.
+    pub restore: Restore,
     pub counters: Counters,
     /// Actions that must be in the datapath before the verdicts of the messages
     /// handled since the last [`Processor::take_actions`].
@@ -130,6 +136,7 @@ impl Processor {
             mappings: Mappings::new(),
             calls: Calls::default(),
             registrations: Registrations::default(),
+            restore: Restore::default(),
             counters: Counters::default(),
             before: Vec::new(),
             trailing: Vec::new(),
@@ -340,7 +347,9 @@ impl Processor {
         let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
         // Borrowed from the result, not moved out of it: the plan is large (inline
         // edit list) and stays where `engine::plan` built it.
-        let result = engine::plan(payload, direction, &nat, ports);
+        let (mut at, mut stateless) = (self.restore.at(now), AssumeRewritten);
+        let memory: &mut dyn Memory = if self.alg { &mut at } else { &mut stateless };
+        let result = engine::plan_with(payload, direction, &nat, ports, memory);
         let Ok(plan) = &result else {
             self.pool.rollback();
             self.counters.unparsable += 1;
@@ -350,6 +359,17 @@ impl Processor {
             self.pool.rollback();
         } else {
             self.pool.commit();
+        }
+        if direction == Direction::Inbound && self.alg {
+            let r = &plan.restoration;
+            if !r.kept.is_empty() || r.streams_kept > 0 {
+                self.counters.not_restored += 1;
+            }
+            if log::log_enabled!(log::Level::Debug) {
+                for line in plan.restoration_lines() {
+                    log::debug!("to {phone}: {line}");
+                }
+            }
         }
         self.track(&plan.facts, direction, phone, peer, public, now);
         if plan.is_unchanged() || !self.alg {
@@ -424,6 +444,7 @@ impl Processor {
             self.calls
                 .expire(now, u64::from(media_timeout), policy, &mut self.pool),
         );
+        self.restore.expire(now);
         let regs = &self.registrations;
         self.mappings.expire(
             &mut self.pool,
@@ -544,8 +565,10 @@ mod tests {
         out
     }
 
-    const REGISTER: &[u8] = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nContact: <sip:100@192.168.1.20:5060>\r\nContent-Length: 0\r\n\r\n";
-    const OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1;received=198.51.100.1;rport=5060\r\nContact: <sip:100@198.51.100.1:5060>;expires=60\r\nContent-Length: 0\r\n\r\n";
+    // A response is restored only for a transaction (branch, CSeq method, sent-by) whose
+    // request the ALG rewrote: both carry a CSeq, as real ones do.
+    const REGISTER: &[u8] = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nContent-Length: 0\r\n\r\n";
+    const OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1;received=198.51.100.1;rport=5060\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=60\r\nContent-Length: 0\r\n\r\n";
 
     fn processor() -> Processor {
         let mut p = Processor::new(true, 3600);
@@ -596,6 +619,34 @@ mod tests {
             text.contains("Contact: <sip:100@192.168.1.20:5060>;expires=60"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_nat_aware_phones_register_and_its_200_pass_byte_for_byte() {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        let aware = String::from_utf8_lossy(REGISTER).replace("192.168.1.20", "198.51.100.1");
+        let pkt = udp("192.168.1.20:5060", "198.51.100.10:5060", aware.as_bytes());
+        assert!(matches!(
+            k.handle(&mut p, Hook::Outbound, &pkt, 0),
+            Verdict::Accept
+        ));
+        let back = udp("198.51.100.10:5060", "198.51.100.1:5060", OK);
+        assert!(matches!(
+            k.handle(&mut p, Hook::Inbound, &back, 1),
+            Verdict::Accept
+        ));
+        assert_eq!(
+            (
+                p.counters.rewritten,
+                p.counters.unchanged,
+                p.counters.not_restored
+            ),
+            (0, 2, 1)
+        );
+        // Housekeeping forgets the transaction after timer F; the contact stays.
+        let _ = p.housekeeping(40, 300);
+        assert_eq!((p.restore.transactions(), p.restore.contacts()), (0, 1));
     }
 
     #[test]

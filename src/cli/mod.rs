@@ -14,7 +14,7 @@ const USAGE: &str = "usage:
   sipalgd rules [--config-dir DIR]        print the nft ruleset the daemon would install
   sipalgd status [--json] [--socket PATH] ask the running daemon for its status
   sipalgd cleanup                         remove sipalg's nft table and queue rules
-  sipalgd rewrite --from IP:PORT --public IP:PORT [--inbound] [--explain]
+  sipalgd rewrite --from IP:PORT --public IP:PORT [--inbound [--request FILE]] [--explain]
                                           rewrite one SIP message read on stdin
   sipalgd --version";
 

@@ -121,9 +121,9 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"fail_open\":{},\"queue_overruns\":{},\"queue_dropped\":{}}}",
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"fail_open\":{},\"queue_overruns\":{},\"queue_dropped\":{}}}",
             c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
-            c.fail_open, c.queue_overruns, c.queue_dropped
+            c.not_restored, c.fail_open, c.queue_overruns, c.queue_dropped
         );
         key(&mut o, &mut f, "warnings");
         o.push('[');
@@ -231,6 +231,13 @@ impl Status {
             "queue:          {} passed without sipalgd (fail-open), {} overruns, {} dropped",
             c.fail_open, c.queue_overruns, c.queue_dropped
         );
+        if c.not_restored > 0 {
+            let _ = writeln!(
+                s,
+                "not restored:   {} towards the LAN kept the public address the ALG had not written (log_level debug says why)",
+                c.not_restored
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(s, "warning:        {w}");
         }

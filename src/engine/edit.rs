@@ -167,6 +167,20 @@ impl Edits {
         self.len += 1;
     }
 
+    /// Keeps only the edits `keep` accepts (order is preserved).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Edit) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            // SAFETY: items[..len] are initialised.
+            let e = unsafe { self.items[i].assume_init() };
+            if keep(&e) {
+                self.items[kept] = MaybeUninit::new(e);
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
     /// Net change in length of the bytes within `r` of the original.
     pub fn delta_within(&self, r: Range<usize>) -> isize {
         self.iter()
@@ -225,6 +239,8 @@ mod tests {
         assert_eq!(e.apply(msg), b"1 10.0.0.1 12345");
         assert_eq!(e.output_len(msg.len()), 16);
         assert_eq!(e.delta_within(5..9), 4);
+        e.retain(|e| e.range() != (5..9));
+        assert_eq!(e.apply(msg), b"1 bbbb 12345");
     }
 
     #[test]

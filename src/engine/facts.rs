@@ -197,6 +197,9 @@ pub struct Facts<'a> {
     pub to_uri: Option<&'a [u8]>,
     /// Transport of the top Via.
     pub transport: Option<Transport>,
+    /// The top Via's branch parameter, where it keys one of the phone's client
+    /// transactions: in an outbound request and an inbound response (else `None`).
+    pub branch: Option<&'a [u8]>,
     /// The `Expires` header.
     pub expires: Option<u32>,
     pub(crate) contacts: [Contact; MAX_CONTACTS],

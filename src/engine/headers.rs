@@ -1,6 +1,9 @@
 //! Header rules: one pass over the header fields that records facts and plans the
-//! address edits of the top Via, Contact, Record-Route (outbound) and of every URI that
-//! carries this flow's public mapping (inbound).
+//! address edits of the top Via, Contact, Record-Route (outbound) and, inbound, the
+//! candidates for restoration (the Request-URI of a request; the top Via and Contact of
+//! a response; Route/Record-Route) that carry this flow's public mapping. Which of the
+//! candidates are kept is decided from the memory of the outbound side
+//! (`super::restore`). From/To are never rewritten.
 
 use super::edit::{Edits, Field};
 use super::facts::{Contact, Facts};
@@ -24,6 +27,8 @@ pub(super) struct Scan {
     pub sdp_body: Option<Range<usize>>,
     /// The Content-Length value range and its declared number.
     pub content_length: Option<(Range<usize>, u32)>,
+    /// The top Via's sent-by (`host[:port]`) as written.
+    pub sent_by: Option<Range<usize>>,
 }
 
 /// How an `ip[:port]` token that refers to one side of the mapping is rewritten to the
@@ -144,7 +149,9 @@ pub(super) fn scan<'a>(
         secure: false,
         sdp_body: None,
         content_length: None,
+        sent_by: None,
     };
+    let response = framer.status().is_some();
     let mut is_sdp = false;
     let mut top_via_seen = false;
 
@@ -174,6 +181,26 @@ pub(super) fn scan<'a>(
                     out.secure = true;
                     continue;
                 }
+                // Towards the LAN, a request's top Via is the far end's.
+                if direction == Direction::Inbound && !response {
+                    continue;
+                }
+                // The branch and sent-by key the phone's client transactions: read in
+                // its requests (the branch alone) and in the responses to them (with
+                // `received`/`rport`, which may need restoring).
+                let via = match direction {
+                    Direction::Inbound => Some(top.via(buf, value.end)),
+                    Direction::Outbound => None,
+                };
+                let branch = match &via {
+                    Some(v) => v.branch.clone(),
+                    None if !response => top.branch(buf, value.end),
+                    None => None,
+                };
+                if via.is_some() || !response {
+                    facts.branch = branch.map(|b| &buf[b]);
+                    out.sent_by = Some(top.span());
+                }
                 out.nat_aware |= map_host_port(
                     buf,
                     top.host.clone(),
@@ -183,23 +210,29 @@ pub(super) fn scan<'a>(
                     Field::ViaSentBy,
                     edits,
                 );
-                if direction == Direction::Inbound {
-                    restore_via_params(buf, &top.via(buf, value.end), nat, edits);
+                if let (Direction::Inbound, Some(via)) = (direction, &via) {
+                    restore_via_params(buf, via, nat, edits);
                 }
             }
-            Name::Contact | Name::RecordRoute | Name::Route | Name::From | Name::To => {
+            Name::Contact | Name::RecordRoute | Name::Route | Name::To => {
                 let field = match name {
                     Name::Contact => Field::Contact,
                     Name::RecordRoute => Field::RecordRoute,
                     Name::Route => Field::Route,
-                    Name::From => Field::From,
                     _ => Field::To,
                 };
+                // From/To are never rewritten. Towards the LAN a Contact is restored only
+                // in a response (a REGISTER's 2xx lists the phone's bindings); a
+                // request's Contact is the far end's.
                 let rewrite_here = match direction {
                     Direction::Outbound => matches!(name, Name::Contact | Name::RecordRoute),
-                    Direction::Inbound => true,
+                    Direction::Inbound => match name {
+                        Name::Contact => response,
+                        Name::To => false,
+                        _ => true,
+                    },
                 };
-                // Outbound From, Route: nothing to learn, nothing to change.
+                // Outbound Route: nothing to learn, nothing to change.
                 if !rewrite_here && !matches!(name, Name::Contact | Name::To) {
                     continue;
                 }

@@ -5,7 +5,8 @@
 //! Input layout: 13 header bytes (private IPv4, port BE, public IPv4, port BE,
 //! direction bit), then the message.
 
-use super::{plan, Direction, KeepPorts, Nat};
+use super::{plan, plan_with, Direction, KeepPorts, MediaRequest, Nat};
+use crate::state::restore::Restore;
 use crate::wire::sip::Message;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -16,7 +17,8 @@ fn content_length_consistent(m: &[u8]) -> Option<bool> {
 
 /// Plans `data` and panics if an invariant does not hold: only address/port/number
 /// tokens are replaced, a consistent Content-Length stays consistent, the output still
-/// parses, and rewriting it again changes nothing.
+/// parses, rewriting it again changes nothing, and (fail-open) a message towards the LAN
+/// of which the outbound side is not known is left exactly as it is.
 pub fn check(data: &[u8]) {
     if data.len() < 13 {
         return;
@@ -39,6 +41,22 @@ pub fn check(data: &[u8]) {
     let Ok(p) = plan(msg, direction, &nat, &mut KeepPorts) else {
         return;
     };
+    if direction == Direction::Inbound {
+        let mut nothing_mapped = |r: &MediaRequest| r.private.port();
+        let mut nothing_known = Restore::default();
+        let unknown = plan_with(
+            msg,
+            direction,
+            &nat,
+            &mut nothing_mapped,
+            &mut nothing_known.at(0),
+        )
+        .expect("parsed once already");
+        assert!(
+            unknown.is_unchanged(),
+            "restored something the ALG did not rewrite"
+        );
+    }
     let out = p.output();
     for e in p.edits.iter() {
         let old = &msg[e.range()];

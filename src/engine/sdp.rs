@@ -1,7 +1,10 @@
 //! SDP rules. Outbound, for the sender's own private address only: `o=` and `c=`
 //! addresses, each `m=` port (asked from the [`PortMap`]), and `a=rtcp` port/address.
-//! Inbound SDP (the far end's) is only read. An SDP with ICE candidates, IPv6
-//! addresses, or addresses of other hosts is left as it is.
+//! Inbound SDP (normally the far end's) is only read, except a stream on this flow's
+//! public address whose port the ALG mapped for this phone ([`PortMap::mapped`]): that
+//! stream is given back its private address and ports (a `c=`/`o=` line only when every
+//! stream it describes was restored). An SDP with ICE candidates, IPv6 addresses, or
+//! addresses of other hosts is left as it is.
 
 use super::edit::{Edits, Field};
 use super::facts::{MediaKind, Sdp, Stream, StreamDirection, MAX_STREAMS};
@@ -15,6 +18,9 @@ pub(super) struct Outcome {
     pub facts: Sdp,
     /// Outbound: the SDP already carries the public address.
     pub nat_aware: bool,
+    /// Inbound: streams on the public address restored / left alone.
+    pub restored: u8,
+    pub kept: u8,
 }
 
 /// One media section being read.
@@ -49,8 +55,12 @@ pub(super) fn plan(
     let mut facts = Sdp::default();
     let mut nat_aware = false;
     let mut too_many = false;
-    let mut own_addresses: [(Range<usize>, Field); MAX_ADDRESSES] =
-        [const { (0..0, Field::SdpOrigin) }; MAX_ADDRESSES];
+    // Outbound: the sender's private addresses; inbound: the public address. With the
+    // section a media-level `c=` belongs to.
+    let mut own_addresses: [(Range<usize>, Field, Option<usize>); MAX_ADDRESSES] =
+        [const { (0..0, Field::SdpOrigin, None) }; MAX_ADDRESSES];
+    let inbound = direction == Direction::Inbound;
+    let target_ip = if inbound { public_ip } else { private_ip };
     let mut own_count = 0;
     let mut session_connection: Option<Address> = None;
     let mut session_direction: Option<StreamDirection> = None;
@@ -58,19 +68,22 @@ pub(super) fn plan(
     let mut section_count = 0;
     let mut in_media = false;
     let mut index = 0;
-    let mut note_address =
-        |a: &Address, field: Field, nat_aware: &mut bool, too_many: &mut bool| {
-            if a.ipv4 == Some(public_ip) && public_ip != private_ip {
-                *nat_aware = true;
-            } else if a.ipv4 == Some(private_ip) {
-                if own_count == MAX_ADDRESSES {
-                    *too_many = true;
-                } else {
-                    own_addresses[own_count] = (a.range.clone(), field);
-                    own_count += 1;
-                }
+    let mut note_address = |a: &Address,
+                            field: Field,
+                            section: Option<usize>,
+                            nat_aware: &mut bool,
+                            too_many: &mut bool| {
+        if !inbound && a.ipv4 == Some(public_ip) && public_ip != private_ip {
+            *nat_aware = true;
+        } else if a.ipv4 == Some(target_ip) && public_ip != private_ip {
+            if own_count == MAX_ADDRESSES {
+                *too_many = true;
+            } else {
+                own_addresses[own_count] = (a.range.clone(), field, section);
+                own_count += 1;
             }
-        };
+        }
+    };
     for line in sdp::lines(buf, body) {
         match line.kind {
             b'm' => {
@@ -98,12 +111,19 @@ pub(super) fn plan(
             }
             b'o' if !in_media => {
                 if let Some(a) = sdp::origin_address(buf, &line) {
-                    note_address(&a, Field::SdpOrigin, &mut nat_aware, &mut too_many);
+                    note_address(&a, Field::SdpOrigin, None, &mut nat_aware, &mut too_many);
                 }
             }
             b'c' => {
                 if let Some(a) = sdp::connection_address(buf, &line) {
-                    note_address(&a, Field::SdpConnection, &mut nat_aware, &mut too_many);
+                    let section = (in_media && section_count > 0).then(|| section_count - 1);
+                    note_address(
+                        &a,
+                        Field::SdpConnection,
+                        section,
+                        &mut nat_aware,
+                        &mut too_many,
+                    );
                     let current = if in_media && section_count > 0 {
                         sections[section_count - 1].as_mut()
                     } else {
@@ -144,13 +164,21 @@ pub(super) fn plan(
         && !too_many;
     if rewrite && own_count > 0 {
         let public_text = Inline::ip(public_ip);
-        for (range, field) in &own_addresses[..own_count] {
+        for (range, field, _) in &own_addresses[..own_count] {
             edits.replace(buf, range.clone(), *field, public_text);
         }
     }
-    for s in sections.iter_mut().take(section_count) {
-        if let Some(s) = s.take() {
-            finish(
+    let restore = inbound && !leave_alone && !facts.has_ice && !too_many && own_count > 0;
+    // Inbound: which sections were restored, and whether every live stream on the
+    // session-level address was.
+    let mut restored = [false; MAX_STREAMS];
+    let (mut n_restored, mut n_kept) = (0u8, 0u8);
+    let mut session_all = true;
+    for (i, slot) in sections.iter_mut().take(section_count).enumerate() {
+        if let Some(s) = slot.take() {
+            let on_session = s.connection.is_none();
+            let live = s.port_number != 0;
+            let done = finish(
                 buf,
                 s,
                 &session_connection,
@@ -159,11 +187,39 @@ pub(super) fn plan(
                 ports,
                 edits,
                 rewrite,
+                restore,
                 &mut facts,
             );
+            restored[i] = done == Some(true);
+            match done {
+                Some(true) => n_restored += 1,
+                Some(false) => n_kept += 1,
+                None => {}
+            }
+            if on_session && live && done != Some(true) {
+                session_all = false;
+            }
         }
     }
-    Outcome { facts, nat_aware }
+    if restore && n_restored > 0 {
+        let private_text = Inline::ip(private_ip);
+        for (range, field, section) in &own_addresses[..own_count] {
+            let ok = match (field, section) {
+                (Field::SdpOrigin, _) => n_kept == 0,
+                (_, Some(i)) => restored[*i],
+                (_, None) => session_all,
+            };
+            if ok {
+                edits.replace(buf, range.clone(), *field, private_text);
+            }
+        }
+    }
+    Outcome {
+        facts,
+        nat_aware,
+        restored: n_restored,
+        kept: n_kept,
+    }
 }
 
 // Kept out of the line loop on purpose: inlined there, it made the whole plan slower
@@ -211,8 +267,9 @@ fn finish(
     ports: &mut dyn PortMap,
     edits: &mut Edits,
     rewrite: bool,
+    restore: bool,
     facts: &mut Sdp,
-) {
+) -> Option<bool> {
     let connection = s.connection.as_ref().or(session_connection.as_ref());
     let address = connection.and_then(|c| c.ipv4);
     let port = s.port_number;
@@ -282,7 +339,60 @@ fn finish(
         stream.public_port = public_rtp;
         stream.public_rtcp_port = public_rtcp;
     }
+    let mut restored = None;
+    if restore && address == Some(*nat.public.ip()) && port != 0 {
+        restored = Some(restore_stream(buf, &s, rtcp_port, nat, ports, edits));
+    }
     facts.push(stream);
+    restored
+}
+
+/// Inbound: gives a stream on the public address back its private ports if the ALG
+/// mapped them for this phone; returns whether it did.
+#[inline(never)]
+fn restore_stream(
+    buf: &[u8],
+    s: &Section,
+    rtcp_port: u16,
+    nat: &Nat,
+    ports: &mut dyn PortMap,
+    edits: &mut Edits,
+) -> bool {
+    let private_ip = *nat.private.ip();
+    let Some(private_rtp) = ports.mapped(private_ip, s.port_number) else {
+        return false;
+    };
+    edits.replace(
+        buf,
+        s.port.clone(),
+        Field::SdpMediaPort,
+        Inline::number(u32::from(private_rtp)),
+    );
+    if let Some(r) = &s.rtcp {
+        let rtcp_ip = r
+            .address
+            .as_ref()
+            .map_or(Some(*nat.public.ip()), |a| a.ipv4);
+        if rtcp_ip == Some(*nat.public.ip()) {
+            if let Some(p) = ports.mapped(private_ip, rtcp_port) {
+                edits.replace(
+                    buf,
+                    r.port.clone(),
+                    Field::SdpRtcpPort,
+                    Inline::number(u32::from(p)),
+                );
+                if let Some(a) = &r.address {
+                    edits.replace(
+                        buf,
+                        a.range.clone(),
+                        Field::SdpRtcpAddress,
+                        Inline::ip(private_ip),
+                    );
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Forgets mapped ports when the plan is dropped as a whole.

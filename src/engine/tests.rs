@@ -341,12 +341,85 @@ fn inbound_response_restores_via_contact_and_params() {
     );
 }
 
+/// Stateless (no memory: the ALG is assumed to have rewritten the phone's Contact):
+/// the Request-URI and Route are restored; To, which the ALG never rewrites, is not;
+/// an SDP without a stream on the public address stays.
 #[test]
-fn inbound_request_restores_request_uri_and_routes_but_not_the_far_end() {
+fn inbound_request_restores_request_uri_and_routes_but_never_to() {
     check(
         Direction::Inbound,
         "BYE sip:alice@203.0.113.1:40000;transport=udp SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9\nRoute: <sip:203.0.113.1:40000;lr>\nFrom: <sip:bob@198.51.100.10>;tag=x\nTo: <sip:alice@203.0.113.1:40000>;tag=y\nContact: <sip:bob@198.51.100.10:5060>\nContent-Type: application/sdp\nContent-Length: 26\n\nv=0\nc=IN IP4 203.0.113.1\n",
-        "BYE sip:alice@192.168.1.20:5060;transport=udp SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9\nRoute: <sip:192.168.1.20:5060;lr>\nFrom: <sip:bob@198.51.100.10>;tag=x\nTo: <sip:alice@192.168.1.20:5060>;tag=y\nContact: <sip:bob@198.51.100.10:5060>\nContent-Type: application/sdp\nContent-Length: 26\n\nv=0\nc=IN IP4 203.0.113.1\n",
+        "BYE sip:alice@192.168.1.20:5060;transport=udp SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9\nRoute: <sip:192.168.1.20:5060;lr>\nFrom: <sip:bob@198.51.100.10>;tag=x\nTo: <sip:alice@203.0.113.1:40000>;tag=y\nContact: <sip:bob@198.51.100.10:5060>\nContent-Type: application/sdp\nContent-Length: 26\n\nv=0\nc=IN IP4 203.0.113.1\n",
+    );
+}
+
+/// From/To are never rewritten, in either direction; a request's top Via and Contact
+/// towards the LAN are the far end's, even when they name the public mapping.
+#[test]
+fn from_to_and_a_requests_via_and_contact_are_never_restored() {
+    let m = crlf("INVITE sip:bob@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 203.0.113.1:40000;branch=z9;received=203.0.113.1;rport=40000\nFrom: <sip:alice@203.0.113.1:40000>;tag=1\nTo: <sip:bob@203.0.113.1:40000>\nContact: <sip:alice@203.0.113.1:40000>\nContent-Length: 0\n\n");
+    assert_eq!(text(&inb(&m)), text(&m));
+    let m = crlf("SIP/2.0 180 Ringing\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9\nFrom: <sip:alice@203.0.113.1:40000>;tag=1\nTo: <sip:bob@203.0.113.1:40000>;tag=2\nContent-Length: 0\n\n");
+    assert_eq!(text(&inb(&m)), text(&m));
+    let m = crlf("MESSAGE sip:bob@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9\nFrom: <sip:alice@192.168.1.20:5060>;tag=1\nTo: <sip:bob@192.168.1.20:5060>\nContent-Length: 0\n\n");
+    assert_eq!(
+        text(&out(&m)),
+        text(&crlf("MESSAGE sip:bob@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP 203.0.113.1:40000;branch=z9\nFrom: <sip:alice@192.168.1.20:5060>;tag=1\nTo: <sip:bob@192.168.1.20:5060>\nContent-Length: 0\n\n"))
+    );
+}
+
+/// With a memory that never saw the request, nothing is restored, and the plan says why.
+#[test]
+fn without_the_outbound_side_nothing_is_restored_and_the_plan_says_why() {
+    struct Forgetful;
+    impl Memory for Forgetful {
+        fn sent(&mut self, _: &Nat, _: &restore::Sent) {}
+        fn response(&mut self, _: &Nat, a: &restore::Answer) -> Recalled {
+            assert_eq!(
+                (a.branch, a.method, a.sent_by, a.status),
+                (
+                    &b"z9hG4bK7"[..],
+                    &b"REGISTER"[..],
+                    &b"203.0.113.1:40000"[..],
+                    200
+                )
+            );
+            Recalled::Unknown
+        }
+        fn request(&mut self, _: &Nat) -> Recalled {
+            Recalled::Seen(Rewrites::NONE)
+        }
+    }
+    let m = crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP 203.0.113.1:40000;branch=z9hG4bK7;received=203.0.113.1\nCSeq: 2 REGISTER\nContact: <sip:a@203.0.113.1:40000>\nContent-Length: 0\n\n");
+    let p = plan_with(
+        &m,
+        Direction::Inbound,
+        &nat(),
+        &mut KeepPorts,
+        &mut Forgetful,
+    )
+    .unwrap();
+    assert!(p.is_unchanged());
+    assert_eq!(
+        p.restoration_lines(),
+        vec![
+            "Via not restored: transaction z9hG4bK7 (REGISTER) is unknown or expired (fail-open: left as received)",
+            "Contact not restored: transaction z9hG4bK7 (REGISTER) is unknown or expired (fail-open: left as received)",
+        ]
+    );
+    let m = crlf("OPTIONS sip:a@203.0.113.1:40000 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9\nContent-Length: 0\n\n");
+    let p = plan_with(
+        &m,
+        Direction::Inbound,
+        &nat(),
+        &mut KeepPorts,
+        &mut Forgetful,
+    )
+    .unwrap();
+    assert!(p.is_unchanged());
+    assert_eq!(
+        p.restoration_lines(),
+        vec!["Request-URI not restored: the phone's Contact was not rewritten by the ALG"]
     );
 }
 

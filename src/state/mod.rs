@@ -7,3 +7,4 @@ pub mod calls;
 pub mod mappings;
 pub mod ports;
 pub mod registrations;
+pub mod restore;

@@ -39,6 +39,7 @@ pub fn lines(buf: &[u8], body: Range<usize>) -> Lines<'_> {
 impl Iterator for Lines<'_> {
     type Item = Line;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Line> {
         while self.pos < self.end {
             let start = self.pos;

@@ -139,7 +139,8 @@ impl Name {
 }
 
 /// Index just past the line that starts at `from` (past its LF), and the end of its
-/// content (before CR LF / LF).
+/// content (before CR LF / LF). Always inlined: called once per line of every message.
+#[inline(always)]
 fn line_at(buf: &[u8], from: usize) -> (usize, usize) {
     match find_lf(&buf[from..]) {
         Some(i) => {

@@ -112,6 +112,52 @@ impl SentBy {
         })
     }
 
+    /// `host[:port]` as written.
+    pub fn span(&self) -> Range<usize> {
+        self.host.start..self.port.as_ref().map_or(self.host.end, |p| p.end)
+    }
+
+    /// The value of this entry's `branch` parameter, read without splitting the other
+    /// parameters (what an outgoing request needs: its transaction key). Stops at the
+    /// entry's end (a comma outside quotes).
+    pub fn branch(&self, buf: &[u8], value_end: usize) -> Option<Range<usize>> {
+        let end = value_end.min(buf.len());
+        let mut i = self.params;
+        loop {
+            i += buf
+                .get(i..end)?
+                .iter()
+                .position(|b| matches!(b, b';' | b',' | b'"'))?;
+            match buf[i] {
+                b',' => return None,
+                b'"' => {
+                    i += 1;
+                    while i < end && buf[i] != b'"' {
+                        i += if buf[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                _ => {
+                    let name = skip_lws(buf, i + 1, end);
+                    i = name;
+                    if end - name < 6 || !eq_lower(&buf[name..name + 6], b"branch") {
+                        continue;
+                    }
+                    let eq = skip_lws(buf, name + 6, end);
+                    if eq >= end || buf[eq] != b'=' {
+                        continue;
+                    }
+                    let start = skip_lws(buf, eq + 1, end);
+                    let mut j = start;
+                    while j < end && !matches!(buf[j], b';' | b',') && !is_lws(buf[j]) {
+                        j += 1;
+                    }
+                    return Some(start..j);
+                }
+            }
+        }
+    }
+
     /// The whole entry, with the parameters up to its end (the next comma outside
     /// quotes, or `value_end`).
     pub fn via(&self, buf: &[u8], value_end: usize) -> Via {
@@ -213,6 +259,30 @@ mod tests {
         let b = b"SIP/2.0/UDP 10.0.0.2,SIP/2.0/UDP 10.0.0.3;rport=2";
         let v = SentBy::parse(b, 0..b.len()).unwrap().via(b, b.len());
         assert_eq!((s(b, v.host), v.rport), ("10.0.0.2", None));
+    }
+
+    /// The branch alone, as the full parse finds it: after other and quoted parameters,
+    /// any case, with white space; not from the next entry, not a longer name.
+    #[test]
+    fn branch_alone_agrees_with_the_full_parse() {
+        for b in [
+            &b"SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;rport"[..],
+            b"SIP/2.0/UDP 10.0.0.2;rport;received=\"a;branch=no\";BRANCH = z9x ;ttl=1",
+            b"SIP/2.0/UDP 10.0.0.2;branchx=no;branch=yes,SIP/2.0/UDP 10.0.0.3;branch=other",
+            b"SIP/2.0/UDP 10.0.0.2;rport, SIP/2.0/UDP 10.0.0.3;branch=other",
+            b"SIP/2.0/UDP 10.0.0.2;branch",
+            b"SIP/2.0/UDP 10.0.0.2;branch=",
+            b"SIP/2.0/UDP 10.0.0.2;received=\"unterminated;branch=x",
+        ] {
+            let top = SentBy::parse(b, 0..b.len()).unwrap();
+            let full = top.via(b, b.len()).branch;
+            assert_eq!(
+                top.branch(b, b.len()).map(|r| s(b, r)),
+                full.map(|r| s(b, r)),
+                "{}",
+                String::from_utf8_lossy(b)
+            );
+        }
     }
 
     #[test]

@@ -144,6 +144,14 @@ impl PortMap for MediaPorts<'_> {
             (Role::Rtp, _) => self.pool.take(r.private.port(), r.private, true),
         }
     }
+
+    /// A public port the pool gave this phone (a stream the ALG mapped for it).
+    fn mapped(&mut self, private_ip: std::net::Ipv4Addr, public_port: u16) -> Option<u16> {
+        self.pool
+            .owner(public_port)
+            .filter(|o| *o.ip() == private_ip)
+            .map(|o| o.port())
+    }
 }
 
 fn text(b: &[u8]) -> String {
