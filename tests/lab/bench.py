@@ -79,9 +79,11 @@ def uas(args):
             seen["invites"] += 1
             seen["unrewritten"] += leaks_private(data)
             head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-            keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+            # The request's Via, From, To (with our tag), Call-ID and CSeq, as a UAS does.
+            keep = [h + b";tag=srv" if h.lower().startswith(b"to:") else h
+                    for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
             resp = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + (
-                f";tag=srv\r\nContact: <sip:bob@{SERVER}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+                f"\r\nContact: <sip:bob@{SERVER}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
             ).encode()
             s.sendto(resp, peer)
     except socket.timeout:
