@@ -396,13 +396,8 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
         let got = match queue.recv_burst(trailing.is_empty(), BURST) {
             Ok(n) => n,
             Err(e) => {
-                let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-                if Queue::is_overrun(&e) {
-                    g.processor.counters.queue_overruns += 1;
-                } else {
-                    log::debug!("nfqueue: {e}");
-                }
-                continue;
+                log::debug!("nfqueue: {e}");
+                0
             }
         };
         if got == 0 {
@@ -418,6 +413,7 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             if let Some(g) = guard.as_mut() {
                 g.processor.counters.verdict_errors += events.verdict_errors;
                 g.processor.counters.fail_open += events.missed;
+                g.processor.counters.queue_overruns += events.overruns;
             }
             for p in &packets {
                 let hook = if p.hook == NF_INET_PRE_ROUTING {

@@ -170,6 +170,8 @@ pub struct Queue {
     /// (start, end) of each received datagram in `buf`.
     datagrams: Vec<(usize, usize)>,
     last_id: Option<u32>,
+    /// `ENOBUFS` seen since the last [`Queue::packets`].
+    overruns: u64,
     out: MsgBuilder,
 }
 
@@ -191,6 +193,7 @@ impl Queue {
                 buf: vec![0; burst_bytes.max(MAX_MESSAGE)],
                 datagrams: Vec::new(),
                 last_id: None,
+                overruns: 0,
                 out: MsgBuilder::new(),
             },
             granted,
@@ -199,7 +202,9 @@ impl Queue {
 
     /// Receives a burst: waits for the first datagram (up to the socket timeout) when
     /// `block`, then takes what is already queued, up to `max` datagrams or the
-    /// buffer's room. Returns how many arrived (0: nothing, or the wait timed out).
+    /// buffer's room. Returns how many arrived (0: nothing, or the wait timed out). An
+    /// overflow of the socket (`ENOBUFS`) is counted in the next [`Queue::packets`]
+    /// events; what arrived before it is kept (each packet must get its verdict).
     pub fn recv_burst(&mut self, block: bool, max: usize) -> io::Result<usize> {
         self.datagrams.clear();
         let mut at = 0;
@@ -210,6 +215,7 @@ impl Queue {
                     self.datagrams.push((at, at + n));
                     at += super::attr::align4(n);
                 }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.overruns += 1,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -218,7 +224,8 @@ impl Queue {
                 {
                     break
                 }
-                Err(e) => return Err(e),
+                Err(e) if self.datagrams.is_empty() => return Err(e),
+                Err(_) => break,
             }
         }
         Ok(self.datagrams.len())
@@ -226,7 +233,10 @@ impl Queue {
 
     /// The packets of the last burst in arrival order, and what else arrived.
     pub fn packets(&mut self) -> (Vec<Packet<'_>>, Events) {
-        let mut events = Events::default();
+        let mut events = Events {
+            overruns: std::mem::take(&mut self.overruns),
+            ..Events::default()
+        };
         let mut packets = Vec::with_capacity(self.datagrams.len());
         for &(s, e) in &self.datagrams {
             for m in Msgs::new(&self.buf[s..e]) {
@@ -248,11 +258,6 @@ impl Queue {
             }
         }
         (packets, events)
-    }
-
-    /// Notes an `ENOBUFS` from [`Queue::recv_burst`] (the caller counts it).
-    pub fn is_overrun(e: &io::Error) -> bool {
-        e.raw_os_error() == Some(libc::ENOBUFS)
     }
 
     /// Sends verdicts (accept, optionally with a replacement packet) in order, several
