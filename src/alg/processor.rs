@@ -378,6 +378,11 @@ impl Processor {
         }
         let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
         match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
+            // A verdict carries at most this much (a netlink attribute).
+            Ok(()) if out.len() > crate::netlink::nfqueue::MAX_REPLACEMENT => {
+                self.counters.unparsable += 1;
+                Ok(Verdict::Accept)
+            }
             Ok(()) => {
                 self.counters.rewritten += 1;
                 Ok(Verdict::Replace(out))

@@ -82,7 +82,12 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// Appends one verdict message: accept packet `id`, with `replacement` if given.
+/// The largest replacement packet a verdict can carry (a netlink attribute's length is
+/// 16 bits, header included).
+pub const MAX_REPLACEMENT: usize = u16::MAX as usize - 4;
+
+/// Appends one verdict message: accept packet `id`, with `replacement` if given and
+/// not over [`MAX_REPLACEMENT`] (a longer one is dropped: the packet passes unchanged).
 pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<&[u8]>) {
     let o = b.begin(
         nfnl_type(NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT),
@@ -95,7 +100,7 @@ pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<
     hdr[..4].copy_from_slice(&NF_ACCEPT.to_be_bytes());
     hdr[4..].copy_from_slice(&id.to_be_bytes());
     b.attrs().put(NFQA_VERDICT_HDR, &hdr);
-    if let Some(p) = replacement {
+    if let Some(p) = replacement.filter(|p| p.len() <= MAX_REPLACEMENT) {
         b.attrs().put(NFQA_PAYLOAD, p);
     }
     b.end(o);
@@ -382,6 +387,16 @@ mod tests {
                 7, 0, 10, 0, 0x45, 0, 0, 0, // NFQA_PAYLOAD (3 bytes + pad)
             ]
         );
+    }
+
+    #[test]
+    fn a_replacement_too_long_for_netlink_is_left_out_not_a_panic() {
+        let mut b = MsgBuilder::new();
+        put_verdict(&mut b, 5060, 9, Some(&vec![0x45; MAX_REPLACEMENT + 1]));
+        assert_eq!(b.buf.len(), 32, "a plain accept");
+        let mut b = MsgBuilder::new();
+        put_verdict(&mut b, 5060, 9, Some(&vec![0x45; MAX_REPLACEMENT]));
+        assert_eq!(b.buf.len(), 32 + 4 + MAX_REPLACEMENT + 1);
     }
 
     #[test]
