@@ -800,6 +800,68 @@ mod tests {
         assert_eq!(p.counters.unchanged, 2);
     }
 
+    /// Eight phones register and each places a call; what a replay after a reload
+    /// emits.
+    fn replay_of_a_fresh_processor() -> Vec<Action> {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        for i in 0..8u16 {
+            let (ip, port) = (format!("192.168.1.{}", 20 + i), 5060 + 2 * i);
+            let reg = format!("REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bKr{i};rport\r\nTo: <sip:{i}@pbx>\r\nCall-ID: r{i}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{i}@{ip}:{port}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n");
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp(
+                    &format!("{ip}:{port}"),
+                    "198.51.100.10:5060",
+                    reg.as_bytes(),
+                ),
+                0,
+            );
+            let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:{port};branch=z9hG4bKr{i}\r\nCall-ID: r{i}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{i}@198.51.100.1:{port}>;expires=120\r\nContent-Length: 0\r\n\r\n");
+            k.handle(
+                &mut p,
+                Hook::Inbound,
+                &udp(
+                    "198.51.100.10:5060",
+                    &format!("198.51.100.1:{port}"),
+                    ok.as_bytes(),
+                ),
+                1,
+            );
+            let sdp = format!(
+                "v=0\r\nc=IN IP4 {ip}\r\nm=audio {} RTP/AVP 0\r\n",
+                4000 + 2 * i
+            );
+            let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bKc{i}\r\nCall-ID: c{i}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp(
+                    &format!("{ip}:{port}"),
+                    "198.51.100.10:5060",
+                    inv.as_bytes(),
+                ),
+                2,
+            );
+        }
+        assert_eq!((p.registrations.len(), p.calls.len()), (8, 8));
+        p.replay(3)
+    }
+
+    #[test]
+    fn a_replay_comes_out_in_the_same_order_every_time() {
+        let first = replay_of_a_fresh_processor();
+        assert_eq!(
+            first.len(),
+            8 * (4 + 1),
+            "per call 2 endpoints + 2 SNAT, per phone 1"
+        );
+        for _ in 0..4 {
+            assert_eq!(replay_of_a_fresh_processor(), first);
+        }
+    }
+
     #[test]
     fn registration_and_call_state_follow_the_datapath() {
         let mut p = processor();
