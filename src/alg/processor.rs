@@ -200,6 +200,13 @@ impl Processor {
         )
     }
 
+    /// Like [`Processor::take_actions`], appending to the caller's vectors (every
+    /// vector keeps its capacity from burst to burst).
+    pub fn append_actions(&mut self, before: &mut Vec<Action>, trailing: &mut Vec<Action>) {
+        before.append(&mut self.before);
+        trailing.append(&mut self.trailing);
+    }
+
     /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`; a new
     /// SNAT element is an action before the verdict (NAT is decided on the flow's
     /// first packet).

@@ -390,6 +390,7 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
     // Our own netlink sockets for the datapath writes, used without the lock.
     let mut datapath = kernel::NetlinkKernel::default();
     let mut trailing: Vec<Action> = Vec::new();
+    let mut due: Vec<Action> = Vec::new();
     let mut verdicts: Vec<(u32, Verdict)> = Vec::with_capacity(BURST);
     let mut wan_ip = None;
     loop {
@@ -406,7 +407,7 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             trailing.clear();
             continue;
         }
-        let (before, trail) = {
+        {
             let (packets, events) = queue.packets();
             let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
             let mut guard = Some(lock());
@@ -441,11 +442,12 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             }
             let g = guard.get_or_insert_with(lock);
             wan_ip = g.processor.wan_ip;
-            g.processor.take_actions()
-        };
-        let mut now_due = std::mem::replace(&mut trailing, trail);
-        now_due.extend(before);
-        commit(&mut datapath, &now_due, wan_ip, shared);
+            // Due now: what trailed the last verdicts, then what precedes these.
+            due.clear();
+            due.append(&mut trailing);
+            g.processor.append_actions(&mut due, &mut trailing);
+        }
+        commit(&mut datapath, &due, wan_ip, shared);
         let sent = queue.send_verdicts(
             verdicts.iter().map(|(id, v)| match v {
                 Verdict::Replace(p) => (*id, Some(&p[..])),

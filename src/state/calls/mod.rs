@@ -7,7 +7,7 @@
 use super::actions::Action;
 use super::ports::PortPool;
 use crate::engine::{Facts, MediaKind, MediaRequest, PortMap, Role, StreamDirection};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,8 @@ pub struct Call {
     pub last_signal: u64,
     pub invite_cseq: Option<u32>,
     pub streams: Vec<Stream>,
+    /// Its place in [`Calls`]' quiet order: (last signal, arrival number).
+    quiet: (u64, u64),
 }
 
 impl Call {
@@ -118,10 +120,9 @@ pub const MAX_CALLS: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Calls {
     calls: BTreeMap<Key, Call>,
-    /// (last_signal, insertion number) of each call; the number breaks ties in arrival
-    /// order and is stored in the call's entry of `stamps`.
-    quiet_order: BTreeSet<(u64, u64, Key)>,
-    stamps: HashMap<Key, (u64, u64)>,
+    /// Calls by (last signal, arrival number), the number breaking ties in arrival
+    /// order; each call holds its own entry's key.
+    quiet_order: BTreeMap<(u64, u64), Key>,
     next_stamp: u64,
     /// Streams (of all calls) whose private endpoint is this address.
     endpoint_users: HashMap<SocketAddrV4, u32>,
@@ -165,26 +166,25 @@ fn is(b: Option<&[u8]>, what: &[u8]) -> bool {
 impl Calls {
     /// Records that the call `key` signalled at `now` (O(log n)).
     fn touch(&mut self, key: &Key, now: u64) {
-        let n = match self.stamps.get(key) {
-            Some(&(t, n)) => {
-                self.quiet_order.remove(&(t, n, key.clone()));
-                n
-            }
-            None => {
-                self.next_stamp += 1;
-                self.next_stamp
-            }
+        let Some(call) = self.calls.get_mut(key) else {
+            return;
         };
-        self.stamps.insert(key.clone(), (now, n));
-        self.quiet_order.insert((now, n, key.clone()));
+        let old = call.quiet;
+        let n = if old.1 == 0 {
+            self.next_stamp += 1;
+            self.next_stamp
+        } else {
+            old.1
+        };
+        call.quiet = (now, n);
+        let k = self.quiet_order.remove(&old).unwrap_or_else(|| key.clone());
+        self.quiet_order.insert((now, n), k);
     }
 
     /// Removes a call and its index entries.
     fn remove(&mut self, key: &Key) -> Option<Call> {
         let call = self.calls.remove(key)?;
-        if let Some((t, n)) = self.stamps.remove(key) {
-            self.quiet_order.remove(&(t, n, key.clone()));
-        }
+        self.quiet_order.remove(&call.quiet);
         for s in &call.streams {
             self.endpoint_unused(s.private);
         }
@@ -257,7 +257,7 @@ impl Calls {
             if self.calls.len() >= MAX_CALLS {
                 // A flood of INVITEs must not grow the state without bound: the call
                 // that has been quiet longest goes.
-                let oldest = self.quiet_order.first().map(|(_, _, k)| k.clone());
+                let oldest = self.quiet_order.first_key_value().map(|(_, k)| k.clone());
                 if let Some(call) = oldest.and_then(|k| self.remove(&k)) {
                     self.teardown(&call, policy, pool, &mut actions);
                 }
@@ -274,6 +274,7 @@ impl Calls {
                     last_signal: now,
                     invite_cseq: facts.cseq,
                     streams: Vec::new(),
+                    quiet: (0, 0),
                 },
             );
         }
