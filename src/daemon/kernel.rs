@@ -300,3 +300,134 @@ impl NetlinkKernel {
         Some(entry.orig.src)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    /// (set, key) of every element a change list adds or deletes.
+    fn added(changes: &[Change<'_>]) -> Vec<(String, Key)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Add { set, element } => Some((set.to_string(), element.key.clone())),
+                Change::Delete { .. } => None,
+            })
+            .collect()
+    }
+
+    fn deleted(changes: &[Change<'_>]) -> Vec<(String, Key)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Delete { set, key } => Some((set.to_string(), key.clone())),
+                Change::Add { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_removal_deletes_exactly_what_its_action_added() {
+        let wan = Ipv4Addr::new(198, 51, 100, 1);
+        let private = a("192.168.1.20:4000");
+        let remote = Some(Ipv4Addr::new(198, 51, 100, 20));
+        let pairs = [
+            (
+                Action::MediaEndpoint { private },
+                Action::RemoveMediaEndpoint { private },
+            ),
+            (
+                Action::MediaSnat {
+                    private,
+                    public_port: 40000,
+                },
+                Action::RemoveMediaSnat {
+                    private,
+                    public_port: 40000,
+                },
+            ),
+            (
+                Action::Pinhole {
+                    remote,
+                    public_port: 40000,
+                    private,
+                },
+                Action::RemovePinhole {
+                    remote,
+                    public_port: 40000,
+                },
+            ),
+            (
+                Action::Pinhole {
+                    remote: None,
+                    public_port: 40000,
+                    private,
+                },
+                Action::RemovePinhole {
+                    remote: None,
+                    public_port: 40000,
+                },
+            ),
+        ];
+        for (add, remove) in pairs {
+            let (on, off) = (changes_of(&add, wan), changes_of(&remove, wan));
+            assert!(deleted(&on).is_empty() && added(&off).is_empty());
+            assert_eq!(added(&on), deleted(&off), "{add:?} / {remove:?}");
+        }
+        // A registration's reachability: the pinhole target stays until it times out.
+        let reach = changes_of(
+            &Action::Reachable {
+                registrar: Ipv4Addr::new(198, 51, 100, 10),
+                public_port: 5060,
+                private: a("192.168.1.20:5060"),
+                seconds: 150,
+            },
+            wan,
+        );
+        let unreach = changes_of(
+            &Action::Unreachable {
+                registrar: Ipv4Addr::new(198, 51, 100, 10),
+                public_port: 5060,
+            },
+            wan,
+        );
+        assert_eq!(added(&reach)[..2], deleted(&unreach)[..]);
+    }
+
+    #[test]
+    fn snat_maps_the_private_endpoint_to_the_wan_address() {
+        let wan = Ipv4Addr::new(198, 51, 100, 1);
+        let c = changes_of(
+            &Action::Snat {
+                private: a("192.168.1.20:5060"),
+                public_port: 40001,
+                seconds: 3600,
+            },
+            wan,
+        );
+        assert_eq!(
+            c,
+            vec![Change::Add {
+                set: SNAT_MAP,
+                element: element(
+                    endpoint_key(a("192.168.1.20:5060")),
+                    Some(a("198.51.100.1:40001")),
+                    Some(3600)
+                ),
+            }]
+        );
+        assert!(changes_of(
+            &Action::FlowTimeout {
+                private: a("192.168.1.20:5060"),
+                remote: a("198.51.100.10:5060"),
+                seconds: 60
+            },
+            wan
+        )
+        .is_empty());
+    }
+}
