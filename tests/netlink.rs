@@ -413,10 +413,10 @@ fn nft_elements_add_readback_refresh_delete() {
         ]
     };
     let gone = map_elem(7200, 7201, None).key;
-    assert!(nft.apply("t", &batch(&gone)).is_err());
+    assert!(nft.apply("t", batch(&gone)).is_err());
     assert!(element_text(&list_m(), "10.0.0.2 . 7100").is_none());
     assert!(nft.probe_destroy("t", "m", &gone));
-    nft.apply("t", &batch(&gone)).unwrap();
+    nft.apply("t", batch(&gone)).unwrap();
     assert!(element_text(&list_m(), "10.0.0.2 . 7100").is_some());
 }
 

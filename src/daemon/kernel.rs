@@ -141,19 +141,18 @@ impl NetlinkKernel {
             }
         }
         let changes: Vec<Change> = actions.iter().flat_map(|a| changes_of(a, wan_ip)).collect();
-        if changes.is_empty() {
+        let n = changes.len();
+        if n == 0 {
             return failed;
         }
-        match self.nft().and_then(|nft| nft.apply(TABLE, &changes)) {
+        match self.nft().and_then(|nft| nft.apply(TABLE, changes)) {
             Ok(()) => return failed,
-            Err(e) => log::debug!(
-                "nft batch of {} changes rejected ({e}); one by one",
-                changes.len()
-            ),
+            Err(e) => log::debug!("nft batch of {n} changes rejected ({e}); one by one"),
         }
+        // Rare: the same changes again, one at a time.
         self.nft = None;
-        for c in &changes {
-            if let Err(e) = self.apply_change(c) {
+        for c in actions.iter().flat_map(|a| changes_of(a, wan_ip)) {
+            if let Err(e) = self.apply_change(&c) {
                 log::warn!("cannot apply {c:?}: {e}");
                 failed += 1;
             }

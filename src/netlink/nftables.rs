@@ -66,22 +66,18 @@ pub enum Field {
 }
 
 impl Field {
-    fn put(&self, out: &mut Vec<u8>, concat: bool) {
+    /// The field's bytes (4 bytes at most) and how many there are.
+    fn bytes(&self, concat: bool) -> ([u8; 4], usize) {
+        let pad = |b: &[u8], min: usize| {
+            let mut out = [0u8; 4];
+            out[..b.len()].copy_from_slice(b);
+            (out, if concat { 4 } else { min })
+        };
         match *self {
-            Field::Ipv4(a) => out.extend_from_slice(&a.octets()),
-            Field::Port(p) => {
-                out.extend_from_slice(&p.to_be_bytes());
-                if concat {
-                    out.extend_from_slice(&[0, 0]);
-                }
-            }
-            Field::Proto(p) => {
-                out.push(p);
-                if concat {
-                    out.extend_from_slice(&[0, 0, 0]);
-                }
-            }
-            Field::Mark(m) => out.extend_from_slice(&m.to_ne_bytes()),
+            Field::Ipv4(a) => (a.octets(), 4),
+            Field::Port(p) => pad(&p.to_be_bytes(), 2),
+            Field::Proto(p) => pad(&[p], 1),
+            Field::Mark(m) => (m.to_ne_bytes(), 4),
         }
     }
 }
@@ -97,9 +93,22 @@ impl Key {
         let mut v = Vec::with_capacity(self.0.len() * 4);
         let concat = self.0.len() > 1;
         for f in &self.0 {
-            f.put(&mut v, concat);
+            let (b, n) = f.bytes(concat);
+            v.extend_from_slice(&b[..n]);
         }
         v
+    }
+
+    /// Like [`Key::encode`], into `buf` (no allocation); `None` if it does not fit.
+    fn encode_into<'b>(&self, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+        let concat = self.0.len() > 1;
+        let mut at = 0;
+        for f in &self.0 {
+            let (b, n) = f.bytes(concat);
+            buf.get_mut(at..at + n)?.copy_from_slice(&b[..n]);
+            at += n;
+        }
+        Some(&buf[..at])
     }
 }
 
@@ -117,7 +126,11 @@ pub struct Element {
 fn put_value(b: &mut MsgBuilder, ty: u16, k: &Key) {
     let mut a = b.attrs();
     let n = a.begin_nested(ty);
-    a.put(NFTA_DATA_VALUE, &k.encode());
+    let mut buf = [0u8; 64];
+    match k.encode_into(&mut buf) {
+        Some(bytes) => a.put(NFTA_DATA_VALUE, bytes),
+        None => a.put(NFTA_DATA_VALUE, &k.encode()),
+    };
     a.end_nested(n);
 }
 
@@ -315,7 +328,7 @@ impl Nft {
     /// ([`Nft::probe_destroy`]); any other failure (a clashing map element, a missing
     /// key on older kernels) rejects the whole batch, and callers then fall back to one
     /// change at a time.
-    pub fn apply(&mut self, table: &str, changes: &[Change<'_>]) -> io::Result<()> {
+    pub fn apply(&mut self, table: &str, changes: Vec<Change<'_>>) -> io::Result<()> {
         enum Group<'c> {
             Add(&'c str, Vec<Element>),
             Del(&'c str, Vec<Key>),
@@ -323,16 +336,12 @@ impl Nft {
         let mut groups: Vec<Group<'_>> = Vec::new();
         for c in changes {
             match (c, groups.last_mut()) {
-                (Change::Add { set, element }, Some(Group::Add(s, v))) if s == set => {
-                    v.push(element.clone())
+                (Change::Add { set, element }, Some(Group::Add(s, v))) if *s == set => {
+                    v.push(element)
                 }
-                (Change::Delete { set, key }, Some(Group::Del(s, v))) if s == set => {
-                    v.push(key.clone())
-                }
-                (Change::Add { set, element }, _) => {
-                    groups.push(Group::Add(set, vec![element.clone()]))
-                }
-                (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key.clone()])),
+                (Change::Delete { set, key }, Some(Group::Del(s, v))) if *s == set => v.push(key),
+                (Change::Add { set, element }, _) => groups.push(Group::Add(set, vec![element])),
+                (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key])),
             }
         }
         let destroy = self.destroy;
@@ -491,6 +500,26 @@ mod tests {
             20, 0, 0, 0, 0x11, 0, 0x01, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10,
         ];
         assert_eq!(buf, expected);
+    }
+
+    #[test]
+    fn keys_alone_and_concatenated() {
+        let port = Key(vec![Field::Port(5060)]);
+        assert_eq!(port.encode(), [0x13, 0xc4]);
+        assert_eq!(Key(vec![Field::Proto(17)]).encode(), [17]);
+        let cat = Key(vec![
+            Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
+            Field::Port(5060),
+        ]);
+        assert_eq!(cat.encode(), [10, 0, 0, 2, 0x13, 0xc4, 0, 0]);
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            cat.encode_into(&mut buf),
+            Some(&[10, 0, 0, 2, 0x13, 0xc4, 0, 0][..])
+        );
+        let long = Key(vec![Field::Mark(1); 17]);
+        assert_eq!(long.encode_into(&mut buf), None, "68 bytes do not fit");
+        assert_eq!(long.encode().len(), 68);
     }
 
     #[test]
