@@ -1,4 +1,5 @@
-//! Per-call media counters from conntrack's per-flow packet counts.
+//! Per-call media counters from conntrack's per-flow packet counts, and when a stream
+//! counts as one-way.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
@@ -21,6 +22,9 @@ pub fn media_counts(entries: &[crate::netlink::Entry]) -> HashMap<SocketAddrV4, 
     }
     counts
 }
+
+/// A stream is flagged one-way after one direction stayed at 0 this long (seconds).
+pub const ONE_WAY_AFTER: u64 = 4;
 
 #[cfg(test)]
 mod tests {

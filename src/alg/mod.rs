@@ -13,5 +13,5 @@
 mod media;
 mod processor;
 
-pub use media::media_counts;
+pub use media::{media_counts, ONE_WAY_AFTER};
 pub use processor::{Counters, Hook, LookupRequest, Processor, Resume, Step, Verdict};

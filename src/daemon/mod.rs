@@ -149,7 +149,7 @@ impl Shared {
                 age: now.saturating_sub(c.created),
                 phone: c.phone.to_string(),
                 peer: c.peer.to_string(),
-                one_way: c.one_way(now, ONE_WAY_AFTER),
+                one_way: c.one_way(now, crate::alg::ONE_WAY_AFTER),
                 streams: c
                     .streams
                     .iter()
@@ -161,7 +161,7 @@ impl Shared {
                         remote: s.remote.map(|r| r.to_string()),
                         packets_out: s.packets_out,
                         packets_in: s.packets_in,
-                        one_way: s.one_way(now, ONE_WAY_AFTER),
+                        one_way: s.one_way(now, crate::alg::ONE_WAY_AFTER),
                     })
                     .collect(),
             })
@@ -225,9 +225,6 @@ pub fn ruleset_input<'a>(
             .then_some((c.qos.signaling_dscp, c.qos.media_dscp)),
     }
 }
-
-/// A stream is flagged one-way after one direction stayed at 0 this long (seconds).
-pub const ONE_WAY_AFTER: u64 = 4;
 
 struct Options {
     config_dir: PathBuf,
