@@ -6,15 +6,18 @@
 //!   message carries.
 //! - [`state`]: signalling mappings, calls, registrations and public ports, driven by
 //!   engine facts and a clock passed in; they emit actions.
+//! - [`alg`]: the ALG per queued packet: mappings, the engine, the state, and the
+//!   verdict plus the datapath actions (before the verdict / may trail it).
 //!
 //! The thin edges:
-//! - [`daemon`]: the NFQUEUE loop, the nft ruleset, actions carried out over netlink,
+//! - [`daemon`]: the batched NFQUEUE loop, the nft ruleset, actions committed over netlink,
 //!   the control socket and status, WAN detection, signals.
-//! - [`netlink`]: nfnetlink encoders/decoders (nftables set elements, ctnetlink).
+//! - [`netlink`]: nfnetlink encoders/decoders (NFQUEUE, nftables set elements, ctnetlink).
 //! - [`config`]: UCI configuration loading and validation.
 //! - [`logging`]: syslog that survives log daemon restarts.
 //! - [`cli`]: the `sipalgd` subcommands.
 
+pub mod alg;
 pub mod cli;
 pub mod config;
 pub mod daemon;

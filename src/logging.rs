@@ -38,7 +38,7 @@
 //! to [`MAX_MESSAGE`] bytes, at a character boundary.
 
 use std::fmt::Write as _;
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,7 +84,7 @@ pub fn init(level: LevelFilter) -> Target {
 
 /// Like [`init`], with an explicit log socket path.
 pub fn init_at(level: LevelFilter, socket: &Path) -> Target {
-    let logger = LOGGER.get_or_init(|| Logger::new(socket, is_terminal(2)));
+    let logger = LOGGER.get_or_init(|| Logger::new(socket, std::io::stderr().is_terminal()));
     // set_logger fails only if a logger is already installed (ours, by an earlier call).
     let _ = log::set_logger(logger);
     log::set_max_level(level);
@@ -247,11 +247,6 @@ fn push_tm(buf: &mut Vec<u8>, mon: i32, mday: i32, hour: i32, min: i32, sec: i32
         min.clamp(0, 59),
         sec.clamp(0, 60)
     );
-}
-
-fn is_terminal(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
 }
 
 fn level_name(level: Level) -> &'static str {

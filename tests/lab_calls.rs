@@ -296,6 +296,13 @@ fn hairpin_two_lan_phones_via_an_outside_pbx() {
         b_media_port, 4000,
         "both phones use 4000; B's public media port differs"
     );
+    // Early media: B speaks as soon as it has answered, before the PBX has relayed the
+    // answer to A. A's public media address is the router's own mapping from A's
+    // offer, so the router reflects it already.
+    assert!(
+        media_flows(&b_rtp, &a_rtp, addr(&format!("{ROUTER_WAN}:4000"))).is_some(),
+        "B -> A via the public address, before A has the answer"
+    );
     a.down(&Sip::answer("hp1", 1, a_public, &b_sdp), a_public);
     // Each phone sends to the public address it was given; the router reflects it.
     assert!(

@@ -608,3 +608,60 @@ fn a_new_wan_address_is_followed_without_restart() {
     );
     assert!(lab.log().contains("WAN changed"), "{}", lab.log());
 }
+
+/// `"name":N` in a status JSON.
+fn counter(status: &str, name: &str) -> u64 {
+    let at = status
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} not in {status}"));
+    status[at + name.len() + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_stalled_daemon_fails_open_and_counts_what_passed_without_it() {
+    let Some(mut lab) = Lab::new("failopen") else {
+        return;
+    };
+    alg_on(&mut lab);
+    let (phone, server, srv) = phone_and_server(&lab);
+    let inv = invite(PHONE1, 5060, "f0");
+    phone.send_to(&inv, srv).unwrap();
+    assert_ne!(recv(&server).0, inv, "rewritten while the daemon runs");
+    // Stalled, the daemon leaves SIP in its socket: more than it holds (~3,500).
+    let pid = lab.daemon_pid().expect("daemon pid").to_string();
+    let kill = |sig: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    kill("-STOP");
+    for i in 0..6000 {
+        phone.send_to(&inv, srv).unwrap();
+        if i % 200 == 199 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let (got, _) = recv(&server);
+    assert_eq!(got, inv, "fail-open: SIP still flows, as it was sent");
+    kill("-CONT");
+    // The backlog drained, a message after the gap shows how many packets passed
+    // without the daemon.
+    lab.wait_status(Duration::from_secs(10), "the backlog handled", |s| {
+        counter(s, "seen") > 1000 && counter(s, "queue_overruns") > 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    phone.send_to(&invite(PHONE1, 5060, "f1"), srv).unwrap();
+    let st = lab.wait_status(Duration::from_secs(10), "fail_open > 0", |s| {
+        counter(s, "fail_open") > 0
+    });
+    let (failed_open, seen) = (counter(&st, "fail_open"), counter(&st, "seen"));
+    assert!(failed_open + seen <= 6002, "{st}");
+    assert!(seen > 1000, "the socket held a real backlog: {st}");
+}

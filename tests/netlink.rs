@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use sipalg::netlink::conntrack::{IPPROTO_UDP, IPS_SRC_NAT};
+use sipalg::netlink::nftables::Change;
 use sipalg::netlink::{Conntrack, Element, Field, Key, Nft, Tuple};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -396,6 +397,27 @@ fn nft_elements_add_readback_refresh_delete() {
     let keys: Vec<Key> = many.into_iter().map(|e| e.key).collect();
     nft.delete_elements("t", "m", &keys).unwrap();
     assert_eq!(list_m().matches("198.51.100.1 . 2").count(), 0);
+
+    // A batch that deletes a key already gone: rejected whole with DELSETELEM, applied
+    // with DESTROYSETELEM (this kernel has it, >= 6.3).
+    let batch = |k: &Key| {
+        vec![
+            Change::Delete {
+                set: "m",
+                key: k.clone(),
+            },
+            Change::Add {
+                set: "m",
+                element: map_elem(7100, 7101, None),
+            },
+        ]
+    };
+    let gone = map_elem(7200, 7201, None).key;
+    assert!(nft.apply("t", batch(&gone)).is_err());
+    assert!(element_text(&list_m(), "10.0.0.2 . 7100").is_none());
+    assert!(nft.probe_destroy("t", "m", &gone));
+    nft.apply("t", batch(&gone)).unwrap();
+    assert!(element_text(&list_m(), "10.0.0.2 . 7100").is_some());
 }
 
 fn sip_tuple() -> Tuple {

@@ -54,8 +54,8 @@ fn iptables_program(suffix: &str) -> String {
 }
 
 /// Installs the table (and, for the fallback, the iptables rules). With `preferred`
-/// `Nft`, a kernel that refuses nft's `queue` makes it fall back to iptables-nft; the
-/// backend actually in use is returned.
+/// `Nft`, a kernel without nft's `queue` ([`super::capabilities::nft_queue`]) makes it
+/// fall back to iptables-nft; the backend actually in use is returned.
 pub fn install(input: &Input, preferred: Backend) -> Result<Backend, String> {
     let backend = install_tables(input, preferred)?;
     if input.tcp_relay.is_some() {
@@ -113,16 +113,12 @@ pub fn remove_tproxy_route() {
 
 fn install_tables(input: &Input, preferred: Backend) -> Result<Backend, String> {
     if preferred == Backend::Nft {
-        match run_with_stdin("nft", &["-f", "-"], &ruleset::nft(input)) {
-            Ok(()) => {
-                remove_iptables();
-                return Ok(Backend::Nft);
-            }
-            Err(e) if e.contains("queue") && e.contains("No such file or directory") => {
-                log::info!("this kernel has no nft queue support (nft_queue); queueing SIP with iptables-nft NFQUEUE instead");
-            }
-            Err(e) => return Err(e),
+        if super::capabilities::nft_queue() {
+            run_with_stdin("nft", &["-f", "-"], &ruleset::nft(input))?;
+            remove_iptables();
+            return Ok(Backend::Nft);
         }
+        log::info!("this kernel has no nft queue support (nft_queue); queueing SIP with iptables-nft NFQUEUE instead");
     }
     let fallback = Input {
         backend: Backend::IptablesNft,

@@ -1,12 +1,13 @@
-//! [`Kernel`](super::packet::Kernel) over netlink: SNAT map elements through nftables'
-//! netlink API and NAT mappings read from conntrack. A netlink failure is logged and
-//! counted by the caller; the packet is still accepted.
+//! The datapath edge: [`Action`]s become nft set/map elements (ONE table,
+//! [`changes_of`]) sent in one batch, and conntrack updates; NAT mappings of old flows
+//! are read from conntrack ([`NetlinkKernel::lookup`]). A netlink failure is logged and counted by the
+//! caller; packets are accepted regardless.
 
-use super::packet::Kernel;
 use super::ruleset::{
     MEDIA_ANY, MEDIA_DNAT, MEDIA_ENDPOINTS, MEDIA_HAIRPIN, PINHOLE_TARGETS, SIG_DNAT, SIG_TRUSTED,
     SNAT_MAP, TABLE,
 };
+use crate::alg::LookupRequest;
 use crate::netlink::nftables::Change;
 use crate::netlink::{Conntrack, Element, Field, Key, Nft, Tuple};
 use crate::state::actions::Action;
@@ -24,7 +25,16 @@ pub struct NetlinkKernel {
 impl NetlinkKernel {
     fn nft(&mut self) -> std::io::Result<&mut Nft> {
         if self.nft.is_none() {
-            self.nft = Some(Nft::open()?);
+            let mut nft = Nft::open()?;
+            // Deletes that tolerate a key already gone, where the kernel has them
+            // (0.0.0.0:0 is never an element).
+            let nothing = endpoint_key(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+            if !nft.probe_destroy(TABLE, MEDIA_ENDPOINTS, &nothing) {
+                log::debug!(
+                    "no DESTROYSETELEM: a batch deleting a missing element is redone one by one"
+                );
+            }
+            self.nft = Some(nft);
         }
         Ok(self.nft.as_mut().expect("just opened"))
     }
@@ -80,158 +90,79 @@ impl NetlinkKernel {
         }
     }
 
-    /// One action on its own, replacing clashing map elements and ignoring missing
-    /// ones (the fallback when a batch is rejected).
-    fn apply_one(&mut self, action: &Action, wan_ip: Ipv4Addr) -> std::io::Result<()> {
-        if let Action::FlowTimeout {
-            private,
-            remote,
-            seconds,
-        } = *action
-        {
-            let Some(ct) = self.ct() else {
-                return Err(std::io::Error::other("no conntrack netlink"));
-            };
-            return ct.set_timeout(
-                &Tuple {
-                    src: private,
-                    dst: remote,
-                    proto: IPPROTO_UDP,
-                },
-                seconds,
-            );
-        }
+    /// One set/map change on its own, with set semantics for what was there before: a
+    /// map element replaces one with other data, a missing key is what a delete
+    /// wanted anyway (the fallback when a batch is rejected).
+    fn apply_change(&mut self, c: &Change<'_>) -> std::io::Result<()> {
         let nft = self.nft()?;
-        let r = match *action {
-            Action::MediaEndpoint { private } => nft.add_elements(
-                TABLE,
-                MEDIA_ENDPOINTS,
-                &[element(endpoint_key(private), None, None)],
-            ),
-            Action::RemoveMediaEndpoint { private } => {
-                deleted(nft.delete_elements(TABLE, MEDIA_ENDPOINTS, &[endpoint_key(private)]))
+        let r = match c {
+            Change::Add { set, element } if element.data.is_some() => {
+                nft.replace_elements(TABLE, set, std::slice::from_ref(element))
             }
-            Action::MediaSnat {
-                private,
-                public_port,
-            } => nft
-                .replace_elements(
-                    TABLE,
-                    SNAT_MAP,
-                    &[element(
-                        endpoint_key(private),
-                        Some(SocketAddrV4::new(wan_ip, public_port)),
-                        None,
-                    )],
-                )
-                .and_then(|()| {
-                    nft.add_elements(
-                        TABLE,
-                        PINHOLE_TARGETS,
-                        &[element(endpoint_key(private), None, None)],
-                    )
-                }),
-            Action::RemoveMediaSnat { private } => deleted(nft.delete_elements(
-                TABLE,
-                SNAT_MAP,
-                &[endpoint_key(private)],
-            ))
-            .and_then(|()| {
-                deleted(nft.delete_elements(TABLE, PINHOLE_TARGETS, &[endpoint_key(private)]))
-            }),
-            Action::Pinhole {
-                remote,
-                public_port,
-                private,
-            } => {
-                let first = match remote {
-                    Some(r) => nft.replace_elements(
-                        TABLE,
-                        MEDIA_DNAT,
-                        &[element(
-                            source_port_key(r, public_port),
-                            Some(private),
-                            None,
-                        )],
-                    ),
-                    None => nft.replace_elements(
-                        TABLE,
-                        MEDIA_ANY,
-                        &[element(port_key(public_port), Some(private), None)],
-                    ),
-                };
-                first.and_then(|()| {
-                    nft.replace_elements(
-                        TABLE,
-                        MEDIA_HAIRPIN,
-                        &[element(port_key(public_port), Some(private), None)],
-                    )
-                })
+            Change::Add { set, element } => {
+                nft.add_elements(TABLE, set, std::slice::from_ref(element))
             }
-            Action::RemovePinhole {
-                remote,
-                public_port,
-            } => {
-                let first = match remote {
-                    Some(r) => {
-                        nft.delete_elements(TABLE, MEDIA_DNAT, &[source_port_key(r, public_port)])
-                    }
-                    None => nft.delete_elements(TABLE, MEDIA_ANY, &[port_key(public_port)]),
-                };
-                deleted(first).and_then(|()| {
-                    deleted(nft.delete_elements(TABLE, MEDIA_HAIRPIN, &[port_key(public_port)]))
-                })
+            Change::Delete { set, key } => {
+                deleted(nft.delete_elements(TABLE, set, std::slice::from_ref(key)))
             }
-            Action::Reachable {
-                registrar,
-                public_port,
-                private,
-                seconds,
-            } => nft
-                .replace_elements(
-                    TABLE,
-                    SIG_DNAT,
-                    &[element(
-                        source_port_key(registrar, public_port),
-                        Some(private),
-                        Some(seconds),
-                    )],
-                )
-                .and_then(|()| {
-                    nft.replace_elements(
-                        TABLE,
-                        SIG_TRUSTED,
-                        &[element(port_key(public_port), Some(private), Some(seconds))],
-                    )
-                })
-                .and_then(|()| {
-                    nft.add_elements(
-                        TABLE,
-                        PINHOLE_TARGETS,
-                        &[element(endpoint_key(private), None, Some(seconds))],
-                    )
-                }),
-            Action::Unreachable {
-                registrar,
-                public_port,
-            } => deleted(nft.delete_elements(
-                TABLE,
-                SIG_DNAT,
-                &[source_port_key(registrar, public_port)],
-            ))
-            .and_then(|()| {
-                deleted(nft.delete_elements(TABLE, SIG_TRUSTED, &[port_key(public_port)]))
-            }),
-            Action::FlowTimeout { .. } => Ok(()),
         };
         if r.is_err() {
             self.nft = None;
         }
         r
     }
+
+    /// Carries out `actions` in order: conntrack updates one by one, every set and map
+    /// change in ONE nft batch (one round trip). If the kernel rejects the batch (a key
+    /// already gone, a map element with other data), the changes are redone one at a
+    /// time with replace/ignore-missing semantics. Returns how many actions failed.
+    pub fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> usize {
+        let mut failed = 0;
+        for a in actions {
+            if let Action::FlowTimeout {
+                private,
+                remote,
+                seconds,
+            } = *a
+            {
+                let tuple = Tuple {
+                    src: private,
+                    dst: remote,
+                    proto: IPPROTO_UDP,
+                };
+                let r = match self.ct() {
+                    Some(ct) => ct.set_timeout(&tuple, seconds),
+                    None => Err(std::io::Error::other("no conntrack netlink")),
+                };
+                if let Err(e) = r {
+                    log::debug!("cannot extend {private} -> {remote}: {e}");
+                    failed += 1;
+                }
+            }
+        }
+        let changes: Vec<Change> = actions.iter().flat_map(|a| changes_of(a, wan_ip)).collect();
+        let n = changes.len();
+        if n == 0 {
+            return failed;
+        }
+        match self.nft().and_then(|nft| nft.apply(TABLE, changes)) {
+            Ok(()) => return failed,
+            Err(e) => log::debug!("nft batch of {n} changes rejected ({e}); one by one"),
+        }
+        // Rare: the same changes again, one at a time.
+        self.nft = None;
+        for c in actions.iter().flat_map(|a| changes_of(a, wan_ip)) {
+            if let Err(e) = self.apply_change(&c) {
+                log::warn!("cannot apply {c:?}: {e}");
+                failed += 1;
+            }
+        }
+        failed
+    }
 }
 
-/// The set and map changes of one action (none for conntrack actions).
+/// The set and map changes of one action (none for conntrack actions): the one place
+/// that knows which action lives in which set or map.
 fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
     let add = |set: &'static str, key: Key, data: Option<SocketAddrV4>, seconds: Option<u32>| {
         Change::Add {
@@ -241,6 +172,16 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
     };
     let del = |set: &'static str, key: Key| Change::Delete { set, key };
     match *action {
+        Action::Snat {
+            private,
+            public_port,
+            seconds,
+        } => vec![add(
+            SNAT_MAP,
+            endpoint_key(private),
+            Some(SocketAddrV4::new(wan_ip, public_port)),
+            Some(seconds),
+        )],
         Action::MediaEndpoint { private } => {
             vec![add(MEDIA_ENDPOINTS, endpoint_key(private), None, None)]
         }
@@ -257,40 +198,35 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
                 Some(SocketAddrV4::new(wan_ip, public_port)),
                 None,
             ),
-            add(PINHOLE_TARGETS, endpoint_key(private), None, None),
+            add(MEDIA_HAIRPIN, port_key(public_port), Some(private), None),
         ],
-        Action::RemoveMediaSnat { private } => {
-            vec![
-                del(SNAT_MAP, endpoint_key(private)),
-                del(PINHOLE_TARGETS, endpoint_key(private)),
-            ]
-        }
+        Action::RemoveMediaSnat {
+            private,
+            public_port,
+        } => vec![
+            del(SNAT_MAP, endpoint_key(private)),
+            del(MEDIA_HAIRPIN, port_key(public_port)),
+        ],
         Action::Pinhole {
             remote,
             public_port,
             private,
-        } => vec![
-            match remote {
-                Some(r) => add(
-                    MEDIA_DNAT,
-                    source_port_key(r, public_port),
-                    Some(private),
-                    None,
-                ),
-                None => add(MEDIA_ANY, port_key(public_port), Some(private), None),
-            },
-            add(MEDIA_HAIRPIN, port_key(public_port), Some(private), None),
-        ],
+        } => vec![match remote {
+            Some(r) => add(
+                MEDIA_DNAT,
+                source_port_key(r, public_port),
+                Some(private),
+                None,
+            ),
+            None => add(MEDIA_ANY, port_key(public_port), Some(private), None),
+        }],
         Action::RemovePinhole {
             remote,
             public_port,
-        } => vec![
-            match remote {
-                Some(r) => del(MEDIA_DNAT, source_port_key(r, public_port)),
-                None => del(MEDIA_ANY, port_key(public_port)),
-            },
-            del(MEDIA_HAIRPIN, port_key(public_port)),
-        ],
+        } => vec![match remote {
+            Some(r) => del(MEDIA_DNAT, source_port_key(r, public_port)),
+            None => del(MEDIA_ANY, port_key(public_port)),
+        }],
         Action::Reachable {
             registrar,
             public_port,
@@ -324,54 +260,15 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
     }
 }
 
-impl Kernel for NetlinkKernel {
-    fn program_snat(
-        &mut self,
-        private: SocketAddrV4,
-        public: SocketAddrV4,
-        timeout_s: u32,
-    ) -> std::io::Result<()> {
-        let element = Element {
-            key: endpoint_key(private),
-            data: Some(endpoint_key(public)),
-            timeout_ms: Some(u64::from(timeout_s) * 1000),
-        };
-        let r = self.nft()?.replace_elements(TABLE, SNAT_MAP, &[element]);
-        if let Err(e) = &r {
-            log::warn!("cannot program SNAT {private} -> {public}: {e}");
-            self.nft = None;
-        }
-        r
-    }
-
-    fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> std::io::Result<()> {
-        let mut result = Ok(());
-        for a in actions {
-            if let Action::FlowTimeout { .. } = a {
-                if let Err(e) = self.apply_one(a, wan_ip) {
-                    result = Err(e);
-                }
+impl NetlinkKernel {
+    /// Answers a packet's conntrack question (see [`LookupRequest`]).
+    pub fn lookup(&mut self, r: &LookupRequest) -> Option<SocketAddrV4> {
+        match *r {
+            LookupRequest::NatOfOutbound { src, dst } => self.nat_of_outbound(src, dst),
+            LookupRequest::PrivateOfInbound { src, public_dst } => {
+                self.private_of_inbound(src, public_dst)
             }
         }
-        let changes: Vec<Change> = actions.iter().flat_map(|a| changes_of(a, wan_ip)).collect();
-        if changes.is_empty() {
-            return result;
-        }
-        // One batch, one round trip for everything a message changed. If the kernel
-        // rejects it (a key already gone, a map element with other data), redo it one
-        // action at a time with replace/ignore-missing semantics.
-        if self.nft()?.apply(TABLE, &changes).is_ok() {
-            return result;
-        }
-        for a in actions
-            .iter()
-            .filter(|a| !matches!(a, Action::FlowTimeout { .. }))
-        {
-            if let Err(e) = self.apply_one(a, wan_ip) {
-                result = Err(e);
-            }
-        }
-        result
     }
 
     fn nat_of_outbound(&mut self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<SocketAddrV4> {
@@ -400,5 +297,136 @@ impl Kernel for NetlinkKernel {
             })
             .ok()??;
         Some(entry.orig.src)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    /// (set, key) of every element a change list adds or deletes.
+    fn added(changes: &[Change<'_>]) -> Vec<(String, Key)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Add { set, element } => Some((set.to_string(), element.key.clone())),
+                Change::Delete { .. } => None,
+            })
+            .collect()
+    }
+
+    fn deleted(changes: &[Change<'_>]) -> Vec<(String, Key)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Delete { set, key } => Some((set.to_string(), key.clone())),
+                Change::Add { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_removal_deletes_exactly_what_its_action_added() {
+        let wan = Ipv4Addr::new(198, 51, 100, 1);
+        let private = a("192.168.1.20:4000");
+        let remote = Some(Ipv4Addr::new(198, 51, 100, 20));
+        let pairs = [
+            (
+                Action::MediaEndpoint { private },
+                Action::RemoveMediaEndpoint { private },
+            ),
+            (
+                Action::MediaSnat {
+                    private,
+                    public_port: 40000,
+                },
+                Action::RemoveMediaSnat {
+                    private,
+                    public_port: 40000,
+                },
+            ),
+            (
+                Action::Pinhole {
+                    remote,
+                    public_port: 40000,
+                    private,
+                },
+                Action::RemovePinhole {
+                    remote,
+                    public_port: 40000,
+                },
+            ),
+            (
+                Action::Pinhole {
+                    remote: None,
+                    public_port: 40000,
+                    private,
+                },
+                Action::RemovePinhole {
+                    remote: None,
+                    public_port: 40000,
+                },
+            ),
+        ];
+        for (add, remove) in pairs {
+            let (on, off) = (changes_of(&add, wan), changes_of(&remove, wan));
+            assert!(deleted(&on).is_empty() && added(&off).is_empty());
+            assert_eq!(added(&on), deleted(&off), "{add:?} / {remove:?}");
+        }
+        // A registration's reachability: the pinhole target stays until it times out.
+        let reach = changes_of(
+            &Action::Reachable {
+                registrar: Ipv4Addr::new(198, 51, 100, 10),
+                public_port: 5060,
+                private: a("192.168.1.20:5060"),
+                seconds: 150,
+            },
+            wan,
+        );
+        let unreach = changes_of(
+            &Action::Unreachable {
+                registrar: Ipv4Addr::new(198, 51, 100, 10),
+                public_port: 5060,
+            },
+            wan,
+        );
+        assert_eq!(added(&reach)[..2], deleted(&unreach)[..]);
+    }
+
+    #[test]
+    fn snat_maps_the_private_endpoint_to_the_wan_address() {
+        let wan = Ipv4Addr::new(198, 51, 100, 1);
+        let c = changes_of(
+            &Action::Snat {
+                private: a("192.168.1.20:5060"),
+                public_port: 40001,
+                seconds: 3600,
+            },
+            wan,
+        );
+        assert_eq!(
+            c,
+            vec![Change::Add {
+                set: SNAT_MAP,
+                element: element(
+                    endpoint_key(a("192.168.1.20:5060")),
+                    Some(a("198.51.100.1:40001")),
+                    Some(3600)
+                ),
+            }]
+        );
+        assert!(changes_of(
+            &Action::FlowTimeout {
+                private: a("192.168.1.20:5060"),
+                remote: a("198.51.100.10:5060"),
+                seconds: 60
+            },
+            wan
+        )
+        .is_empty());
     }
 }

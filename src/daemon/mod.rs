@@ -1,27 +1,29 @@
 //! The daemon: thin edges around the pure core (NFQUEUE, netlink, nft, the control
 //! socket, config loading, signals).
 //!
-//! Threads: the main thread receives queued packets and gives verdicts; a housekeeping
-//! thread handles signals (reload, stop), follows the WAN address and expires state;
-//! the control thread answers `sipalgd status`. They share [`Shared`] behind a mutex.
+//! Threads: the main thread receives queued packets in bursts and gives verdicts; a
+//! housekeeping thread handles signals (reload, stop), follows the WAN address and
+//! expires state; the control thread answers `sipalgd status`. They share [`Shared`]
+//! behind a mutex, which the packet path holds only while deciding, never across
+//! netlink IO.
 
+pub mod capabilities;
 pub mod control;
 pub mod firewall;
 pub mod helper_guard;
 pub(crate) mod json;
 pub mod kernel;
-pub mod packet;
 pub mod ruleset;
 pub mod signals;
 pub mod status;
 pub mod tcp;
 pub mod wan;
 
+use crate::alg::{Hook, Processor, Resume, Step, Verdict};
 use crate::config::{self, Config};
-use packet::{Hook, Processor, Verdict};
+use crate::netlink::nfqueue::{self, Queue};
+use crate::state::actions::Action;
 use ruleset::{Backend, Input, SnatElement};
-use std::collections::HashMap;
-use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,6 +34,7 @@ const NF_INET_PRE_ROUTING: u8 = 0;
 pub struct Shared {
     pub config: Config,
     pub processor: Processor,
+    /// Replays after a reload (the packet path has its own sockets).
     pub kernel: kernel::NetlinkKernel,
     pub backend: Backend,
     pub wan: wan::Wan,
@@ -92,19 +95,12 @@ impl Shared {
                 input.tcp_relay = None;
             }
         }
-        let backend = match firewall::install(&input, self.backend) {
-            Ok(b) => {
-                self.ct_timeouts = true;
-                b
-            }
-            Err(e) if e.contains("timeout") => {
-                log::warn!("conntrack timeout policies are not available ({e}); SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
-                input.timeouts = None;
-                self.ct_timeouts = false;
-                firewall::install(&input, self.backend)?
-            }
-            Err(e) => return Err(e),
-        };
+        self.ct_timeouts = capabilities::ct_timeout();
+        if !self.ct_timeouts {
+            log::warn!("conntrack timeout policies are not available; SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
+            input.timeouts = None;
+        }
+        let backend = firewall::install(&input, self.backend)?;
         self.backend = backend;
         self.replay_state();
         Ok(())
@@ -115,38 +111,23 @@ impl Shared {
         let Some(wan_ip) = self.wan.address else {
             return;
         };
-        let now = self.now();
-        let policy = self.processor.policy();
-        let mut actions = self.processor.calls.replay(policy);
-        if policy.alg {
-            for r in self.processor.registrations.iter() {
-                let left =
-                    r.expires_at.saturating_sub(now) as u32 + crate::state::registrations::MARGIN;
-                actions.push(crate::state::actions::Action::Reachable {
-                    registrar: *r.registrar.ip(),
-                    public_port: r.public_port,
-                    private: r.private,
-                    seconds: left,
-                });
-            }
-        }
-        let Shared {
-            processor, kernel, ..
-        } = self;
-        processor.run(&actions, wan_ip, kernel);
+        let actions = self.processor.replay(self.now());
+        let failed = self.kernel.apply(&actions, wan_ip);
+        self.processor.counters.program_errors += failed as u64;
     }
 
     fn apply_config(&mut self) {
-        self.processor.alg = self.config.alg;
-        self.processor.media_any = self.config.media_source == config::MediaSource::Any;
-        self.processor.signaling_timeout = self.config.timeouts.signaling;
-        self.processor.external_ip = self.config.external_address;
-        self.processor.wan_ip = self.wan.address;
+        self.processor.configure(&self.config, self.wan.address);
     }
 
-    /// The status report; `helper` is [`helper_guard::seen`], read by the caller
-    /// without holding the state lock.
-    pub fn status(&self, helper: helper_guard::Seen) -> status::Status {
+    /// The status report; `helper` is [`helper_guard::seen`] and `queue` our line of
+    /// `/proc/net/netfilter/nfnetlink_queue`, both read by the caller without holding
+    /// the state lock.
+    pub fn status(
+        &self,
+        helper: helper_guard::Seen,
+        queue: Option<nfqueue::QueueStats>,
+    ) -> status::Status {
         let wan_ip = self.wan.address;
         let now = self.now();
         let advertised = self.config.external_address.or(wan_ip);
@@ -191,7 +172,7 @@ impl Shared {
                 age: now.saturating_sub(c.created),
                 phone: c.phone.to_string(),
                 peer: c.peer.to_string(),
-                one_way: c.one_way(now, ONE_WAY_AFTER),
+                one_way: c.one_way(now, crate::alg::ONE_WAY_AFTER),
                 streams: c
                     .streams
                     .iter()
@@ -203,7 +184,7 @@ impl Shared {
                         remote: s.remote.map(|r| r.to_string()),
                         packets_out: s.packets_out,
                         packets_in: s.packets_in,
-                        one_way: s.one_way(now, ONE_WAY_AFTER),
+                        one_way: s.one_way(now, crate::alg::ONE_WAY_AFTER),
                     })
                     .collect(),
             })
@@ -221,7 +202,10 @@ impl Shared {
             kernel_helper_loaded: helper_loaded,
             kernel_helper_attached: helper.attached && !guard,
             kernel_helper_guard: guard,
-            counters: self.processor.counters,
+            counters: crate::alg::Counters {
+                queue_dropped: queue.map_or(0, |q| q.dropped + q.user_dropped),
+                ..self.processor.counters
+            },
             warnings,
             mappings: self
                 .processor
@@ -326,28 +310,6 @@ pub fn ruleset_input<'a>(
     }
 }
 
-/// Per private endpoint: (packets it sent, packets sent to it), summed over its UDP
-/// conntrack entries. A flow the phone started has the phone as original source; a flow
-/// the far end started through a pinhole has the phone as reply source.
-fn media_counts(entries: &[crate::netlink::Entry]) -> HashMap<SocketAddrV4, (u64, u64)> {
-    let mut counts: HashMap<SocketAddrV4, (u64, u64)> = HashMap::new();
-    for e in entries {
-        let (orig, reply) = (e.packets_orig.unwrap_or(0), e.packets_reply.unwrap_or(0));
-        let c = counts.entry(e.orig.src).or_default();
-        c.0 += orig;
-        c.1 += reply;
-        if e.reply.src != e.orig.dst {
-            let c = counts.entry(e.reply.src).or_default();
-            c.0 += reply;
-            c.1 += orig;
-        }
-    }
-    counts
-}
-
-/// A stream is flagged one-way after one direction stayed at 0 this long (seconds).
-pub const ONE_WAY_AFTER: u64 = 4;
-
 struct Options {
     config_dir: PathBuf,
     socket: Option<String>,
@@ -450,7 +412,13 @@ pub fn run(args: &[String]) -> i32 {
         if let Err(e) = control::serve(&socket, move |req| {
             // Reading the ruleset spawns nft: do it before taking the lock.
             let helper = helper_guard::seen();
-            let st = s.lock().unwrap_or_else(|p| p.into_inner()).status(helper);
+            let queue = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
+                .ok()
+                .and_then(|t| nfqueue::queue_stats(&t, ruleset::QUEUE_NUM));
+            let st = s
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .status(helper, queue);
             match req {
                 "status-text" => st.to_text(),
                 _ => st.to_json(),
@@ -474,61 +442,134 @@ pub fn run(args: &[String]) -> i32 {
     receive_loop(&mut queue, &shared)
 }
 
-fn open_queue() -> std::io::Result<nfq::Queue> {
-    let mut q = nfq::Queue::open()?;
-    q.bind(ruleset::QUEUE_NUM)?;
-    q.set_fail_open(ruleset::QUEUE_NUM, true)?;
-    q.set_queue_max_len(ruleset::QUEUE_NUM, 4096)?;
-    q.set_recv_gso(ruleset::QUEUE_NUM, false)?;
+/// Packets the kernel holds for a verdict before failing open (accepting unchanged).
+const QUEUE_MAX_LEN: u32 = 8192;
+/// Receive buffer asked for (the kernel doubles it for its bookkeeping): room for
+/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), dozens of
+/// bursts, yet fewer than [`QUEUE_MAX_LEN`] even for the smallest: should sipalgd ever
+/// fall that far behind, the socket fills before the queue does, and the kernel numbers
+/// the packets it then lets through, so each one is counted (`fail_open`); a full
+/// queue's would not be (lab test `a_stalled_daemon_fails_open_and_counts_...`).
+const QUEUE_RCVBUF: usize = 2 << 20;
+/// Datagrams taken in one burst (their verdicts go out together).
+const BURST: usize = 64;
+/// Burst buffer: what one burst may hold (at least one largest message more).
+const BURST_BYTES: usize = 256 << 10;
+/// Verdicts are sent in datagrams of about this size.
+const VERDICT_DATAGRAM: usize = 32 << 10;
+
+fn open_queue() -> std::io::Result<Queue> {
+    let (q, granted) = Queue::open(
+        &nfqueue::Config {
+            queue: ruleset::QUEUE_NUM,
+            max_len: QUEUE_MAX_LEN,
+            flags: nfqueue::NFQA_CFG_F_FAIL_OPEN,
+        },
+        QUEUE_RCVBUF,
+        BURST_BYTES,
+    )?;
+    if granted < QUEUE_RCVBUF {
+        log::warn!("the queue's receive buffer is {granted} bytes, not {QUEUE_RCVBUF}: under load SIP may pass un-rewritten (fail-open); see `sipalgd status`");
+    }
     Ok(q)
 }
 
-fn receive_loop(queue: &mut nfq::Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
+/// The packet path: receive a burst, decide every packet under the lock, then (lock
+/// released) commit in ONE nft batch what must precede these verdicts plus what
+/// trailed the previous ones, then send all verdicts in arrival order. What may trail
+/// waits for the next burst, or is committed as soon as the queue is quiet.
+fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
+    // Our own netlink sockets for the datapath writes, used without the lock.
+    let mut datapath = kernel::NetlinkKernel::default();
+    let mut trailing: Vec<Action> = Vec::new();
+    let mut due: Vec<Action> = Vec::new();
+    let mut verdicts: Vec<(u32, Verdict)> = Vec::with_capacity(BURST);
+    let mut wan_ip = None;
     loop {
-        let mut msg = match queue.recv() {
-            Ok(m) => m,
+        let got = match queue.recv_burst(trailing.is_empty(), BURST) {
+            Ok(n) => n,
             Err(e) => {
-                // Verdict errors surface here; none of them is fatal.
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    log::debug!("nfqueue: {e}");
-                    shared
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .processor
-                        .counters
-                        .verdict_errors += 1;
-                }
-                continue;
+                log::debug!("nfqueue: {e}");
+                0
             }
         };
-        let hook = if msg.get_hook() == NF_INET_PRE_ROUTING {
-            Hook::Inbound
-        } else {
-            Hook::Outbound
-        };
-        let verdict = {
-            let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = guard.now();
-            let Shared {
-                processor, kernel, ..
-            } = &mut *guard;
-            processor.handle(hook, msg.get_payload(), now, kernel)
-        };
-        if let Verdict::Replace(packet) = verdict {
-            msg.set_payload(packet);
+        if got == 0 {
+            // The queue is quiet: what trailed the last verdicts goes now.
+            commit(&mut datapath, &trailing, wan_ip, shared);
+            trailing.clear();
+            continue;
         }
-        msg.set_verdict(nfq::Verdict::Accept);
-        let sent = queue.verdict(msg);
-        let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let (packets, events) = queue.packets();
+            let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = Some(lock());
+            if let Some(g) = guard.as_mut() {
+                g.processor.counters.verdict_errors += events.verdict_errors;
+                g.processor.counters.fail_open += events.missed;
+                g.processor.counters.queue_overruns += events.overruns;
+            }
+            for p in &packets {
+                let hook = if p.hook == NF_INET_PRE_ROUTING {
+                    Hook::Inbound
+                } else {
+                    Hook::Outbound
+                };
+                let mut resume = None;
+                loop {
+                    let g = guard.get_or_insert_with(lock);
+                    let now = g.now();
+                    match g.processor.handle(hook, p.payload, now, resume.as_ref()) {
+                        Step::Verdict(v) => {
+                            verdicts.push((p.id, v));
+                            break;
+                        }
+                        Step::Lookup(request) => {
+                            // A flow that predates us: conntrack, without the lock.
+                            guard = None;
+                            let answer = datapath.lookup(&request);
+                            resume = Some(Resume { request, answer });
+                        }
+                    }
+                }
+            }
+            let g = guard.get_or_insert_with(lock);
+            wan_ip = g.processor.wan_ip;
+            // Due now: what trailed the last verdicts, then what precedes these.
+            due.clear();
+            due.append(&mut trailing);
+            g.processor.append_actions(&mut due, &mut trailing);
+        }
+        commit(&mut datapath, &due, wan_ip, shared);
+        let sent = queue.send_verdicts(
+            verdicts.iter().map(|(id, v)| match v {
+                Verdict::Replace(p) => (*id, Some(&p[..])),
+                Verdict::Accept => (*id, None),
+            }),
+            VERDICT_DATAGRAM,
+        );
+        verdicts.clear();
         if let Err(e) = sent {
-            log::debug!("nfqueue verdict: {e}");
-            guard.processor.counters.verdict_errors += 1;
+            log::debug!("nfqueue verdicts: {e}");
+            let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+            g.processor.counters.verdict_errors += 1;
         }
-        // The message is on its way; now the pinholes and media mappings it asked for.
-        let Shared {
-            processor, kernel, ..
-        } = &mut *guard;
-        processor.flush(kernel);
+    }
+}
+
+/// Carries out actions (no lock held); failures are counted.
+fn commit(
+    datapath: &mut kernel::NetlinkKernel,
+    actions: &[Action],
+    wan_ip: Option<std::net::Ipv4Addr>,
+    shared: &Arc<Mutex<Shared>>,
+) {
+    let Some(wan_ip) = wan_ip.filter(|_| !actions.is_empty()) else {
+        return;
+    };
+    let failed = datapath.apply(actions, wan_ip);
+    if failed > 0 {
+        let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+        g.processor.counters.program_errors += failed as u64;
     }
 }
 
@@ -583,16 +624,12 @@ fn follow_wan(shared: &Arc<Mutex<Shared>>) {
 
 /// Forgets every mapping, call and registration (the WAN changed under them).
 fn forget_flows(s: &mut Shared) {
-    let p = &mut s.processor;
-    p.mappings.clear();
-    p.calls.clear();
-    p.registrations.clear();
-    p.pool.clear();
+    s.processor.forget();
 }
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
     let mut tick: u64 = 0;
-    // Its own conntrack socket, for the media counters.
+    // Its own netlink sockets, for the media counters and expiry.
     let mut counters = kernel::NetlinkKernel::default();
     loop {
         std::thread::sleep(Duration::from_millis(250));
@@ -620,22 +657,25 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
                 .calls
                 .is_empty();
             let counts = if has_calls {
-                counters.dump_udp().ok().map(|e| media_counts(&e))
+                counters
+                    .dump_udp()
+                    .ok()
+                    .map(|e| crate::alg::media_counts(&e))
             } else {
                 None
             };
-            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = s.now();
-            if let Some(counts) = counts {
-                s.processor
-                    .calls
-                    .update_counters(now, |p| counts.get(&p).copied());
-            }
-            let media = s.config.timeouts.media;
-            let Shared {
-                processor, kernel, ..
-            } = &mut *s;
-            processor.housekeeping(now, media, kernel);
+            let (expired, wan_ip) = {
+                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let now = s.now();
+                if let Some(counts) = counts {
+                    s.processor
+                        .calls
+                        .update_counters(now, |p| counts.get(&p).copied());
+                }
+                let media = s.config.timeouts.media;
+                (s.processor.housekeeping(now, media), s.processor.wan_ip)
+            };
+            commit(&mut counters, &expired, wan_ip, &shared);
         }
         if tick % 20 == 0 {
             follow_wan(&shared);

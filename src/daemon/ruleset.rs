@@ -26,9 +26,10 @@ pub const MEDIA_HAIRPIN: &str = "media_hairpin";
 pub const SIG_DNAT: &str = "sig_dnat";
 /// `public port : private ip . port`: registered phones, from the trusted sources.
 pub const SIG_TRUSTED: &str = "sig_dnat_trusted";
-/// Private media endpoints (`ip . port`): DSCP and the media timeout apply.
+/// Private media endpoints (`ip . port`): DSCP and the media timeout apply, and flows
+/// sipalg DNATs to them are accepted by fw4 (ct mark), like [`PINHOLE_TARGETS`].
 pub const MEDIA_ENDPOINTS: &str = "media_endpoints";
-/// Private endpoints that sipalg DNATs to: fw4 accepts these flows (ct mark).
+/// Registered phones' endpoints that sipalg DNATs to: fw4 accepts these flows (ct mark).
 pub const PINHOLE_TARGETS: &str = "pinhole_targets";
 pub const QUEUE_NUM: u16 = 5060;
 /// The packet mark of TCP SIP diverted to the relay, and the policy routing table that
@@ -266,6 +267,12 @@ pub fn nft(input: &Input) -> String {
         s,
         "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{PINHOLE_TARGETS} ct mark set ct mark | {MARK_PINHOLE:#010x}"
     );
+    // A call's media endpoints are pinhole targets too: one set element per endpoint
+    // instead of two.
+    let _ = writeln!(
+        s,
+        "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} ct mark set ct mark | {MARK_PINHOLE:#010x}"
+    );
     let _ = writeln!(s, "\t}}");
     let _ = writeln!(s, "\tchain srcnat_sip {{");
     let _ = writeln!(
@@ -430,6 +437,7 @@ mod tests {
             "ct state new udp dport { 5060, 5080 } ct timeout set \"sip_signalling\"",
             "ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\"",
             "ct status dnat ct state new ip daddr . udp dport @pinhole_targets ct mark set ct mark | 0x10000000",
+            "ct status dnat ct state new ip daddr . udp dport @media_endpoints ct mark set ct mark | 0x10000000",
             "udp dport { 5060, 5080 } ct mark set ct mark | 0x20000000",
             "ct mark & 0x40000000 == 0x40000000 ip dscp set 46",
             "udp sport { 5060, 5080 } ip dscp set 40",

@@ -2,7 +2,7 @@
 //! documented in docs/status-json.md; the text form is for people at a shell.
 
 use super::json::{key, opt_string, string};
-use super::packet::Counters;
+use crate::alg::Counters;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
@@ -136,8 +136,9 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{}}}",
-            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors, c.not_restored
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"fail_open\":{},\"queue_overruns\":{},\"queue_dropped\":{}}}",
+            c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
+            c.not_restored, c.fail_open, c.queue_overruns, c.queue_dropped
         );
         key(&mut o, &mut f, "tcp_relay");
         match &self.tcp_relay {
@@ -261,6 +262,11 @@ impl Status {
             s,
             "messages:       {} seen, {} rewritten, {} unchanged, {} unparsable (all passed on)",
             c.seen, c.rewritten, c.unchanged, c.unparsable
+        );
+        let _ = writeln!(
+            s,
+            "queue:          {} passed without sipalgd (fail-open), {} overruns, {} dropped",
+            c.fail_open, c.queue_overruns, c.queue_dropped
         );
         if c.not_restored > 0 {
             let _ = writeln!(

@@ -6,6 +6,7 @@
 pub mod attr;
 pub mod conntrack;
 pub mod msg;
+pub mod nfqueue;
 pub mod nftables;
 pub mod socket;
 

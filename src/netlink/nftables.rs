@@ -31,6 +31,8 @@ pub const AF_UNSPEC: u8 = 0;
 pub const NFT_MSG_NEWSETELEM: u8 = 12;
 pub const NFT_MSG_GETSETELEM: u8 = 13;
 pub const NFT_MSG_DELSETELEM: u8 = 14;
+/// Like DELSETELEM, but a missing element is not an error (Linux >= 6.3).
+pub const NFT_MSG_DESTROYSETELEM: u8 = 30;
 
 // enum nft_set_elem_list_attributes
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
@@ -64,22 +66,18 @@ pub enum Field {
 }
 
 impl Field {
-    fn put(&self, out: &mut Vec<u8>, concat: bool) {
+    /// The field's bytes (4 bytes at most) and how many there are.
+    fn bytes(&self, concat: bool) -> ([u8; 4], usize) {
+        let pad = |b: &[u8], min: usize| {
+            let mut out = [0u8; 4];
+            out[..b.len()].copy_from_slice(b);
+            (out, if concat { 4 } else { min })
+        };
         match *self {
-            Field::Ipv4(a) => out.extend_from_slice(&a.octets()),
-            Field::Port(p) => {
-                out.extend_from_slice(&p.to_be_bytes());
-                if concat {
-                    out.extend_from_slice(&[0, 0]);
-                }
-            }
-            Field::Proto(p) => {
-                out.push(p);
-                if concat {
-                    out.extend_from_slice(&[0, 0, 0]);
-                }
-            }
-            Field::Mark(m) => out.extend_from_slice(&m.to_ne_bytes()),
+            Field::Ipv4(a) => (a.octets(), 4),
+            Field::Port(p) => pad(&p.to_be_bytes(), 2),
+            Field::Proto(p) => pad(&[p], 1),
+            Field::Mark(m) => (m.to_ne_bytes(), 4),
         }
     }
 }
@@ -95,9 +93,22 @@ impl Key {
         let mut v = Vec::with_capacity(self.0.len() * 4);
         let concat = self.0.len() > 1;
         for f in &self.0 {
-            f.put(&mut v, concat);
+            let (b, n) = f.bytes(concat);
+            v.extend_from_slice(&b[..n]);
         }
         v
+    }
+
+    /// Like [`Key::encode`], into `buf` (no allocation); `None` if it does not fit.
+    fn encode_into<'b>(&self, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+        let concat = self.0.len() > 1;
+        let mut at = 0;
+        for f in &self.0 {
+            let (b, n) = f.bytes(concat);
+            buf.get_mut(at..at + n)?.copy_from_slice(&b[..n]);
+            at += n;
+        }
+        Some(&buf[..at])
     }
 }
 
@@ -115,7 +126,11 @@ pub struct Element {
 fn put_value(b: &mut MsgBuilder, ty: u16, k: &Key) {
     let mut a = b.attrs();
     let n = a.begin_nested(ty);
-    a.put(NFTA_DATA_VALUE, &k.encode());
+    let mut buf = [0u8; 64];
+    match k.encode_into(&mut buf) {
+        Some(bytes) => a.put(NFTA_DATA_VALUE, bytes),
+        None => a.put(NFTA_DATA_VALUE, &k.encode()),
+    };
     a.end_nested(n);
 }
 
@@ -161,6 +176,8 @@ fn put_elem_msg<'e>(
 enum Op<'a> {
     Add(&'a str, &'a [Element]),
     Del(&'a str, &'a [Key]),
+    /// Delete, ignoring keys that are not there (DESTROYSETELEM).
+    Destroy(&'a str, &'a [Key]),
 }
 
 /// A change to one set or map, for [`Nft::apply`].
@@ -190,7 +207,7 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
         .iter()
         .map(|op| match op {
             Op::Add(_, e) => chunks(e.len()),
-            Op::Del(_, k) => chunks(k.len()),
+            Op::Del(_, k) | Op::Destroy(_, k) => chunks(k.len()),
         })
         .sum();
     let mut done = 0;
@@ -216,7 +233,12 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
                     );
                 }
             }
-            Op::Del(set, keys) => {
+            Op::Del(set, keys) | Op::Destroy(set, keys) => {
+                let msg = if matches!(op, Op::Destroy(..)) {
+                    NFT_MSG_DESTROYSETELEM
+                } else {
+                    NFT_MSG_DELSETELEM
+                };
                 for chunk in keys.chunks(ELEMS_PER_MSG) {
                     seq += 1;
                     done += 1;
@@ -224,7 +246,7 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
                     ack_seq = seq;
                     put_elem_msg(
                         &mut b,
-                        NFT_MSG_DELSETELEM,
+                        msg,
                         NLM_F_REQUEST | ack,
                         seq,
                         table,
@@ -250,13 +272,26 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
 /// nf_tables element updates in family `inet`.
 pub struct Nft {
     sock: NetlinkSocket,
+    /// Deletes in [`Nft::apply`] use DESTROYSETELEM (see [`Nft::probe_destroy`]).
+    destroy: bool,
 }
 
 impl Nft {
     pub fn open() -> io::Result<Nft> {
         Ok(Nft {
             sock: NetlinkSocket::open(NETLINK_NETFILTER)?,
+            destroy: false,
         })
+    }
+
+    /// Asks the kernel whether it has DESTROYSETELEM, by destroying `key` (which should
+    /// not exist) in `set`; from then on [`Nft::apply`] uses it for deletes, so a key
+    /// already gone (expired, removed by someone else) does not reject a batch.
+    pub fn probe_destroy(&mut self, table: &str, set: &str, key: &Key) -> bool {
+        self.destroy = self
+            .run(table, &[Op::Destroy(set, std::slice::from_ref(key))])
+            .is_ok();
+        self.destroy
     }
 
     fn run(&mut self, table: &str, ops: &[Op<'_>]) -> io::Result<()> {
@@ -264,7 +299,7 @@ impl Nft {
             .iter()
             .map(|op| match op {
                 Op::Add(_, e) => e.len(),
-                Op::Del(_, k) => k.len(),
+                Op::Del(_, k) | Op::Destroy(_, k) => k.len(),
             })
             .sum();
         if n == 0 {
@@ -288,14 +323,34 @@ impl Nft {
     }
 
     /// Applies changes to several sets and maps of `table` in ONE atomic batch with one
-    /// ACK (one round trip). Any failure (a missing key to delete, a clashing map
-    /// element) rejects the whole batch; callers then fall back to one change at a time.
-    pub fn apply(&mut self, table: &str, changes: &[Change<'_>]) -> io::Result<()> {
-        let ops: Vec<Op<'_>> = changes
+    /// ACK (one round trip); consecutive changes of one kind to one set share a
+    /// message. Deletes of missing keys are fine where the kernel has DESTROYSETELEM
+    /// ([`Nft::probe_destroy`]); any other failure (a clashing map element, a missing
+    /// key on older kernels) rejects the whole batch, and callers then fall back to one
+    /// change at a time.
+    pub fn apply(&mut self, table: &str, changes: Vec<Change<'_>>) -> io::Result<()> {
+        enum Group<'c> {
+            Add(&'c str, Vec<Element>),
+            Del(&'c str, Vec<Key>),
+        }
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for c in changes {
+            match (c, groups.last_mut()) {
+                (Change::Add { set, element }, Some(Group::Add(s, v))) if *s == set => {
+                    v.push(element)
+                }
+                (Change::Delete { set, key }, Some(Group::Del(s, v))) if *s == set => v.push(key),
+                (Change::Add { set, element }, _) => groups.push(Group::Add(set, vec![element])),
+                (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key])),
+            }
+        }
+        let destroy = self.destroy;
+        let ops: Vec<Op<'_>> = groups
             .iter()
-            .map(|c| match c {
-                Change::Add { set, element } => Op::Add(set, std::slice::from_ref(element)),
-                Change::Delete { set, key } => Op::Del(set, std::slice::from_ref(key)),
+            .map(|g| match g {
+                Group::Add(set, e) => Op::Add(set, e),
+                Group::Del(set, k) if destroy => Op::Destroy(set, k),
+                Group::Del(set, k) => Op::Del(set, k),
             })
             .collect();
         self.run(table, &ops)
@@ -445,6 +500,41 @@ mod tests {
             20, 0, 0, 0, 0x11, 0, 0x01, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10,
         ];
         assert_eq!(buf, expected);
+    }
+
+    #[test]
+    fn keys_alone_and_concatenated() {
+        let port = Key(vec![Field::Port(5060)]);
+        assert_eq!(port.encode(), [0x13, 0xc4]);
+        assert_eq!(Key(vec![Field::Proto(17)]).encode(), [17]);
+        let cat = Key(vec![
+            Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
+            Field::Port(5060),
+        ]);
+        assert_eq!(cat.encode(), [10, 0, 0, 2, 0x13, 0xc4, 0, 0]);
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            cat.encode_into(&mut buf),
+            Some(&[10, 0, 0, 2, 0x13, 0xc4, 0, 0][..])
+        );
+        let long = Key(vec![Field::Mark(1); 17]);
+        assert_eq!(long.encode_into(&mut buf), None, "68 bytes do not fit");
+        assert_eq!(long.encode().len(), 68);
+    }
+
+    #[test]
+    fn destroy_is_a_delete_with_its_own_message_type() {
+        let key = map_elem().key;
+        let (del, ..) = encode_batch(7, "t", &[Op::Del("s", std::slice::from_ref(&key))]);
+        let (destroy, ..) = encode_batch(7, "t", &[Op::Destroy("s", std::slice::from_ref(&key))]);
+        assert_eq!(del.len(), destroy.len());
+        // Only the second message's type differs: 0x0a0e DELSETELEM, 0x0a1e DESTROYSETELEM.
+        let diff: Vec<usize> = (0..del.len()).filter(|&i| del[i] != destroy[i]).collect();
+        assert_eq!(diff, vec![24]);
+        assert_eq!(
+            (del[24], destroy[24]),
+            (NFT_MSG_DELSETELEM, NFT_MSG_DESTROYSETELEM)
+        );
     }
 
     #[test]

@@ -160,14 +160,25 @@ impl NetlinkSocket {
     /// Receives one datagram into the internal buffer; returns its length.
     /// A timeout is reported as `ErrorKind::TimedOut`.
     fn recv(&mut self, dontwait: bool) -> io::Result<usize> {
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        let r = self.recv_into(&mut rbuf, dontwait);
+        self.rbuf = rbuf;
+        r
+    }
+
+    /// Receives one datagram into `buf`; returns its length. Without `dontwait` it
+    /// blocks up to [`RECV_TIMEOUT_SECS`] (then `ErrorKind::TimedOut`); with it, an
+    /// empty socket is `ErrorKind::WouldBlock`. A datagram larger than `buf` is an
+    /// `InvalidData` error (and is lost).
+    pub fn recv_into(&self, buf: &mut [u8], dontwait: bool) -> io::Result<usize> {
         let flags = libc::MSG_TRUNC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
         loop {
-            // SAFETY: rbuf is valid for its length.
+            // SAFETY: buf is valid for its length.
             let r = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
-                    self.rbuf.as_mut_ptr() as *mut libc::c_void,
-                    self.rbuf.len(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
                     flags,
                 )
             };
@@ -185,7 +196,7 @@ impl NetlinkSocket {
                 }
             }
             let n = r as usize;
-            if n > self.rbuf.len() {
+            if n > buf.len() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "netlink message truncated",
@@ -195,14 +206,38 @@ impl NetlinkSocket {
         }
     }
 
+    /// Sizes the receive buffer: `SO_RCVBUFFORCE` (root, past `rmem_max`), else
+    /// `SO_RCVBUF` (capped by `net.core.rmem_max`). Returns what the kernel granted
+    /// (it doubles the request for its own bookkeeping).
+    pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<usize> {
+        let v = bytes.min(i32::MAX as usize) as libc::c_int;
+        let fd = self.fd.as_raw_fd();
+        if setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &v).is_err() {
+            setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &v)?;
+        }
+        let mut got: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: got/len point to live values of the sizes given.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &mut got as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(got.max(0) as usize)
+    }
+
     /// Sends a batch whose messages carry sequence numbers `first..first + count` and waits
     /// for the ACK of sequence number `ack_seq` (the one message sent with `NLM_F_ACK`).
     /// Error replies for any message of the batch are collected; the first (lowest
     /// sequence number) is returned.
     ///
     /// nfnetlink processes a batch synchronously inside `sendmsg` and queues every error
-    /// and requested ACK before returning, so after the first reply the rest are drained
-    /// without blocking.
+    /// and requested ACK, in message order, before returning: the replies up to the ACK
+    /// are read without blocking after the first, and nothing follows the ACK.
     pub fn send_batch(
         &mut self,
         buf: &[u8],
@@ -236,18 +271,9 @@ impl NetlinkSocket {
                 }
             }
         }
-        // Drain anything else the batch produced so it cannot confuse the next call.
-        if got_ack && err.is_none() {
-            while let Ok(n) = self.recv(true) {
-                for m in Msgs::new(&self.rbuf[..n]) {
-                    if m.ty == NLMSG_ERROR && in_batch(m.seq) {
-                        if let Some(c) = m.error_code().filter(|&c| c != 0) {
-                            err.get_or_insert((m.seq, c));
-                        }
-                    }
-                }
-            }
-        }
+        // Nothing else of this batch can follow: nfnetlink queues every reply of a batch
+        // in message order before sendmsg returns, and the ACK belongs to the last
+        // message. (Stale replies of an earlier batch are skipped by sequence number.)
         match err {
             Some((_, code)) => Err(errno_error(code)),
             None => Ok(()),

@@ -5,6 +5,13 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// New flows from the phone's signalling endpoint `private` leave the WAN from
+    /// `public_port` (refreshed for `seconds`).
+    Snat {
+        private: SocketAddrV4,
+        public_port: u16,
+        seconds: u32,
+    },
     /// A phone's media endpoint: DSCP and the media timeout apply to its flows.
     MediaEndpoint {
         private: SocketAddrV4,
@@ -12,17 +19,21 @@ pub enum Action {
     RemoveMediaEndpoint {
         private: SocketAddrV4,
     },
-    /// The phone's media leaves the WAN from `public_port` (symmetric RTP).
+    /// The phone's media leaves the WAN from `public_port` (symmetric RTP), and media
+    /// other LAN hosts send to that public address is reflected to it (hairpin): from
+    /// the offer on, so a LAN callee's early media reaches a LAN caller before the
+    /// answer has come back through the outside PBX.
     MediaSnat {
         private: SocketAddrV4,
         public_port: u16,
     },
     RemoveMediaSnat {
         private: SocketAddrV4,
+        public_port: u16,
     },
-    /// Media sent to `public_port` reaches `private`: from `remote` (the address in the
-    /// far end's SDP), or from anyone when `remote` is None (`media_source any`), and
-    /// always from the LAN (hairpin).
+    /// Media sent from the WAN to `public_port` reaches `private`: from `remote` (the
+    /// address in the far end's SDP), or from anyone when `remote` is None
+    /// (`media_source any`).
     Pinhole {
         remote: Option<Ipv4Addr>,
         public_port: u16,

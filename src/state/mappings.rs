@@ -4,7 +4,7 @@
 //! from the packet: with the iptables NFQUEUE fallback, packets are queued before NAT.
 
 use super::ports::PortPool;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddrV4;
 
 /// Where a mapping came from.
@@ -39,7 +39,8 @@ pub enum Program {
 
 #[derive(Debug, Default)]
 pub struct Mappings {
-    by_private: HashMap<SocketAddrV4, Mapping>,
+    /// In key order: what is built from it (SNAT elements, status) is deterministic.
+    by_private: BTreeMap<SocketAddrV4, Mapping>,
     by_public: HashMap<u16, SocketAddrV4>,
 }
 

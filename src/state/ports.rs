@@ -9,6 +9,9 @@ pub struct PortPool {
     owners: HashMap<u16, SocketAddrV4>,
     /// Where replacement ports come from when a LAN host's own port is taken.
     pub spare: core::ops::RangeInclusive<u16>,
+    /// Ports newly owned since [`PortPool::begin`], so [`PortPool::rollback`] can give
+    /// them back (a message whose rewrite is skipped after its SDP ports were claimed).
+    journal: Option<Vec<u16>>,
 }
 
 impl Default for PortPool {
@@ -16,6 +19,7 @@ impl Default for PortPool {
         PortPool {
             owners: HashMap::new(),
             spare: 40000..=59999,
+            journal: None,
         }
     }
 }
@@ -50,17 +54,42 @@ impl PortPool {
                 .find(|&p| ok(self, p))
                 .unwrap_or(want)
         };
-        self.owners.insert(port, private);
+        self.own(port, private);
         if pair && port < u16::MAX {
-            self.owners.insert(port + 1, rtcp);
+            self.own(port + 1, rtcp);
         }
         port
+    }
+
+    fn own(&mut self, port: u16, private: SocketAddrV4) {
+        if self.owners.insert(port, private).is_none() {
+            if let Some(j) = self.journal.as_mut() {
+                j.push(port);
+            }
+        }
     }
 
     /// Reserves exactly `port` for `private` (RTCP that must be RTP + 1, or a mapping
     /// learned from conntrack).
     pub fn claim(&mut self, port: u16, private: SocketAddrV4) {
-        self.owners.insert(port, private);
+        self.own(port, private);
+    }
+
+    /// Starts a transaction: ports taken from now on can be given back together.
+    pub fn begin(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Keeps what the transaction took.
+    pub fn commit(&mut self) {
+        self.journal = None;
+    }
+
+    /// Frees every port the transaction newly took (ports already owned before it stay).
+    pub fn rollback(&mut self) {
+        for port in self.journal.take().unwrap_or_default() {
+            self.owners.remove(&port);
+        }
     }
 
     /// Frees `port` if `private` owns it.
@@ -107,5 +136,28 @@ mod tests {
         assert_eq!(p.owner(4000), Some(a("192.168.1.20:4000")));
         p.release(4000, a("192.168.1.20:4000"));
         assert_eq!(p.owner(4000), None);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_returns_only_what_it_took() {
+        let mut p = PortPool::default();
+        p.take(4000, a("192.168.1.20:4000"), true);
+        p.begin();
+        assert_eq!(p.take(4000, a("192.168.1.20:4000"), true), 4000);
+        let spare = p.take(4000, a("192.168.1.21:4000"), true);
+        p.claim(7001, a("192.168.1.21:7001"));
+        p.rollback();
+        assert_eq!(p.owner(4000), Some(a("192.168.1.20:4000")), "owned before");
+        assert_eq!(p.owner(4001), Some(a("192.168.1.20:4001")));
+        assert_eq!(
+            (p.owner(spare), p.owner(spare + 1), p.owner(7001)),
+            (None, None, None)
+        );
+        assert_eq!(p.len(), 2);
+        p.begin();
+        p.take(5000, a("192.168.1.20:5000"), false);
+        p.commit();
+        p.rollback();
+        assert_eq!(p.owner(5000), Some(a("192.168.1.20:5000")), "committed");
     }
 }

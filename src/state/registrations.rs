@@ -6,7 +6,7 @@
 
 use super::actions::Action;
 use crate::engine::Facts;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Seconds a binding is kept past its expiry (re-REGISTER races, clock skew).
@@ -31,7 +31,8 @@ struct Pending {
 
 #[derive(Debug, Default)]
 pub struct Registrations {
-    live: HashMap<SocketAddrV4, Registration>,
+    /// In key order: expiry and replay emit actions deterministically.
+    live: BTreeMap<SocketAddrV4, Registration>,
     /// REGISTERs awaiting their response, by (phone, Call-ID, CSeq).
     pending: HashMap<(SocketAddrV4, String, u32), Pending>,
 }

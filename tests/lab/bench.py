@@ -9,7 +9,11 @@ and media port each) sent from a LAN phone to a WAN server through the router:
   latency     sequential transactions: p50 / p99 round trip
   throughput  a window of outstanding transactions for a fixed time: completed per
               second, and how many were lost (no 200 within 1 s)
-and, for sipalgd, its peak RSS after 1,000 calls are up (VmHWM). With --tcp, the same
+and what arrived: INVITEs at the server that still carry the phone's private address
+(outside From/To, which are never rewritten) and 200s at the phone whose top Via was
+not restored to the phone's address both count as "unrewritten" (for the plain router
+that is every message: it is the reference, not an ALG).
+For sipalgd also its peak RSS after 1,000 calls are up (VmHWM). With --tcp, the same
 transactions are also sent over one TCP connection (sipalgd relays it; the others
 forward it), reported beside UDP.
 Needs root. Cleans up its namespaces on exit. Sends only inside its own namespaces.
@@ -17,6 +21,7 @@ Needs root. Cleans up its namespaces on exit. Sends only inside its own namespac
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -37,6 +42,21 @@ def invite(i, transport="UDP"):
     return (f"INVITE sip:bob@{SERVER} SIP/2.0\r\nVia: SIP/2.0/{transport} {PHONE}:5060;branch=z9hG4bK-{i};rport\r\n"
             f"From: <sip:a@{PHONE}>;tag={i}\r\nTo: <sip:bob@{SERVER}>\r\nCall-ID: bench-{i}\r\nCSeq: 1 INVITE\r\n"
             f"Contact: <sip:a@{PHONE}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def leaks_private(msg):
+    """The message still carries the LAN phone's address outside From/To."""
+    head, _, body = msg.partition(b"\r\n\r\n")
+    lines = [l for l in head.split(b"\r\n") if not l.lower().startswith((b"from:", b"to:"))]
+    return any(b"192.168.1." in l for l in lines + body.split(b"\r\n"))
+
+
+def restored(msg):
+    """A response's top Via names the phone again (the ALG restored what it rewrote)."""
+    for l in msg.split(b"\r\n"):
+        if l.lower().startswith(b"via:"):
+            return f"{PHONE}:5060".encode() in l
+    return False
 
 
 def frames(buf):
@@ -167,23 +187,37 @@ def uac_tcp(args):
 
 
 def uas(args):
-    """WAN side: answer every INVITE with a 200 carrying SDP, at once."""
+    """WAN side: answer every INVITE with a 200 carrying SDP, at once. On SIGTERM it
+    writes how many INVITEs arrived and how many still leaked the private address."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((SERVER, 5060))
     s.settimeout(args.duration)
     body = sdp("198.51.100.20", 30000)
+    seen = {"invites": 0, "unrewritten": 0}
+
+    def report(*_):
+        with open(args.report, "w") as f:
+            json.dump(seen, f)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, report)
     try:
         while True:
             data, peer = s.recvfrom(65535)
+            seen["invites"] += 1
+            seen["unrewritten"] += leaks_private(data)
             head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-            keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+            # The request's Via, From, To (with our tag), Call-ID and CSeq, as a UAS does.
+            keep = [h + b";tag=srv" if h.lower().startswith(b"to:") else h
+                    for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
             resp = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + (
-                f";tag=srv\r\nContact: <sip:bob@{SERVER}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+                f"\r\nContact: <sip:bob@{SERVER}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
             ).encode()
             s.sendto(resp, peer)
     except socket.timeout:
         pass
+    report()
 
 
 def uac(args):
@@ -196,6 +230,7 @@ def uac(args):
     rtts = []
     s.settimeout(1.0)
     lost_seq = 0
+    unrestored = 0
     for _ in range(args.latency_n):
         n += 1
         t0 = time.perf_counter()
@@ -204,6 +239,7 @@ def uac(args):
             while True:
                 data, _ = s.recvfrom(65535)
                 if f"bench-{n}\r".encode() in data:
+                    unrestored += not restored(data)
                     break
             rtts.append(time.perf_counter() - t0)
         except socket.timeout:
@@ -212,7 +248,8 @@ def uac(args):
     if args.seconds <= 0:
         print(json.dumps({"p50_us": statistics.median(rtts) * 1e6 if rtts else None,
                           "p99_us": rtts[max(int(len(rtts) * 0.99) - 1, 0)] * 1e6 if rtts else None,
-                          "lost_sequential": lost_seq, "tps": 0, "lost": 0, "last": n}))
+                          "lost_sequential": lost_seq, "tps": 0, "lost": 0, "last": n,
+                          "unrestored": unrestored}))
         return
     # Throughput: keep `window` transactions outstanding for `seconds`.
     s.setblocking(False)
@@ -238,6 +275,7 @@ def uac(args):
                     k = int(cid[1].split(b"\r", 1)[0])
                     if sent.pop(k, None) is not None:
                         done += 1
+                        unrestored += not restored(data)
         now = time.perf_counter()
         for k in [k for k, t in sent.items() if now - t > 1.0]:
             del sent[k]
@@ -249,6 +287,7 @@ def uac(args):
         "tps": done / args.seconds,
         "lost": lost,
         "last": n,
+        "unrestored": unrestored,
     }))
 
 
@@ -270,7 +309,7 @@ def run_router(kind, args, prefix, sipalgd):
     workdir = f"/tmp/sipalg-bench-{prefix}"
     os.makedirs(workdir, exist_ok=True)
     try:
-        if kind == "sipalgd":
+        if kind.startswith("sipalgd"):
             with open(f"{workdir}/sipalg", "w") as f:
                 f.write("config sipalg 'main'\n\toption enabled '1'\n\toption alg '1'\n\toption log_level 'warning'\n")
             daemon = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-r", sipalgd, "--config-dir", workdir,
@@ -281,8 +320,9 @@ def run_router(kind, args, prefix, sipalgd):
                 time.sleep(0.05)
             else:
                 raise SystemExit(f"sipalgd did not start: {daemon.poll()}")
+        report = f"{workdir}/uas.json"
         server = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-wan", sys.executable, __file__, "uas",
-                                   "--duration", str(args.seconds + args.latency_n / 100 + 30)])
+                                   "--duration", str(args.seconds + args.latency_n / 100 + 30), "--report", report])
         time.sleep(0.3)
 
         def load(latency_n, seconds, offset):
@@ -308,10 +348,11 @@ def run_router(kind, args, prefix, sipalgd):
         # Phase 2: a window of outstanding transactions (throughput, losses).
         phase2 = load(0, args.seconds, res["last"])
         res["tps"], res["lost"] = phase2["tps"], phase2["lost"]
+        res["unrestored"] += phase2["unrestored"]
         if daemon:
             st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
             res["rewritten"] = st["counters"]["rewritten"]
-        server.kill()
+            res["fail_open"] = st["counters"].get("fail_open")
         if args.tcp:
             tserver = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-wan", sys.executable, __file__, "uas-tcp",
                                         "--duration", str(args.seconds + args.latency_n / 100 + 30)])
@@ -325,6 +366,12 @@ def run_router(kind, args, prefix, sipalgd):
                 st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
                 res["tcp"]["relayed"] = (st.get("tcp_relay") or {}).get("messages", 0)
             tserver.kill()
+        server.terminate()
+        server.wait(10)
+        with open(report) as f:
+            uas_seen = json.load(f)
+        res["invites"] = uas_seen["invites"]
+        res["unrewritten"] = uas_seen["unrewritten"] + res["unrestored"]
         return res
     finally:
         if daemon:
@@ -341,11 +388,13 @@ def main():
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--report")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--tcp", action="store_true", help="also measure over one TCP connection")
     p.add_argument("--write")
     p.add_argument("--routers", default="no ALG,kernel helper,sipalgd")
     p.add_argument("--sipalgd", default=os.path.join(REPO, "target/release/sipalgd"))
+    p.add_argument("--baseline", help="another sipalgd binary, measured in the same run as 'sipalgd baseline'")
     args = p.parse_args()
     if args.mode == "uas":
         return uas(args)
@@ -360,27 +409,52 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench.py needs root (network namespaces)")
     results = {}
-    for i, kind in enumerate(args.routers.split(",")):
-        results[kind] = run_router(kind, args, f"sb{os.getpid() % 1000}{i}", args.sipalgd)
+    routers = args.routers.split(",") + (["sipalgd baseline"] if args.baseline else [])
+    for i, kind in enumerate(routers):
+        binary = args.baseline if kind == "sipalgd baseline" else args.sipalgd
+        results[kind] = run_router(kind, args, f"sb{os.getpid() % 1000}{i}", binary)
         print(kind, results[kind], flush=True)
-    if set(results) != {"no ALG", "kernel helper", "sipalgd"}:
+    if not {"no ALG", "kernel helper", "sipalgd"} <= set(results):
         return
-    k, s = results["kernel helper"], results["sipalgd"]
+    k, s, n = results["kernel helper"], results["sipalgd"], results["no ALG"]
     lines = [
-        "| router | p50 | p99 | throughput | lost |",
-        "|---|---|---|---|---|",
+        "| router | p50 | p99 | throughput | lost | unrewritten |",
+        "|---|---|---|---|---|---|",
     ]
     for kind, r in results.items():
-        lines.append(f"| {kind} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs | {r['tps']:.0f} tx/s | {r['lost']} + {r['lost_sequential']} |")
+        unrw = f"{r['unrewritten']} (reference)" if kind == "no ALG" else str(r["unrewritten"])
+        lines.append(f"| {kind} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs | {r['tps']:.0f} tx/s | "
+                     f"{r['lost']} + {r['lost_sequential']} | {unrw} |")
     if args.tcp:
         for kind, r in results.items():
             t = r["tcp"]
-            lines.append(f"| {kind}, TCP | {t['p50_us']:.0f} µs | {t['p99_us']:.0f} µs | {t['tps']:.0f} tx/s | {t['lost']} + {t['lost_sequential']} |")
+            lines.append(f"| {kind}, TCP | {t['p50_us']:.0f} µs | {t['p99_us']:.0f} µs | {t['tps']:.0f} tx/s | "
+                         f"{t['lost']} + {t['lost_sequential']} | - |")
     lines.append("")
-    lines.append(f"latency: {args.latency_n} sequential INVITE/200 transactions; throughput: {args.window} outstanding for {args.seconds:g} s; lost: windowed + sequential (no 200 within 1 s)")
+    lines.append(f"latency: {args.latency_n} sequential INVITE/200 transactions; throughput: {args.window} outstanding for {args.seconds:g} s; "
+                 "lost: windowed + sequential (no 200 within 1 s); unrewritten: INVITEs that reached the server with the phone's "
+                 "private address outside From/To, plus 200s that reached the phone without its Via restored")
     lines.append("")
-    lines.append(f"sipalgd / kernel helper: p50 {s['p50_us'] / k['p50_us']:.2f}×, throughput {s['tps'] / k['tps']:.2f}×")
-    lines.append(f"sipalgd peak RSS with {s['calls']} active calls: {s['peak_rss_kb'] / 1024:.1f} MB (VmHWM)")
+
+    def ratios(ref, name, budget):
+        return (f"sipalgd / {name}: p50 {s['p50_us'] / ref['p50_us']:.2f}×, p99 {s['p99_us'] / ref['p99_us']:.2f}×, "
+                f"throughput {s['tps'] / ref['tps']:.2f}×{budget}")
+
+    checks = [
+        ("p50 ≤ 1.3× helper", s["p50_us"] <= 1.3 * k["p50_us"]),
+        ("p99 ≤ 2× helper", s["p99_us"] <= 2 * k["p99_us"]),
+        ("throughput ≥ 1.0× helper", s["tps"] >= k["tps"]),
+        ("0 lost", s["lost"] + s["lost_sequential"] == 0),
+        ("0 unrewritten", s["unrewritten"] == 0),
+        ("RSS ≤ 8 MB", s["peak_rss_kb"] <= 8 * 1024),
+    ]
+    lines.append(ratios(k, "kernel helper", ""))
+    lines.append(ratios(n, "no ALG", ""))
+    if "sipalgd baseline" in results:
+        lines.append(ratios(results["sipalgd baseline"], "sipalgd baseline", ""))
+    lines.append(f"sipalgd peak RSS with {s['calls']} active calls: {s['peak_rss_kb'] / 1024:.1f} MB (VmHWM); "
+                 f"packets passed without sipalgd (fail-open): {s['fail_open']}")
+    lines.append("budgets: " + ", ".join(f"{name} {'met' if ok else 'NOT met'}" for name, ok in checks))
     table = "\n".join(lines)
     print(table)
     if args.write:

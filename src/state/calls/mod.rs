@@ -7,7 +7,7 @@
 use super::actions::Action;
 use super::ports::PortPool;
 use crate::engine::{Facts, MediaKind, MediaRequest, PortMap, Role, StreamDirection};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,8 @@ pub struct Call {
     pub last_signal: u64,
     pub invite_cseq: Option<u32>,
     pub streams: Vec<Stream>,
+    /// Its place in [`Calls`]' quiet order: (last signal, arrival number).
+    quiet: (u64, u64),
 }
 
 impl Call {
@@ -111,9 +113,19 @@ type Key = (SocketAddrV4, String);
 /// Calls kept at most (a home router or a small PBX needs far fewer).
 pub const MAX_CALLS: usize = 4096;
 
+/// The calls, plus two indexes that keep every per-message operation O(log n): the
+/// order in which calls last signalled (eviction takes the first) and how many streams
+/// use each private media endpoint (shared-stream checks). Calls are kept in key order,
+/// so whatever iterates them (replay, expiry) produces actions in a deterministic order.
 #[derive(Debug, Default)]
 pub struct Calls {
-    calls: HashMap<Key, Call>,
+    calls: BTreeMap<Key, Call>,
+    /// Calls by (last signal, arrival number), the number breaking ties in arrival
+    /// order; each call holds its own entry's key.
+    quiet_order: BTreeMap<(u64, u64), Key>,
+    next_stamp: u64,
+    /// Streams (of all calls) whose private endpoint is this address.
+    endpoint_users: HashMap<SocketAddrV4, u32>,
 }
 
 /// Answers the engine's [`MediaRequest`]s from the shared [`PortPool`]: the phone's own
@@ -152,6 +164,55 @@ fn is(b: Option<&[u8]>, what: &[u8]) -> bool {
 }
 
 impl Calls {
+    /// Records that the call `key` signalled at `now` (O(log n)).
+    fn touch(&mut self, key: &Key, now: u64) {
+        let Some(call) = self.calls.get_mut(key) else {
+            return;
+        };
+        let old = call.quiet;
+        let n = if old.1 == 0 {
+            self.next_stamp += 1;
+            self.next_stamp
+        } else {
+            old.1
+        };
+        call.quiet = (now, n);
+        let k = self.quiet_order.remove(&old).unwrap_or_else(|| key.clone());
+        self.quiet_order.insert((now, n), k);
+    }
+
+    /// Removes a call and its index entries.
+    fn remove(&mut self, key: &Key) -> Option<Call> {
+        let call = self.calls.remove(key)?;
+        self.quiet_order.remove(&call.quiet);
+        for s in &call.streams {
+            self.endpoint_unused(s.private);
+        }
+        Some(call)
+    }
+
+    fn endpoint_used(&mut self, p: Option<SocketAddrV4>) {
+        if let Some(p) = p {
+            *self.endpoint_users.entry(p).or_default() += 1;
+        }
+    }
+
+    fn endpoint_unused(&mut self, p: Option<SocketAddrV4>) {
+        if let Some(p) = p {
+            if let Some(n) = self.endpoint_users.get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.endpoint_users.remove(&p);
+                }
+            }
+        }
+    }
+
+    /// Streams of all calls that use `private`.
+    fn users_of(&self, private: SocketAddrV4) -> u32 {
+        self.endpoint_users.get(&private).copied().unwrap_or(0)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Call> {
         self.calls.values()
     }
@@ -196,12 +257,8 @@ impl Calls {
             if self.calls.len() >= MAX_CALLS {
                 // A flood of INVITEs must not grow the state without bound: the call
                 // that has been quiet longest goes.
-                let oldest = self
-                    .calls
-                    .iter()
-                    .min_by_key(|(_, c)| c.last_signal)
-                    .map(|(k, _)| k.clone());
-                if let Some(call) = oldest.and_then(|k| self.calls.remove(&k)) {
+                let oldest = self.quiet_order.first_key_value().map(|(_, k)| k.clone());
+                if let Some(call) = oldest.and_then(|k| self.remove(&k)) {
                     self.teardown(&call, policy, pool, &mut actions);
                 }
             }
@@ -217,6 +274,7 @@ impl Calls {
                     last_signal: now,
                     invite_cseq: facts.cseq,
                     streams: Vec::new(),
+                    quiet: (0, 0),
                 },
             );
         }
@@ -230,12 +288,13 @@ impl Calls {
                     .get(&key)
                     .is_some_and(|c| c.state == CallState::Early && c.invite_cseq == facts.cseq));
         if ends {
-            if let Some(call) = self.calls.remove(&key) {
+            if let Some(call) = self.remove(&key) {
                 self.teardown(&call, policy, pool, &mut actions);
             }
             return actions;
         }
         let mut old_streams = Vec::new();
+        self.touch(&key, now);
         let call = self.calls.get_mut(&key).expect("present");
         call.last_signal = now;
         if is_invite_request && facts.to_tag.is_none() {
@@ -291,15 +350,26 @@ impl Calls {
                 }
             }
         }
-        let others = |calls: &HashMap<Key, Call>, key: &Key, private: SocketAddrV4| {
-            calls
+        for (before, after) in &old_streams {
+            if before.private != after.private {
+                self.endpoint_unused(before.private);
+                self.endpoint_used(after.private);
+            }
+        }
+        let call = &self.calls[&key];
+        // Another call's stream uses `private` (its own streams are not counted).
+        let others = |calls: &Self, private: SocketAddrV4| {
+            let own = call
+                .streams
                 .iter()
-                .any(|(k, c)| k != key && c.streams.iter().any(|s| s.private == Some(private)))
+                .filter(|s| s.private == Some(private))
+                .count() as u32;
+            calls.users_of(private) > own
         };
         for (before, after) in old_streams {
             // Withdraw what changed.
             if let Some(old) = before.private {
-                if after.private != Some(old) && !others(&self.calls, &key, old) {
+                if after.private != Some(old) && !others(self, old) {
                     Self::withdraw_endpoint(&before, policy, pool, &mut actions);
                 } else if policy.alg && !policy.any_source && before.remote != after.remote {
                     if let Some(r) = before.remote {
@@ -390,13 +460,21 @@ impl Calls {
                     public_port: s.public_rtcp,
                 });
             }
-            actions.push(Action::RemoveMediaSnat { private });
-            actions.push(Action::RemoveMediaSnat { private: rtcp });
+            actions.push(Action::RemoveMediaSnat {
+                private,
+                public_port: s.public_port,
+            });
+            actions.push(Action::RemoveMediaSnat {
+                private: rtcp,
+                public_port: s.public_rtcp,
+            });
         }
         pool.release(s.public_port, private);
         pool.release(s.public_rtcp, rtcp);
     }
 
+    /// Withdraws the streams of a call already removed with [`Calls::remove`], except
+    /// endpoints another call still uses.
     fn teardown(
         &self,
         call: &Call,
@@ -404,14 +482,9 @@ impl Calls {
         pool: &mut PortPool,
         actions: &mut Vec<Action>,
     ) {
-        let key = (call.phone, call.call_id.clone());
         for s in &call.streams {
             let Some(p) = s.private else { continue };
-            let shared = self
-                .calls
-                .iter()
-                .any(|(k, c)| *k != key && c.streams.iter().any(|o| o.private == Some(p)));
-            if !shared {
+            if self.users_of(p) == 0 {
                 Self::withdraw_endpoint(s, policy, pool, actions);
             }
         }
@@ -437,7 +510,7 @@ impl Calls {
             .collect();
         let mut actions = Vec::new();
         for k in stale {
-            if let Some(call) = self.calls.remove(&k) {
+            if let Some(call) = self.remove(&k) {
                 self.teardown(&call, policy, pool, &mut actions);
             }
         }
@@ -480,7 +553,7 @@ impl Calls {
     }
 
     pub fn clear(&mut self) {
-        self.calls.clear();
+        *self = Calls::default();
     }
 }
 

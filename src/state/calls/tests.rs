@@ -150,7 +150,8 @@ fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
         public_port: 4000
     }));
     assert!(acts.contains(&Action::RemoveMediaSnat {
-        private: a("192.168.1.20:4000")
+        private: a("192.168.1.20:4000"),
+        public_port: 4000
     }));
     assert!(acts.contains(&Action::RemoveMediaEndpoint {
         private: a("192.168.1.20:4001")
@@ -190,7 +191,8 @@ fn reinvite_to_a_new_port_moves_the_pinholes() {
         public_port: 4000
     }));
     assert!(acts.contains(&Action::RemoveMediaSnat {
-        private: a("192.168.1.20:4000")
+        private: a("192.168.1.20:4000"),
+        public_port: 4000
     }));
     assert!(acts.contains(&Action::MediaSnat {
         private: a("192.168.1.20:5000"),
@@ -213,7 +215,8 @@ fn a_failed_initial_invite_or_a_cancel_removes_the_call() {
         b"SIP/2.0 486 Busy Here\r\nCall-ID: c3\r\nCSeq: 1 INVITE\r\nTo: <sip:b@y>;tag=b\r\n\r\n";
     let acts = w.sent_by_peer(busy, 1);
     assert!(acts.contains(&Action::RemoveMediaSnat {
-        private: a("192.168.1.20:4000")
+        private: a("192.168.1.20:4000"),
+        public_port: 4000
     }));
     assert!(w.calls.is_empty() && w.pool.is_empty());
 
@@ -366,4 +369,55 @@ fn an_invite_flood_cannot_grow_the_state_without_bound() {
         .calls
         .get(a(PHONE), &format!("flood-{}", MAX_CALLS + 9))
         .is_some());
+}
+
+#[test]
+fn the_call_that_signalled_last_is_kept_and_shared_endpoints_outlive_one_call() {
+    let mut w = World::new(ALG);
+    for i in 0..MAX_CALLS {
+        w.sent_by_phone(&invite(&format!("f-{i}"), 4000), i as u64);
+    }
+    // The first call signals again: the second is now the quietest and goes first.
+    w.sent_by_peer(&answer("f-0", "180 Ringing", 30000, "198.51.100.20"), 9000);
+    let acts = w.sent_by_phone(&invite("new", 4000), 9001);
+    assert!(w.calls.get(a(PHONE), "f-0").is_some());
+    assert!(w.calls.get(a(PHONE), "f-1").is_none());
+    // Every call uses 192.168.1.20:4000: evicting one withdraws nothing.
+    assert!(
+        !acts
+            .iter()
+            .any(|x| matches!(x, Action::RemoveMediaEndpoint { .. })),
+        "{acts:?}"
+    );
+    for i in 2..MAX_CALLS {
+        w.sent_by_phone(&bye(&format!("f-{i}")), 9002);
+    }
+    w.sent_by_phone(&bye("f-0"), 9003);
+    assert!(w.pool.owner(4000).is_some(), "still used by the last call");
+    let acts = w.sent_by_phone(&bye("new"), 9004);
+    assert!(acts.contains(&Action::RemoveMediaEndpoint {
+        private: a("192.168.1.20:4000")
+    }));
+    assert!(w.calls.is_empty() && w.pool.is_empty());
+}
+
+#[test]
+fn the_callers_hairpin_reflection_exists_from_the_offer() {
+    // MediaSnat carries the reflection of the router's own mapping (kernel.rs maps it
+    // to media_hairpin): it must come with the offer, before any answer, and go with
+    // the stream even when no answer ever came.
+    let mut w = World::new(ALG);
+    let acts = w.sent_by_phone(&invite("h1", 4000), 0);
+    assert!(acts.contains(&Action::MediaSnat {
+        private: a("192.168.1.20:4000"),
+        public_port: 4000
+    }));
+    let acts = w.sent_by_phone(
+        b"CANCEL sip:bob@198.51.100.10 SIP/2.0\r\nCall-ID: h1\r\nCSeq: 1 CANCEL\r\n\r\n",
+        1,
+    );
+    assert!(acts.contains(&Action::RemoveMediaSnat {
+        private: a("192.168.1.20:4001"),
+        public_port: 4001
+    }));
 }

@@ -1,10 +1,13 @@
-//! What happens to one queued packet: find the flow's NAT mapping (our own table, else
+//! The ALG for one queued packet: find the flow's NAT mapping (our own table, else
 //! conntrack for flows that predate us, else a new mapping programmed into the SNAT map
 //! before the verdict), run the engine, and rebuild the packet with lengths and
 //! checksums fixed. Anything that cannot be handled is accepted unchanged.
 //!
-//! The kernel is reached only through [`Kernel`], so this logic runs in tests without
-//! netlink.
+//! It performs no IO: what the datapath must do comes out as [`Action`]s, split into
+//! those that must be committed before this message's verdict and those that may
+//! trail it; a flow that predates us needs conntrack, which comes back as a
+//! [`LookupRequest`] the caller answers and resumes the packet with. So this logic runs
+//! in tests without netlink.
 
 use crate::engine::{self, AssumeRewritten, Direction, Facts, KeepPorts, Memory, Nat, PortMap};
 use crate::state::actions::Action;
@@ -16,26 +19,48 @@ use crate::state::restore::Restore;
 use crate::wire::ipv4::UdpPacket;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// The kernel operations packet handling needs.
-pub trait Kernel {
-    /// Adds or refreshes the SNAT map element `private -> public`.
-    fn program_snat(
-        &mut self,
-        private: SocketAddrV4,
-        public: SocketAddrV4,
-        timeout_s: u32,
-    ) -> std::io::Result<()>;
+/// What packet handling may need to read from the kernel (conntrack): the NAT mapping
+/// of a flow that predates the daemon. [`Processor::handle`] returns it as a
+/// [`Step::Lookup`]; the caller finds the answer and resumes the packet with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupRequest {
     /// The public source an existing outbound flow `src -> dst` was NATed to.
-    fn nat_of_outbound(&mut self, src: SocketAddrV4, dst: SocketAddrV4) -> Option<SocketAddrV4>;
+    NatOfOutbound {
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    },
     /// The private source of the flow whose replies go `src -> public_dst`.
-    fn private_of_inbound(
-        &mut self,
+    PrivateOfInbound {
         src: SocketAddrV4,
         public_dst: SocketAddrV4,
-    ) -> Option<SocketAddrV4>;
-    /// Carries out the actions one message caused in the call/registration state (at
-    /// once, so an implementation can batch them). `wan_ip` is the address SNAT uses.
-    fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> std::io::Result<()>;
+    },
+}
+
+/// A lookup's answer (`None`: no such flow), to resume a packet with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub request: LookupRequest,
+    pub answer: Option<SocketAddrV4>,
+}
+
+/// The outcome of [`Processor::handle`].
+#[derive(Debug)]
+pub enum Step {
+    Verdict(Verdict),
+    /// Call `handle` again for the same packet with the answer to this request;
+    /// nothing of the packet was taken into account yet.
+    Lookup(LookupRequest),
+}
+
+/// The answer to `request` if `resume` carries it.
+fn answer(
+    resume: Option<&Resume>,
+    request: LookupRequest,
+) -> Result<Option<SocketAddrV4>, LookupRequest> {
+    match resume {
+        Some(r) if r.request == request => Ok(r.answer),
+        _ => Err(request),
+    }
 }
 
 /// Which hook queued the packet.
@@ -58,8 +83,17 @@ pub struct Counters {
     /// Messages towards the LAN that carried the public mapping where the ALG had not
     /// written it (a NAT-aware phone's) or no longer knew (fail-open): left as received.
     pub not_restored: u64,
+    /// Packets the kernel passed on without us (fail-open: our socket was full), seen
+    /// as gaps in the queue's packet ids.
+    pub fail_open: u64,
+    /// Times our queue socket overflowed (`ENOBUFS`).
+    pub queue_overruns: u64,
+    /// Packets the kernel dropped at the queue (`/proc/net/netfilter/nfnetlink_queue`;
+    /// 0 while fail-open is on). Filled in for the status report.
+    pub queue_dropped: u64,
 }
 
+#[derive(Debug)]
 pub enum Verdict {
     Accept,
     /// Accept with this new packet (IP header onwards).
@@ -82,9 +116,12 @@ pub struct Processor {
     /// What the ALG rewrote on the way out, so that only that is restored.
     pub restore: Restore,
     pub counters: Counters,
-    /// Actions of the last messages, carried out by [`Processor::flush`] after the
-    /// verdict (nothing in them is needed by the packet itself).
-    pending: Vec<Action>,
+    /// Actions that must be in the datapath before the verdicts of the messages
+    /// handled since the last [`Processor::take_actions`].
+    before: Vec<Action>,
+    /// Actions of those messages that may follow their verdicts (nothing in them is
+    /// needed by the messages themselves).
+    trailing: Vec<Action>,
 }
 
 impl Processor {
@@ -101,8 +138,47 @@ impl Processor {
             registrations: Registrations::default(),
             restore: Restore::default(),
             counters: Counters::default(),
-            pending: Vec::new(),
+            before: Vec::new(),
+            trailing: Vec::new(),
         }
+    }
+
+    /// The policy from the configuration and the WAN address: the one place where the
+    /// config becomes the ALG's behaviour.
+    pub fn configure(&mut self, c: &crate::config::Config, wan_ip: Option<Ipv4Addr>) {
+        self.alg = c.alg;
+        self.media_any = c.media_source == crate::config::MediaSource::Any;
+        self.signaling_timeout = c.timeouts.signaling;
+        self.external_ip = c.external_address;
+        self.wan_ip = wan_ip;
+    }
+
+    /// Every action that rebuilds the datapath for the live calls and registrations
+    /// (a new table starts empty), in a deterministic order.
+    pub fn replay(&self, now: u64) -> Vec<Action> {
+        let policy = self.policy();
+        let mut actions = self.calls.replay(policy);
+        if policy.alg {
+            for r in self.registrations.iter() {
+                let left =
+                    r.expires_at.saturating_sub(now) as u32 + crate::state::registrations::MARGIN;
+                actions.push(Action::Reachable {
+                    registrar: *r.registrar.ip(),
+                    public_port: r.public_port,
+                    private: r.private,
+                    seconds: left,
+                });
+            }
+        }
+        actions
+    }
+
+    /// Forgets every mapping, call and registration (the WAN changed under them).
+    pub fn forget(&mut self) {
+        self.mappings.clear();
+        self.calls.clear();
+        self.registrations.clear();
+        self.pool.clear();
     }
 
     pub fn advertised_ip(&self) -> Option<Ipv4Addr> {
@@ -116,27 +192,59 @@ impl Processor {
         }
     }
 
-    /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`.
+    /// How many actions are collected (before, trailing): a mark for
+    /// [`Processor::take_actions_since`].
+    pub fn actions_mark(&self) -> (usize, usize) {
+        (self.before.len(), self.trailing.len())
+    }
+
+    /// The actions collected after `mark` (all of them, in order), leaving those before.
+    pub fn take_actions_since(&mut self, mark: (usize, usize)) -> Vec<Action> {
+        let mut a = self.before.split_off(mark.0.min(self.before.len()));
+        a.extend(self.trailing.split_off(mark.1.min(self.trailing.len())));
+        a
+    }
+
+    /// The actions collected since the last call: (before the verdicts, may trail them).
+    pub fn take_actions(&mut self) -> (Vec<Action>, Vec<Action>) {
+        (
+            std::mem::take(&mut self.before),
+            std::mem::take(&mut self.trailing),
+        )
+    }
+
+    /// Like [`Processor::take_actions`], appending to the caller's vectors (every
+    /// vector keeps its capacity from burst to burst).
+    pub fn append_actions(&mut self, before: &mut Vec<Action>, trailing: &mut Vec<Action>) {
+        before.append(&mut self.before);
+        trailing.append(&mut self.trailing);
+    }
+
+    /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`; a new
+    /// SNAT element is an action before the verdict (NAT is decided on the flow's
+    /// first packet).
     fn outbound_mapping(
         &mut self,
         src: SocketAddrV4,
         dst: SocketAddrV4,
         wan_ip: Ipv4Addr,
         now: u64,
-        k: &mut dyn Kernel,
-    ) -> u16 {
+        resume: Option<&Resume>,
+    ) -> Result<u16, LookupRequest> {
         let timeout = self.signaling_timeout;
         if self.mappings.by_private(src).is_none() {
-            if let Some(public) = k.nat_of_outbound(src, dst) {
+            if let Some(public) = answer(resume, LookupRequest::NatOfOutbound { src, dst })? {
                 if *public.ip() == wan_ip {
                     // The flow predates us (e.g. a restart): keep what the kernel chose,
                     // and make new flows from this endpoint use it too.
                     self.mappings
                         .observed(&mut self.pool, src, public.port(), now);
-                    if self.alg && k.program_snat(src, public, timeout).is_err() {
-                        self.counters.program_errors += 1;
-                    }
-                    return public.port();
+                    self.before.push(Action::Snat {
+                        private: src,
+                        public_port: public.port(),
+                        seconds: timeout,
+                    });
+                    return Ok(public.port());
                 }
             }
         }
@@ -148,14 +256,13 @@ impl Processor {
             public_port,
         } = program
         {
-            if self.alg
-                && k.program_snat(private, SocketAddrV4::new(wan_ip, public_port), timeout)
-                    .is_err()
-            {
-                self.counters.program_errors += 1;
-            }
+            self.before.push(Action::Snat {
+                private,
+                public_port,
+                seconds: timeout,
+            });
         }
-        m.public_port
+        Ok(m.public_port)
     }
 
     fn inbound_mapping(
@@ -163,36 +270,63 @@ impl Processor {
         src: SocketAddrV4,
         dst: SocketAddrV4,
         now: u64,
-        k: &mut dyn Kernel,
-    ) -> Option<SocketAddrV4> {
+        resume: Option<&Resume>,
+    ) -> Result<Option<SocketAddrV4>, LookupRequest> {
         if let Some(m) = self.mappings.by_public_port(dst.port()).copied() {
             self.mappings.touch(m.private, now);
-            return Some(m.private);
+            return Ok(Some(m.private));
         }
-        let private = k.private_of_inbound(src, dst)?;
+        let request = LookupRequest::PrivateOfInbound {
+            src,
+            public_dst: dst,
+        };
+        let Some(private) = answer(resume, request)? else {
+            return Ok(None);
+        };
         self.mappings
             .observed(&mut self.pool, private, dst.port(), now);
-        Some(private)
+        Ok(Some(private))
     }
 
-    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, k: &mut dyn Kernel) -> Verdict {
+    /// Handles one queued packet: its verdict (the actions it needs are collected for
+    /// [`Processor::take_actions`]), or a conntrack lookup it needs first: then call it
+    /// again for the same packet with the answer in `resume`.
+    pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, resume: Option<&Resume>) -> Step {
+        let counters = self.counters;
+        match self.decide(hook, packet, now, resume) {
+            Ok(v) => Step::Verdict(v),
+            Err(request) => {
+                // Nothing but the counters changed before a lookup point.
+                self.counters = counters;
+                Step::Lookup(request)
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        hook: Hook,
+        packet: &[u8],
+        now: u64,
+        resume: Option<&Resume>,
+    ) -> Result<Verdict, LookupRequest> {
         self.counters.seen += 1;
         let Ok(pkt) = UdpPacket::parse(packet) else {
             self.counters.unparsable += 1;
-            return Verdict::Accept;
+            return Ok(Verdict::Accept);
         };
         let (Some(wan_ip), Some(advertised)) = (self.wan_ip, self.advertised_ip()) else {
-            return self.pass(pkt.payload());
+            return Ok(self.pass(pkt.payload()));
         };
         let (src, dst) = (pkt.source(), pkt.destination());
         let (direction, phone, peer, public_port) = match hook {
             Hook::Outbound => {
                 if *src.ip() == wan_ip {
-                    return self.pass(pkt.payload());
+                    return Ok(self.pass(pkt.payload()));
                 }
                 // With the ALG off, masquerade picks the port and nothing needs it here.
                 let port = if self.alg {
-                    self.outbound_mapping(src, dst, wan_ip, now, k)
+                    self.outbound_mapping(src, dst, wan_ip, now, resume)?
                 } else {
                     src.port()
                 };
@@ -200,10 +334,10 @@ impl Processor {
             }
             Hook::Inbound => {
                 if *dst.ip() != wan_ip {
-                    return self.pass(pkt.payload());
+                    return Ok(self.pass(pkt.payload()));
                 }
-                let Some(private) = self.inbound_mapping(src, dst, now, k) else {
-                    return self.pass(pkt.payload());
+                let Some(private) = self.inbound_mapping(src, dst, now, resume)? else {
+                    return Ok(self.pass(pkt.payload()));
                 };
                 (Direction::Inbound, private, src, dst.port())
             }
@@ -224,6 +358,9 @@ impl Processor {
             }
         };
         let mut keep = KeepPorts;
+        // The media ports the plan claims are kept only if the message is rewritten
+        // with them (a skipped rewrite, e.g. too many edits, gives them back).
+        self.pool.begin();
         let mut media = MediaPorts {
             pool: &mut self.pool,
         };
@@ -234,9 +371,15 @@ impl Processor {
         let memory: &mut dyn Memory = if self.alg { &mut at } else { &mut stateless };
         let result = engine::plan_with(payload, direction, &nat, ports, memory);
         let Ok(plan) = &result else {
+            self.pool.rollback();
             self.counters.unparsable += 1;
-            return Verdict::Accept;
+            return Ok(Verdict::Accept);
         };
+        if plan.facts.skipped.is_some() {
+            self.pool.rollback();
+        } else {
+            self.pool.commit();
+        }
         if direction == Direction::Inbound && self.alg {
             let r = &plan.restoration;
             if !r.kept.is_empty() || r.streams_kept > 0 {
@@ -248,28 +391,34 @@ impl Processor {
                 }
             }
         }
-        self.track(&plan.facts, direction, phone, peer, public, now, k);
+        self.track(&plan.facts, direction, phone, peer, public, now);
         if plan.is_unchanged() || !self.alg {
             self.counters.unchanged += 1;
-            return Verdict::Accept;
+            return Ok(Verdict::Accept);
         }
         let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
         match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
+            // A verdict carries at most this much (a netlink attribute).
+            Ok(()) if out.len() > crate::netlink::nfqueue::MAX_REPLACEMENT => {
+                self.counters.unparsable += 1;
+                Ok(Verdict::Accept)
+            }
             Ok(()) => {
                 self.counters.rewritten += 1;
-                Verdict::Replace(out)
+                Ok(Verdict::Replace(out))
             }
             Err(_) => {
                 self.counters.unparsable += 1;
-                Verdict::Accept
+                Ok(Verdict::Accept)
             }
         }
     }
 
     /// Feeds a message's facts to the registration and call state. Actions caused by
-    /// the far end's messages are carried out now; the phone's wait for
-    /// [`Processor::flush`].
-    #[allow(clippy::too_many_arguments)]
+    /// the far end's messages go before its verdict (its own media may follow it at
+    /// once); the phone's may trail: what a phone's message asks for (its media
+    /// mapping, pinholes for the far end) is needed a network round trip later at the
+    /// earliest, never by the message itself.
     pub(crate) fn track(
         &mut self,
         facts: &Facts,
@@ -278,7 +427,6 @@ impl Processor {
         peer: SocketAddrV4,
         public: SocketAddrV4,
         now: u64,
-        k: &mut dyn Kernel,
     ) {
         let from_phone = direction == Direction::Outbound;
         let is_register = |m: Option<&[u8]>| m.is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"));
@@ -305,44 +453,16 @@ impl Processor {
             now,
         ));
         if from_phone {
-            self.pending.extend(actions);
-        } else if let Some(wan_ip) = self.wan_ip {
-            // The far end's own media may follow its message at once: its pinholes
-            // exist before the message is let through.
-            self.run(&actions, wan_ip, k);
-        }
-    }
-
-    /// Carries out the actions of the phone's messages handled since the last flush.
-    /// The daemon calls it right after the verdict: what a phone's message asks for
-    /// (its media mapping, pinholes for the far end) is needed a network round trip
-    /// later at the earliest, never by the message itself (whose own SNAT mapping is
-    /// programmed before its verdict).
-    pub fn flush(&mut self, k: &mut dyn Kernel) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let actions = std::mem::take(&mut self.pending);
-        if let Some(wan_ip) = self.wan_ip {
-            self.run(&actions, wan_ip, k);
-        }
-        self.pending = actions;
-        self.pending.clear();
-    }
-
-    /// Carries out actions, counting failures (the packet is accepted regardless).
-    pub fn run(&mut self, actions: &[Action], wan_ip: Ipv4Addr, k: &mut dyn Kernel) {
-        if actions.is_empty() {
-            return;
-        }
-        if let Err(e) = k.apply(actions, wan_ip) {
-            log::warn!("cannot apply {actions:?}: {e}");
-            self.counters.program_errors += 1;
+            self.trailing.extend(actions);
+        } else {
+            self.before.extend(actions);
         }
     }
 
     /// Periodic work: expire registrations, idle calls and idle signalling mappings.
-    pub fn housekeeping(&mut self, now: u64, media_timeout: u32, k: &mut dyn Kernel) {
+    /// Returns the actions that withdraw them from the datapath.
+    #[must_use]
+    pub fn housekeeping(&mut self, now: u64, media_timeout: u32) -> Vec<Action> {
         let mut actions = self.registrations.expire(now);
         let policy = self.policy();
         actions.extend(
@@ -357,9 +477,7 @@ impl Processor {
             u64::from(self.signaling_timeout),
             |m| regs.get(m.private).is_some(),
         );
-        if let Some(wan_ip) = self.wan_ip {
-            self.run(&actions, wan_ip, k);
-        }
+        actions
     }
 
     /// Counts a packet passed without rewriting (still checks it frames as SIP).
@@ -380,44 +498,73 @@ mod tests {
 
     #[derive(Default)]
     struct FakeKernel {
-        programmed: Vec<(SocketAddrV4, SocketAddrV4)>,
+        /// SNAT elements asked for before a verdict: (private, public port).
+        programmed: Vec<(SocketAddrV4, u16)>,
         conntrack: Vec<(SocketAddrV4, SocketAddrV4, SocketAddrV4)>, // private, remote, public
+        /// Other actions, before-verdict ones first.
         actions: Vec<Action>,
+        /// Of those, how many had to precede the verdicts.
+        before: usize,
+        /// Conntrack lookups the packets asked for.
+        lookups: usize,
     }
 
-    impl Kernel for FakeKernel {
-        fn program_snat(
-            &mut self,
-            private: SocketAddrV4,
-            public: SocketAddrV4,
-            _: u32,
-        ) -> std::io::Result<()> {
-            self.programmed.push((private, public));
-            Ok(())
+    impl FakeKernel {
+        /// Answers a lookup from the fake conntrack table.
+        fn answer(&self, r: &LookupRequest) -> Option<SocketAddrV4> {
+            match *r {
+                LookupRequest::NatOfOutbound { src, dst } => self
+                    .conntrack
+                    .iter()
+                    .find(|c| c.0 == src && c.1 == dst)
+                    .map(|c| c.2),
+                LookupRequest::PrivateOfInbound { src, public_dst } => self
+                    .conntrack
+                    .iter()
+                    .find(|c| c.1 == src && c.2 == public_dst)
+                    .map(|c| c.0),
+            }
         }
-        fn nat_of_outbound(
-            &mut self,
-            src: SocketAddrV4,
-            dst: SocketAddrV4,
-        ) -> Option<SocketAddrV4> {
-            self.conntrack
-                .iter()
-                .find(|c| c.0 == src && c.1 == dst)
-                .map(|c| c.2)
+
+        /// Handles a packet as the daemon does, answering its lookups.
+        fn handle(&mut self, p: &mut Processor, hook: Hook, packet: &[u8], now: u64) -> Verdict {
+            let mut resume = None;
+            loop {
+                match p.handle(hook, packet, now, resume.as_ref()) {
+                    Step::Verdict(v) => return v,
+                    Step::Lookup(request) => {
+                        self.lookups += 1;
+                        resume = Some(Resume {
+                            request,
+                            answer: self.answer(&request),
+                        })
+                    }
+                }
+            }
         }
-        fn private_of_inbound(
-            &mut self,
-            src: SocketAddrV4,
-            dst: SocketAddrV4,
-        ) -> Option<SocketAddrV4> {
-            self.conntrack
-                .iter()
-                .find(|c| c.1 == src && c.2 == dst)
-                .map(|c| c.0)
-        }
-        fn apply(&mut self, actions: &[Action], _: Ipv4Addr) -> std::io::Result<()> {
-            self.actions.extend_from_slice(actions);
-            Ok(())
+    }
+
+    impl FakeKernel {
+        /// Takes what the processor collected, as the daemon does after a burst.
+        fn commit(&mut self, p: &mut Processor) {
+            let (before, trailing) = p.take_actions();
+            self.actions.clear();
+            for a in before {
+                match a {
+                    Action::Snat {
+                        private,
+                        public_port,
+                        ..
+                    } => self.programmed.push((private, public_port)),
+                    other => self.actions.push(other),
+                }
+            }
+            self.before = self.actions.len();
+            assert!(
+                !trailing.iter().any(|a| matches!(a, Action::Snat { .. })),
+                "SNAT always precedes the verdict"
+            );
+            self.actions.extend(trailing);
         }
     }
 
@@ -459,15 +606,13 @@ mod tests {
         let mut p = processor();
         let mut k = FakeKernel::default();
         let pkt = udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER);
-        let Verdict::Replace(out) = p.handle(Hook::Outbound, &pkt, 0, &mut k) else {
+        let Verdict::Replace(out) = k.handle(&mut p, Hook::Outbound, &pkt, 0) else {
             panic!("not rewritten")
         };
+        k.commit(&mut p);
         assert_eq!(
             k.programmed,
-            vec![(
-                "192.168.1.20:5060".parse().unwrap(),
-                "198.51.100.1:5060".parse().unwrap()
-            )]
+            vec![("192.168.1.20:5060".parse().unwrap(), 5060)]
         );
         assert!(checksums_ok(&out));
         let v = UdpPacket::parse(&out).unwrap();
@@ -490,7 +635,7 @@ mod tests {
 
         // The response comes back to the public port and is restored.
         let back = udp("198.51.100.10:5060", "198.51.100.1:5060", OK);
-        let Verdict::Replace(out) = p.handle(Hook::Inbound, &back, 1, &mut k) else {
+        let Verdict::Replace(out) = k.handle(&mut p, Hook::Inbound, &back, 1) else {
             panic!("not restored")
         };
         let text = String::from_utf8_lossy(UdpPacket::parse(&out).unwrap().payload()).into_owned();
@@ -508,12 +653,12 @@ mod tests {
         let aware = String::from_utf8_lossy(REGISTER).replace("192.168.1.20", "198.51.100.1");
         let pkt = udp("192.168.1.20:5060", "198.51.100.10:5060", aware.as_bytes());
         assert!(matches!(
-            p.handle(Hook::Outbound, &pkt, 0, &mut k),
+            k.handle(&mut p, Hook::Outbound, &pkt, 0),
             Verdict::Accept
         ));
         let back = udp("198.51.100.10:5060", "198.51.100.1:5060", OK);
         assert!(matches!(
-            p.handle(Hook::Inbound, &back, 1, &mut k),
+            k.handle(&mut p, Hook::Inbound, &back, 1),
             Verdict::Accept
         ));
         assert_eq!(
@@ -525,7 +670,7 @@ mod tests {
             (0, 2, 1)
         );
         // Housekeeping forgets the transaction after timer F; the contact stays.
-        p.housekeeping(40, 300, &mut k);
+        let _ = p.housekeeping(40, 300);
         assert_eq!((p.restore.transactions(), p.restore.contacts()), (0, 1));
     }
 
@@ -533,29 +678,27 @@ mod tests {
     fn second_phone_on_the_same_port_gets_another_public_port() {
         let mut p = processor();
         let mut k = FakeKernel::default();
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
             0,
-            &mut k,
         );
         let second = String::from_utf8_lossy(REGISTER).replace("192.168.1.20", "192.168.1.21");
-        let Verdict::Replace(out) = p.handle(
+        let Verdict::Replace(out) = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.21:5060", "198.51.100.10:5060", second.as_bytes()),
             0,
-            &mut k,
         ) else {
             panic!()
         };
+        k.commit(&mut p);
         let public2 = k.programmed[1].1;
-        assert_ne!(public2.port(), 5060);
+        assert_ne!(public2, 5060);
         let text = String::from_utf8_lossy(UdpPacket::parse(&out).unwrap().payload()).into_owned();
         assert!(
-            text.contains(&format!(
-                "Contact: <sip:100@198.51.100.1:{}>",
-                public2.port()
-            )),
+            text.contains(&format!("Contact: <sip:100@198.51.100.1:{public2}>")),
             "{text}"
         );
     }
@@ -569,20 +712,41 @@ mod tests {
             "198.51.100.10:5060".parse().unwrap(),
             "198.51.100.1:61000".parse().unwrap(),
         ));
-        let Verdict::Replace(out) = p.handle(
+        let Verdict::Replace(out) = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
             0,
-            &mut k,
         ) else {
             panic!()
         };
         assert!(String::from_utf8_lossy(&out).contains("198.51.100.1:61000"));
+        assert_eq!(k.lookups, 1, "asked once, then resumed");
+        assert_eq!(p.counters.seen, 1, "a resumed packet counts once");
+        // Asking changes nothing: the packet is decided when resumed.
+        let mut q = processor();
+        let register = udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER);
+        let Step::Lookup(request) = q.handle(Hook::Outbound, &register, 0, None) else {
+            panic!("a new flow asks conntrack first")
+        };
+        assert_eq!(
+            request,
+            LookupRequest::NatOfOutbound {
+                src: "192.168.1.20:5060".parse().unwrap(),
+                dst: "198.51.100.10:5060".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            (q.counters, q.mappings.iter().count()),
+            (Counters::default(), 0)
+        );
+        let (before, trailing) = q.take_actions();
+        assert!(before.is_empty() && trailing.is_empty());
         // Inbound to an unknown public port is resolved through conntrack too.
         let mut p = processor();
         let back = udp("198.51.100.10:5060", "198.51.100.1:61000", OK);
         assert!(matches!(
-            p.handle(Hook::Inbound, &back, 0, &mut k),
+            k.handle(&mut p, Hook::Inbound, &back, 0),
             Verdict::Accept | Verdict::Replace(_)
         ));
         assert_eq!(
@@ -592,41 +756,63 @@ mod tests {
     }
 
     #[test]
+    fn a_skipped_rewrite_gives_back_the_media_ports_it_claimed() {
+        // 70 Contacts with the phone's address: more edits than a plan holds, found
+        // out after the SDP's media port was claimed. The message passes unchanged and
+        // the port goes back.
+        let contacts = "Contact: <sip:a@192.168.1.20:5060>\r\n".repeat(70);
+        let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK9\r\nCall-ID: big\r\nCSeq: 1 INVITE\r\n{contacts}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        let v = k.handle(
+            &mut p,
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
+            0,
+        );
+        assert!(matches!(v, Verdict::Accept), "passed unchanged");
+        assert_eq!(p.pool.owner(4000), None, "no media port leaks");
+        assert_eq!(p.pool.len(), 1, "only the signalling port: {:?}", p.pool);
+    }
+
+    #[test]
     fn alg_off_garbage_and_unknown_flows_pass_unchanged() {
         let mut p = processor();
         p.alg = false;
         let mut k = FakeKernel::default();
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Outbound,
                 &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
-                0,
-                &mut k
+                0
             ),
             Verdict::Accept
         ));
+        k.commit(&mut p);
         assert!(k.programmed.is_empty());
         p.alg = true;
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Outbound,
                 &udp("192.168.1.20:5060", "198.51.100.10:5060", b"\x00garbage"),
-                0,
-                &mut k
+                0
             ),
             Verdict::Accept
         ));
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Inbound,
                 &udp("198.51.100.66:5060", "198.51.100.1:7777", OK),
-                0,
-                &mut k
+                0
             ),
             Verdict::Accept
         ));
         assert!(matches!(
-            p.handle(Hook::Outbound, &[0x60, 0, 0], 0, &mut k),
+            k.handle(&mut p, Hook::Outbound, &[0x60, 0, 0], 0),
             Verdict::Accept
         ));
         assert_eq!(p.counters.seen, 4);
@@ -634,25 +820,87 @@ mod tests {
         assert_eq!(p.counters.unchanged, 2);
     }
 
+    /// Eight phones register and each places a call; what a replay after a reload
+    /// emits.
+    fn replay_of_a_fresh_processor() -> Vec<Action> {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        for i in 0..8u16 {
+            let (ip, port) = (format!("192.168.1.{}", 20 + i), 5060 + 2 * i);
+            let reg = format!("REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bKr{i};rport\r\nTo: <sip:{i}@pbx>\r\nCall-ID: r{i}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{i}@{ip}:{port}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n");
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp(
+                    &format!("{ip}:{port}"),
+                    "198.51.100.10:5060",
+                    reg.as_bytes(),
+                ),
+                0,
+            );
+            let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:{port};branch=z9hG4bKr{i}\r\nCall-ID: r{i}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{i}@198.51.100.1:{port}>;expires=120\r\nContent-Length: 0\r\n\r\n");
+            k.handle(
+                &mut p,
+                Hook::Inbound,
+                &udp(
+                    "198.51.100.10:5060",
+                    &format!("198.51.100.1:{port}"),
+                    ok.as_bytes(),
+                ),
+                1,
+            );
+            let sdp = format!(
+                "v=0\r\nc=IN IP4 {ip}\r\nm=audio {} RTP/AVP 0\r\n",
+                4000 + 2 * i
+            );
+            let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bKc{i}\r\nCall-ID: c{i}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp(
+                    &format!("{ip}:{port}"),
+                    "198.51.100.10:5060",
+                    inv.as_bytes(),
+                ),
+                2,
+            );
+        }
+        assert_eq!((p.registrations.len(), p.calls.len()), (8, 8));
+        p.replay(3)
+    }
+
+    #[test]
+    fn a_replay_comes_out_in_the_same_order_every_time() {
+        let first = replay_of_a_fresh_processor();
+        assert_eq!(
+            first.len(),
+            8 * (4 + 1),
+            "per call 2 endpoints + 2 SNAT, per phone 1"
+        );
+        for _ in 0..4 {
+            assert_eq!(replay_of_a_fresh_processor(), first);
+        }
+    }
+
     #[test]
     fn registration_and_call_state_follow_the_datapath() {
         let mut p = processor();
         let mut k = FakeKernel::default();
         let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
             0,
-            &mut k,
         );
         let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=120\r\nContent-Length: 0\r\n\r\n";
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Inbound,
             &udp("198.51.100.10:5060", "198.51.100.1:5060", ok),
             1,
-            &mut k,
         );
-        p.flush(&mut k);
+        k.commit(&mut p);
         assert_eq!(
             k.actions,
             vec![
@@ -675,21 +923,18 @@ mod tests {
         k.actions.clear();
         let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
         let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
-        let Verdict::Replace(out) = p.handle(
+        let Verdict::Replace(out) = k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
             2,
-            &mut k,
         ) else {
             panic!()
         };
         assert!(String::from_utf8_lossy(&out)
             .contains("c=IN IP4 198.51.100.1\r\nm=audio 4000 RTP/AVP 0"));
-        assert!(
-            k.actions.is_empty(),
-            "media actions wait until after the verdict"
-        );
-        p.flush(&mut k);
+        k.commit(&mut p);
+        assert_eq!(k.before, 0, "media actions may trail the verdict");
         assert!(k.actions.contains(&Action::MediaSnat {
             private: "192.168.1.20:4000".parse().unwrap(),
             public_port: 4000
@@ -700,11 +945,11 @@ mod tests {
         let mut p = processor();
         p.alg = false;
         let mut k = FakeKernel::default();
-        p.handle(
+        k.handle(
+            &mut p,
             Hook::Outbound,
             &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
             0,
-            &mut k,
         );
         k.conntrack.push((
             "192.168.1.20:5060".parse().unwrap(),
@@ -714,19 +959,19 @@ mod tests {
         let ok_plain =
             String::from_utf8_lossy(ok).replace("198.51.100.1:5060>", "192.168.1.20:5060>");
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Inbound,
                 &udp(
                     "198.51.100.10:5060",
                     "198.51.100.1:5060",
                     ok_plain.as_bytes()
                 ),
-                1,
-                &mut k
+                1
             ),
             Verdict::Accept
         ));
-        p.flush(&mut k);
+        k.commit(&mut p);
         assert!(
             matches!(
                 k.actions.as_slice(),
@@ -736,15 +981,15 @@ mod tests {
             k.actions
         );
         assert!(matches!(
-            p.handle(
+            k.handle(
+                &mut p,
                 Hook::Outbound,
                 &udp("192.168.1.20:5060", "198.51.100.10:5060", inv.as_bytes()),
-                2,
-                &mut k
+                2
             ),
             Verdict::Accept
         ));
-        p.flush(&mut k);
+        k.commit(&mut p);
         assert!(k.actions.contains(&Action::MediaEndpoint {
             private: "192.168.1.20:4000".parse().unwrap()
         }));

@@ -1,0 +1,156 @@
+//! One whole SIP message on a relayed TCP connection ([`crate::relay`]): the same
+//! engine, registration and call state as a queued datagram, sans-IO. The actions it
+//! yields are those of a UDP message minus the ones about the phone's UDP signalling
+//! flow (DNAT towards a registered phone, the UDP flow timeout): the relay holds the
+//! TCP connection open itself.
+
+use super::Processor;
+use crate::engine::{self, AssumeRewritten, Direction, KeepPorts, Memory, Nat, PortMap};
+use crate::relay::Conn;
+use crate::state::actions::Action;
+use crate::state::calls::MediaPorts;
+
+/// Actions about the phone's UDP signalling flow.
+pub fn is_udp_signalling(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::Reachable { .. }
+            | Action::Unreachable { .. }
+            | Action::FlowTimeout { .. }
+            | Action::Snat { .. }
+    )
+}
+
+impl Processor {
+    /// One whole SIP message on a relayed TCP connection of `conn.phone` (its Via
+    /// endpoint) with the far end `conn.peer`, appearing as `conn.public`: the message
+    /// to send instead (None: send it unchanged), and the actions to carry out before
+    /// it is sent. The same steps as a datagram's in `Processor::decide`.
+    pub fn stream_message(
+        &mut self,
+        direction: Direction,
+        conn: &Conn,
+        message: &[u8],
+        now: u64,
+    ) -> (Option<Vec<u8>>, Vec<Action>) {
+        self.counters.seen += 1;
+        let mark = self.actions_mark();
+        let (phone, public) = (conn.phone, conn.public);
+        let nat = if self.alg {
+            Nat {
+                private: phone,
+                public,
+            }
+        } else {
+            Nat {
+                private: phone,
+                public: phone,
+            }
+        };
+        let mut keep = KeepPorts;
+        self.pool.begin();
+        let mut media = MediaPorts {
+            pool: &mut self.pool,
+        };
+        let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
+        // The same restoration memory as UDP: a response on the connection is restored
+        // only if the ALG rewrote its request.
+        let (mut at, mut stateless) = (self.restore.at(now), AssumeRewritten);
+        let memory: &mut dyn Memory = if self.alg { &mut at } else { &mut stateless };
+        let result = engine::plan_with(message, direction, &nat, ports, memory);
+        let Ok(plan) = &result else {
+            self.pool.rollback();
+            self.counters.unparsable += 1;
+            return (None, Vec::new());
+        };
+        if plan.facts.skipped.is_some() {
+            self.pool.rollback();
+        } else {
+            self.pool.commit();
+        }
+        if direction == Direction::Inbound && self.alg {
+            let r = &plan.restoration;
+            if !r.kept.is_empty() || r.streams_kept > 0 {
+                self.counters.not_restored += 1;
+            }
+            if log::log_enabled!(log::Level::Debug) {
+                for line in plan.restoration_lines() {
+                    log::debug!("to {phone} over TCP: {line}");
+                }
+            }
+        }
+        self.track(&plan.facts, direction, phone, conn.peer, public, now);
+        let mut actions = self.take_actions_since(mark);
+        actions.retain(|a| !is_udp_signalling(a));
+        if plan.is_unchanged() || !self.alg {
+            self.counters.unchanged += 1;
+            return (None, actions);
+        }
+        self.counters.rewritten += 1;
+        (Some(plan.output()), actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Conn {
+        Conn {
+            phone: "192.168.1.20:5060".parse().unwrap(),
+            source: "192.168.1.20:41000".parse().unwrap(),
+            peer: "198.51.100.10:5060".parse().unwrap(),
+            public: "198.51.100.1:5060".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_tcp_message_is_rewritten_and_tracked_like_udp_without_udp_flow_actions() {
+        let mut p = Processor::new(true, 3600);
+        p.wan_ip = Some("198.51.100.1".parse().unwrap());
+        let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+        let (out, actions) = p.stream_message(Direction::Outbound, &conn(), reg, 0);
+        assert_eq!(
+            out.expect("rewritten"),
+            b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert!(actions.is_empty());
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK1\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060;transport=tcp>;expires=120\r\nContent-Length: 0\r\n\r\n";
+        let (back, actions) = p.stream_message(Direction::Inbound, &conn(), ok, 1);
+        assert!(back
+            .expect("restored")
+            .windows(45)
+            .any(|w| w == b"Contact: <sip:100@192.168.1.20:5060;transport"));
+        assert_eq!(p.registrations.len(), 1, "the registration is tracked");
+        assert!(
+            actions.is_empty(),
+            "no UDP DNAT or UDP flow timeout for a TCP registration: {actions:?}"
+        );
+        // A call's media: the same actions as over UDP.
+        let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+        let (out, actions) = p.stream_message(Direction::Outbound, &conn(), inv.as_bytes(), 2);
+        assert!(String::from_utf8_lossy(&out.unwrap())
+            .ends_with("c=IN IP4 198.51.100.1\r\nm=audio 4000 RTP/AVP 0\r\n"));
+        assert!(actions.contains(&Action::MediaSnat {
+            private: "192.168.1.20:4000".parse().unwrap(),
+            public_port: 4000
+        }));
+        assert_eq!(p.calls.len(), 1);
+        // What the UDP path collected meanwhile stays for it.
+        assert_eq!(p.take_actions(), (Vec::new(), Vec::new()));
+        // Garbage is passed unchanged and counted.
+        assert_eq!(
+            p.stream_message(Direction::Inbound, &conn(), b"\x00\x01", 3)
+                .0,
+            None
+        );
+        assert_eq!(p.counters.unparsable, 1);
+        // ALG off: nothing rewritten.
+        p.alg = false;
+        assert_eq!(
+            p.stream_message(Direction::Outbound, &conn(), reg, 4).0,
+            None
+        );
+    }
+}
