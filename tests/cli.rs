@@ -43,7 +43,11 @@ fn rewrite(extra: &[&str], input: &[u8]) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    // A usage error exits before reading stdin: the write may then fail with EPIPE
+    // (flaked 2 runs in 5); the exit status and stderr say what happened.
+    if let Err(e) = child.stdin.take().unwrap().write_all(input) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     child.wait_with_output().unwrap()
 }
 
