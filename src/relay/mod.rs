@@ -445,6 +445,7 @@ impl Relay<'_> {
                 |f: &libc::pollfd| f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
             if ready(&fds[0]) {
                 match (&self.down).read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Ok(0) | Err(_) => from_phone.eof = true,
                     Ok(n) => {
                         from_phone.buf.extend_from_slice(&chunk[..n]);
@@ -458,6 +459,7 @@ impl Relay<'_> {
             if ready(&fds[1]) {
                 let Some(up) = self.up.as_ref() else { return };
                 match (&*up).read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Ok(0) | Err(_) => from_peer.eof = true,
                     Ok(n) => {
                         from_peer.buf.extend_from_slice(&chunk[..n]);
