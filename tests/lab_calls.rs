@@ -735,3 +735,55 @@ fn a_nat_aware_phone_registers_calls_and_is_called_byte_for_byte() {
         "{log}"
     );
 }
+
+#[test]
+fn firewall_stop_and_start_deleting_every_table_is_followed_by_a_reinstall() {
+    let Some(mut lab) = Lab::new("fwflush") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    let phone_rtp = lab.udp("lan1", &format!("{PHONE1}:4000"));
+    let gw = lab.udp("wan", &format!("{MEDIA_GW}:30000"));
+    s.call(
+        "flush1",
+        &sdp(PHONE1, &audio(4000)),
+        &sdp(MEDIA_GW, &audio(30000)),
+    );
+    let public_rtp = addr(&format!("{ROUTER_WAN}:4000"));
+    assert!(media_flows(&gw, &phone_rtp, public_rtp).is_some());
+    // `/etc/init.d/firewall stop` runs `fw4 flush`, which deletes every table (ours
+    // too: openwrt/firewall4 root/sbin/fw4, flush()); `start` brings back fw4's alone.
+    lab.exec("r", &["nft", "flush", "ruleset"]);
+    lab.reload_fw4(true);
+    let back = std::time::Instant::now();
+    while lab
+        .try_exec("r", &["nft", "list", "table", "inet", "sipalg"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(
+            back.elapsed() < Duration::from_secs(20),
+            "table inet sipalg not reinstalled: {}",
+            lab.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(lab.log().contains("installing it again"), "{}", lab.log());
+    // The call in progress has its pinhole again, and new messages are rewritten.
+    assert_eq!(
+        media_flows(&gw, &phone_rtp, public_rtp),
+        Some(addr(&format!("{MEDIA_GW}:30000")))
+    );
+    let (inv, _) = s.call(
+        "flush2",
+        &sdp(PHONE1, &audio(4002)),
+        &sdp(MEDIA_GW, &audio(30002)),
+    );
+    assert!(
+        text(&inv).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
+        "{}",
+        text(&inv)
+    );
+}

@@ -232,6 +232,8 @@ fn nft_elements_add_readback_refresh_delete() {
     let list_s = || ns.exec(&["nft", "list", "set", "inet", "t", "s"]);
 
     let mut nft = ns.run(|| Nft::open().unwrap());
+    assert!(nft.has_table("t").unwrap(), "table t is there");
+    assert!(!nft.has_table("nope").unwrap(), "table nope is not");
     // The socket stays in the namespace it was opened in, whatever thread uses it.
     nft.add_elements(
         "t",

@@ -23,6 +23,18 @@ pub struct NetlinkKernel {
 }
 
 impl NetlinkKernel {
+    /// Whether our table is still in the kernel (`None`: netlink failed, say nothing).
+    pub fn table_present(&mut self) -> Option<bool> {
+        match self.nft().and_then(|nft| nft.has_table(TABLE)) {
+            Ok(present) => Some(present),
+            Err(e) => {
+                log::debug!("cannot ask for table inet {TABLE}: {e}");
+                self.nft = None;
+                None
+            }
+        }
+    }
+
     fn nft(&mut self) -> std::io::Result<&mut Nft> {
         if self.nft.is_none() {
             let mut nft = Nft::open()?;

@@ -46,6 +46,9 @@ pub struct Shared {
     pub relay: Option<Arc<crate::relay::Stats>>,
     /// Why SIP over TCP is not diverted to the relay although `tcp` and `alg` are on.
     pub relay_off: Option<String>,
+    /// The last install of our firewall state succeeded (a table missing later was
+    /// deleted by someone else).
+    pub installed: bool,
 }
 
 impl Shared {
@@ -74,6 +77,7 @@ impl Shared {
     /// Installs (atomically replaces) our firewall state for the current config/WAN,
     /// then puts back the per-call and per-registration elements.
     fn install_firewall(&mut self) -> Result<(), String> {
+        self.installed = false;
         if self.wan.devices.is_empty() {
             return Err("no WAN device: set wan_device or add a default route".into());
         }
@@ -102,6 +106,7 @@ impl Shared {
         }
         let backend = firewall::install(&input, self.backend)?;
         self.backend = backend;
+        self.installed = true;
         self.replay_state();
         Ok(())
     }
@@ -370,6 +375,7 @@ pub fn run(args: &[String]) -> i32 {
         ct_timeouts: true,
         relay: None,
         relay_off: None,
+        installed: false,
     };
     shared.apply_config();
     if let Err(e) = shared.install_firewall() {
@@ -622,6 +628,23 @@ fn follow_wan(shared: &Arc<Mutex<Shared>>) {
     }
 }
 
+/// Puts our table back after something else deleted it (`fw4 flush`, run by
+/// `/etc/init.d/firewall stop`, deletes every table; `fw4 restart` and `reload` leave it):
+/// the rules, then every live call's and registration's elements.
+fn reinstall_lost_table(shared: &Arc<Mutex<Shared>>) {
+    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if !s.installed {
+        return;
+    }
+    log::warn!(
+        "table inet {} was deleted by something else (fw4 flush?): installing it again",
+        ruleset::TABLE
+    );
+    if let Err(e) = s.install_firewall() {
+        log::error!("cannot install the firewall rules again: {e}");
+    }
+}
+
 /// Forgets every mapping, call and registration (the WAN changed under them).
 fn forget_flows(s: &mut Shared) {
     s.processor.forget();
@@ -679,6 +702,9 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
         }
         if tick % 20 == 0 {
             follow_wan(&shared);
+            if counters.table_present() == Some(false) {
+                reinstall_lost_table(&shared);
+            }
         }
     }
 }

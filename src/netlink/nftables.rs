@@ -28,12 +28,15 @@ use super::socket::NetlinkSocket;
 pub const NFPROTO_INET: u8 = 1;
 pub const AF_UNSPEC: u8 = 0;
 
+pub const NFT_MSG_GETTABLE: u8 = 1;
 pub const NFT_MSG_NEWSETELEM: u8 = 12;
 pub const NFT_MSG_GETSETELEM: u8 = 13;
 pub const NFT_MSG_DELSETELEM: u8 = 14;
 /// Like DELSETELEM, but a missing element is not an error (Linux >= 6.3).
 pub const NFT_MSG_DESTROYSETELEM: u8 = 30;
 
+// enum nft_table_attributes
+pub const NFTA_TABLE_NAME: u16 = 1;
 // enum nft_set_elem_list_attributes
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 pub const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -190,6 +193,22 @@ pub enum Change<'a> {
 /// Encodes a whole batch with sequence numbers starting at `first`. Returns the buffer,
 /// the number of messages (BEGIN and END included) and the sequence number of the
 /// message that carries `NLM_F_ACK` (the last data message).
+/// GETTABLE for `table` in family inet, with an ACK: the kernel replies with the table
+/// and the ACK, or with ENOENT.
+fn encode_get_table(seq: u32, table: &str) -> Vec<u8> {
+    let mut b = MsgBuilder::new();
+    let o = b.begin(
+        nfnl_type(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE),
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        NFPROTO_INET,
+        0,
+    );
+    b.attrs().put_str(NFTA_TABLE_NAME, table);
+    b.end(o);
+    b.buf
+}
+
 fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) {
     let mut b = MsgBuilder::new();
     let mut seq = first;
@@ -292,6 +311,20 @@ impl Nft {
             .run(table, &[Op::Destroy(set, std::slice::from_ref(key))])
             .is_ok();
         self.destroy
+    }
+
+    /// Whether `table inet <table>` exists: something else may delete it (`fw4 flush`,
+    /// which `/etc/init.d/firewall stop` runs, deletes every table).
+    pub fn has_table(&mut self, table: &str) -> io::Result<bool> {
+        let seq = self.sock.next_seqs(1);
+        match self
+            .sock
+            .request(&encode_get_table(seq, table), seq, |_| {})
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn run(&mut self, table: &str, ops: &[Op<'_>]) -> io::Result<()> {
@@ -425,6 +458,28 @@ mod tests {
             ])),
             timeout_ms: Some(90_000),
         }
+    }
+
+    #[test]
+    fn get_table_request_layout() {
+        let m = encode_get_table(7, "sipalg");
+        #[rustfmt::skip]
+        let mut want: Vec<u8> = vec![
+            0, 0, 0, 0,             // nlmsg_len (host order, patched below)
+            0x01, 0x0a,             // NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE
+            0x05, 0x00,             // NLM_F_REQUEST | NLM_F_ACK
+            7, 0, 0, 0,             // seq
+            0, 0, 0, 0,             // pid
+            1, 0, 0, 0,             // NFPROTO_INET, NFNETLINK_V0, res_id 0
+            11, 0, 1, 0,            // NFTA_TABLE_NAME, 4 + 7 bytes
+            b's', b'i', b'p', b'a', b'l', b'g', 0, 0, // "sipalg\0", padded to 4
+        ];
+        let len = want.len() as u32;
+        want[..4].copy_from_slice(&len.to_ne_bytes());
+        if cfg!(target_endian = "little") {
+            assert_eq!(m, want);
+        }
+        assert_eq!(m.len(), 32);
     }
 
     #[test]
