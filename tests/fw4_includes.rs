@@ -15,8 +15,11 @@
 //!   `chain helper_<zone>` (fw4's SIP helper assignment) have none, `raw_prerouting`
 //!   only an append hook.
 
+#[path = "common/files.rs"]
+mod files;
+use files::files_under;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -76,26 +79,6 @@ const ALWAYS_EMITTED: &[&str] = &[
     "mangle_output",
     "mangle_forward",
 ];
-
-fn files_under(base: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(base, base, &mut out);
-    out.sort();
-    out
-}
 
 /// Why fw4 would not include `rel` (a path under nftables.d), or None if it does, at a
 /// hook that does not depend on zone names.

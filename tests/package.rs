@@ -10,6 +10,9 @@
 //! build-ipk.sh runs (Debian's rustc-web and musl-tools, installed with apt-get on
 //! first use) into `target/cross`, so later runs reuse that build.
 
+#[path = "common/files.rs"]
+mod files;
+use files::files_under;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -474,27 +477,6 @@ fn sipalg_ipk_layout() {
         "packaged sipalgd check failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Relative paths of the regular files under `dir` (empty if it does not exist).
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if p.is_file() {
-                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 #[test]
