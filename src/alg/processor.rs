@@ -100,6 +100,17 @@ pub enum Verdict {
     Replace(Vec<u8>),
 }
 
+/// Who a SIP message is between: the phone (its private signalling address), the far
+/// end, and the phone's public address as the far end sees it; `transport` labels the
+/// debug log (`""` for UDP, `" over TCP"`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flow {
+    pub phone: SocketAddrV4,
+    pub peer: SocketAddrV4,
+    pub public: SocketAddrV4,
+    pub transport: &'static str,
+}
+
 /// Per-daemon packet handling state: the pure state machines plus counters.
 pub struct Processor {
     pub alg: bool,
@@ -344,8 +355,64 @@ impl Processor {
         };
         let public = SocketAddrV4::new(advertised, public_port);
         let payload = pkt.payload();
-        // With the ALG off the engine still reads the message (for registrations, calls,
-        // DSCP and timeouts) through an identity mapping that changes nothing.
+        let flow = Flow {
+            phone,
+            peer,
+            public,
+            transport: "",
+        };
+        self.plan_message(payload, direction, &flow, now, |p, plan| {
+            let Some(plan) = plan else {
+                return Ok(Verdict::Accept);
+            };
+            Ok(p.rebuild(&pkt, payload, plan))
+        })
+    }
+
+    /// The datagram with `plan` applied, lengths and checksums fixed.
+    fn rebuild(&mut self, pkt: &UdpPacket<'_>, payload: &[u8], plan: &engine::Plan<'_>) -> Verdict {
+        let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
+        match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
+            // A verdict carries at most this much (a netlink attribute).
+            Ok(()) if out.len() > crate::netlink::nfqueue::MAX_REPLACEMENT => {
+                self.counters.unparsable += 1;
+                Verdict::Accept
+            }
+            Ok(()) => {
+                self.counters.rewritten += 1;
+                Verdict::Replace(out)
+            }
+            Err(_) => {
+                self.counters.unparsable += 1;
+                Verdict::Accept
+            }
+        }
+    }
+
+    /// What every SIP message goes through, a queued datagram or a message on a relayed
+    /// TCP connection: the engine with the ALG's NAT (an identity mapping with the ALG
+    /// off, which still reads registrations, calls, DSCP and timeouts), media-port
+    /// claims kept only if the message is rewritten with them (a skipped rewrite, e.g.
+    /// too many edits, gives them back), the restoration memory, the counters and the
+    /// registration and call state. `finish` gets the plan to apply, or `None` when
+    /// the message passes unchanged (unparsable, nothing to change, or the ALG off).
+    /// The plan is borrowed from the result the engine built it in (about 2.7 KB with
+    /// its inline edit list), never moved.
+    #[inline]
+    pub(crate) fn plan_message<R>(
+        &mut self,
+        message: &[u8],
+        direction: Direction,
+        flow: &Flow,
+        now: u64,
+        finish: impl FnOnce(&mut Self, Option<&engine::Plan<'_>>) -> R,
+    ) -> R {
+        let Flow {
+            phone,
+            peer,
+            public,
+            transport,
+        } = *flow;
         let nat = if self.alg {
             Nat {
                 private: phone,
@@ -358,22 +425,18 @@ impl Processor {
             }
         };
         let mut keep = KeepPorts;
-        // The media ports the plan claims are kept only if the message is rewritten
-        // with them (a skipped rewrite, e.g. too many edits, gives them back).
         self.pool.begin();
         let mut media = MediaPorts {
             pool: &mut self.pool,
         };
         let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
-        // Borrowed from the result, not moved out of it: the plan is large (inline
-        // edit list) and stays where `engine::plan` built it.
         let (mut at, mut stateless) = (self.restore.at(now), AssumeRewritten);
         let memory: &mut dyn Memory = if self.alg { &mut at } else { &mut stateless };
-        let result = engine::plan_with(payload, direction, &nat, ports, memory);
+        let result = engine::plan_with(message, direction, &nat, ports, memory);
         let Ok(plan) = &result else {
             self.pool.rollback();
             self.counters.unparsable += 1;
-            return Ok(Verdict::Accept);
+            return finish(self, None);
         };
         if plan.facts.skipped.is_some() {
             self.pool.rollback();
@@ -387,31 +450,16 @@ impl Processor {
             }
             if log::log_enabled!(log::Level::Debug) {
                 for line in plan.restoration_lines() {
-                    log::debug!("to {phone}: {line}");
+                    log::debug!("to {phone}{transport}: {line}");
                 }
             }
         }
         self.track(&plan.facts, direction, phone, peer, public, now);
         if plan.is_unchanged() || !self.alg {
             self.counters.unchanged += 1;
-            return Ok(Verdict::Accept);
+            return finish(self, None);
         }
-        let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
-        match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
-            // A verdict carries at most this much (a netlink attribute).
-            Ok(()) if out.len() > crate::netlink::nfqueue::MAX_REPLACEMENT => {
-                self.counters.unparsable += 1;
-                Ok(Verdict::Accept)
-            }
-            Ok(()) => {
-                self.counters.rewritten += 1;
-                Ok(Verdict::Replace(out))
-            }
-            Err(_) => {
-                self.counters.unparsable += 1;
-                Ok(Verdict::Accept)
-            }
-        }
+        finish(self, Some(plan))
     }
 
     /// Feeds a message's facts to the registration and call state. Actions caused by

@@ -4,11 +4,11 @@
 //! flow (DNAT towards a registered phone, the UDP flow timeout): the relay holds the
 //! TCP connection open itself.
 
+use super::processor::Flow;
 use super::Processor;
-use crate::engine::{self, AssumeRewritten, Direction, KeepPorts, Memory, Nat, PortMap};
+use crate::engine::Direction;
 use crate::relay::Conn;
 use crate::state::actions::Action;
-use crate::state::calls::MediaPorts;
 
 /// Actions about the phone's UDP signalling flow.
 pub fn is_udp_signalling(a: &Action) -> bool {
@@ -25,7 +25,7 @@ impl Processor {
     /// One whole SIP message on a relayed TCP connection of `conn.phone` (its Via
     /// endpoint) with the far end `conn.peer`, appearing as `conn.public`: the message
     /// to send instead (None: send it unchanged), and the actions to carry out before
-    /// it is sent. The same steps as a datagram's in `Processor::decide`.
+    /// it is sent. The same steps as a datagram's ([`Processor::plan_message`]).
     pub fn stream_message(
         &mut self,
         direction: Direction,
@@ -35,59 +35,22 @@ impl Processor {
     ) -> (Option<Vec<u8>>, Vec<Action>) {
         self.counters.seen += 1;
         let mark = self.actions_mark();
-        let (phone, public) = (conn.phone, conn.public);
-        let nat = if self.alg {
-            Nat {
-                private: phone,
-                public,
-            }
-        } else {
-            Nat {
-                private: phone,
-                public: phone,
-            }
+        let flow = Flow {
+            phone: conn.phone,
+            peer: conn.peer,
+            public: conn.public,
+            transport: " over TCP",
         };
-        let mut keep = KeepPorts;
-        self.pool.begin();
-        let mut media = MediaPorts {
-            pool: &mut self.pool,
-        };
-        let ports: &mut dyn PortMap = if self.alg { &mut media } else { &mut keep };
-        // The same restoration memory as UDP: a response on the connection is restored
-        // only if the ALG rewrote its request.
-        let (mut at, mut stateless) = (self.restore.at(now), AssumeRewritten);
-        let memory: &mut dyn Memory = if self.alg { &mut at } else { &mut stateless };
-        let result = engine::plan_with(message, direction, &nat, ports, memory);
-        let Ok(plan) = &result else {
-            self.pool.rollback();
-            self.counters.unparsable += 1;
-            return (None, Vec::new());
-        };
-        if plan.facts.skipped.is_some() {
-            self.pool.rollback();
-        } else {
-            self.pool.commit();
-        }
-        if direction == Direction::Inbound && self.alg {
-            let r = &plan.restoration;
-            if !r.kept.is_empty() || r.streams_kept > 0 {
-                self.counters.not_restored += 1;
+        let out = self.plan_message(message, direction, &flow, now, |p, plan| {
+            let out = plan.map(|plan| plan.output());
+            if out.is_some() {
+                p.counters.rewritten += 1;
             }
-            if log::log_enabled!(log::Level::Debug) {
-                for line in plan.restoration_lines() {
-                    log::debug!("to {phone} over TCP: {line}");
-                }
-            }
-        }
-        self.track(&plan.facts, direction, phone, conn.peer, public, now);
+            out
+        });
         let mut actions = self.take_actions_since(mark);
         actions.retain(|a| !is_udp_signalling(a));
-        if plan.is_unchanged() || !self.alg {
-            self.counters.unchanged += 1;
-            return (None, actions);
-        }
-        self.counters.rewritten += 1;
-        (Some(plan.output()), actions)
+        (out, actions)
     }
 }
 
