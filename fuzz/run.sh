@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the engine for a bounded time: fuzz/run.sh [SECONDS] (default 60).
+# Fuzzes the engine for a bounded time: fuzz/run.sh [SECONDS] (default 60), then the
+# TCP stream framer for a third of that.
 # Seeds come from the shared corpus (each message prefixed with a 13-byte NAT header).
 # A crash leaves its input in fuzz/artifacts/engine/; copy it into
 # tests/fuzz-regressions/ so that `cargo test --test fuzz_regressions` replays it forever.
@@ -24,3 +25,13 @@ done < <(find "$corpus/rfc4475" "$corpus/pcaps/extracted-sip-messages" "$corpus/
 cp ../tests/fuzz-regressions/* "$seeds/" 2>/dev/null || true
 echo "fuzz: $n seed files, running for ${seconds}s"
 cargo +nightly fuzz run engine "$seeds" -- -max_total_time="$seconds" -max_len=8192 -print_final_stats=1
+# SIP framing on TCP streams (the relay): the same messages as seeds, a third of the time.
+stream_seeds=corpus/stream
+mkdir -p "$stream_seeds"
+i=0
+for f in "$seeds"/out-*; do
+  i=$((i + 1))
+  [ "$i" -le 200 ] || break
+  { printf '\x40'; tail -c +14 "$f"; printf '\r\n\r\n'; tail -c +14 "$f"; } > "$stream_seeds/s-$i"
+done
+cargo +nightly fuzz run stream "$stream_seeds" -- -max_total_time="$(( (seconds + 2) / 3 ))" -max_len=8192 -print_final_stats=1

@@ -77,7 +77,8 @@ pub fn frame(buf: &[u8], max_head: usize) -> Frame {
             pos + lf
         };
         if text_end == line.start && pos > 0 {
-            let len = next + content_length.unwrap_or(0) as usize;
+            // Saturating: a 32-bit router's usize cannot overflow on a huge length.
+            let len = next.saturating_add(content_length.unwrap_or(0) as usize);
             return Frame::Message { head: next, len };
         }
         // Not the start line, not a folded continuation line.
