@@ -22,7 +22,7 @@ use conn::{Framing, Limits, Step};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,19 +75,20 @@ pub trait Handler: Send + Sync + 'static {
     fn closed(&self, conn: &Conn);
 }
 
-/// Counters, shown by `sipalgd status`.
+/// Counters, shown by `sipalgd status`. `AtomicUsize`, not `AtomicU64`: 32-bit MIPS
+/// (ath79, ramips) has no 64-bit atomics (the cross stage builds for it).
 #[derive(Debug, Default)]
 pub struct Stats {
     pub active: AtomicUsize,
     /// Bytes held in all connections' buffers.
     pub buffered: AtomicUsize,
-    pub accepted: AtomicU64,
-    pub refused: AtomicU64,
-    pub messages: AtomicU64,
-    pub rewritten: AtomicU64,
-    pub closed_unframable: AtomicU64,
-    pub timed_out: AtomicU64,
-    pub onward_failed: AtomicU64,
+    pub accepted: AtomicUsize,
+    pub refused: AtomicUsize,
+    pub messages: AtomicUsize,
+    pub rewritten: AtomicUsize,
+    pub closed_unframable: AtomicUsize,
+    pub timed_out: AtomicUsize,
+    pub onward_failed: AtomicUsize,
     /// The connections being relayed (with an onward connection), and since when.
     open: Mutex<Vec<(Conn, u64)>>,
 }
@@ -129,7 +130,7 @@ impl Stats {
     }
 
     pub fn counts(&self) -> Counts {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let l = |a: &AtomicUsize| a.load(Ordering::Relaxed) as u64;
         Counts {
             active: self.active.load(Ordering::Relaxed) as u64,
             accepted: l(&self.accepted),
