@@ -464,57 +464,7 @@ fn a_real_sipp_call_goes_through_the_router() {
         return;
     };
     alg_on(&mut lab);
-    let uas = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("wan"),
-            "timeout",
-            "30",
-            "sipp",
-            "-sn",
-            "uas",
-            "-i",
-            SERVER,
-            "-p",
-            "5060",
-            "-m",
-            "1",
-            "-nostdin",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp (apt-get install sip-tester)");
-    std::thread::sleep(Duration::from_millis(500));
-    let uac = lab.try_exec(
-        "lan1",
-        &[
-            "timeout",
-            "30",
-            "sipp",
-            "-sn",
-            "uac",
-            &format!("{SERVER}:5060"),
-            "-i",
-            PHONE1,
-            "-p",
-            "5060",
-            "-m",
-            "1",
-            "-timeout",
-            "20",
-            "-nostdin",
-        ],
-    );
-    let mut uas = uas;
-    let _ = uas.wait();
-    assert!(
-        uac.status.success(),
-        "sipp uac failed: {}\n{}",
-        String::from_utf8_lossy(&uac.stdout),
-        lab.log()
-    );
+    lab.sipp_call(&[]);
     let st = lab.status_json().unwrap();
     let rewritten: u64 = st
         .split("\"rewritten\":")

@@ -467,61 +467,7 @@ fn a_real_sipp_tcp_call_goes_through_the_relay() {
         return;
     };
     start(&mut lab, "\toption alg '1'");
-    let uas = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("wan"),
-            "timeout",
-            "30",
-            "sipp",
-            "-sn",
-            "uas",
-            "-t",
-            "t1",
-            "-i",
-            SERVER,
-            "-p",
-            "5060",
-            "-m",
-            "1",
-            "-nostdin",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp (apt-get install sip-tester)");
-    std::thread::sleep(Duration::from_millis(500));
-    let uac = lab.try_exec(
-        "lan1",
-        &[
-            "timeout",
-            "30",
-            "sipp",
-            "-sn",
-            "uac",
-            "-t",
-            "t1",
-            &format!("{SERVER}:5060"),
-            "-i",
-            PHONE1,
-            "-p",
-            "5060",
-            "-m",
-            "1",
-            "-timeout",
-            "20",
-            "-nostdin",
-        ],
-    );
-    let mut uas = uas;
-    let _ = uas.wait();
-    assert!(
-        uac.status.success(),
-        "sipp uac failed: {}\n{}",
-        String::from_utf8_lossy(&uac.stdout),
-        lab.log()
-    );
+    lab.sipp_call(&["-t", "t1"]);
     let st = lab.status_json().unwrap();
     assert!(
         json_u64(&st, "\"tcp_relay\":{\"connections\":") <= 1,

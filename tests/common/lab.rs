@@ -138,6 +138,38 @@ impl Lab {
         assert!(st.success(), "lab.sh reload-fw4 {} failed", self.prefix);
     }
 
+    /// One real sipp call (`-sn uac` in lan1 at PHONE1 to `-sn uas` at SERVER, both
+    /// port 5060, both bounded to 30 s) with the extra sipp `transport` arguments (none
+    /// for UDP, `-t t1` for TCP). Panics with sipp's output and the daemon's log if the
+    /// call fails.
+    pub fn sipp_call(&self, transport: &[&str]) {
+        let wan = self.ns("wan");
+        let mut uas_args = vec!["netns", "exec", &wan, "timeout", "30", "sipp", "-sn", "uas"];
+        uas_args.extend_from_slice(transport);
+        uas_args.extend_from_slice(&["-i", SERVER, "-p", "5060", "-m", "1", "-nostdin"]);
+        let mut uas = Command::new("ip")
+            .args(&uas_args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sipp (apt-get install sip-tester)");
+        std::thread::sleep(Duration::from_millis(500));
+        let server = format!("{SERVER}:5060");
+        let mut uac_args = vec!["timeout", "30", "sipp", "-sn", "uac"];
+        uac_args.extend_from_slice(transport);
+        uac_args.extend_from_slice(&[
+            &server, "-i", PHONE1, "-p", "5060", "-m", "1", "-timeout", "20", "-nostdin",
+        ]);
+        let uac = self.try_exec("lan1", &uac_args);
+        let _ = uas.wait();
+        assert!(
+            uac.status.success(),
+            "sipp uac failed: {}\n{}",
+            String::from_utf8_lossy(&uac.stdout),
+            self.log()
+        );
+    }
+
     /// Tears the lab down if the test is still running after `limit`.
     fn watchdog(&self, limit: Duration) {
         let alive = Arc::clone(&self.alive);
