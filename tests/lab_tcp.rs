@@ -87,6 +87,16 @@ fn connect(lab: &Lab, host: &str, from: &str, to: &str) -> TcpStream {
     s
 }
 
+/// A phone's new TCP connection (from an ephemeral port) to the SIP server's 5060.
+fn dial_server(lab: &Lab, host: &str, phone_ip: &str) -> Reader {
+    Reader::new(connect(
+        lab,
+        host,
+        &format!("{phone_ip}:0"),
+        &format!("{SERVER}:5060"),
+    ))
+}
+
 fn accept(l: &TcpListener) -> (TcpStream, SocketAddr) {
     l.set_nonblocking(true).unwrap();
     let start = Instant::now();
@@ -207,12 +217,7 @@ fn invite_over_tcp_is_rewritten_and_its_answer_restored_split_and_coalesced() {
         assert!(st.success());
     }
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut phone = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut phone = dial_server(&lab, "lan1", PHONE1);
     // A keep-alive before the first message reaches the provider with it.
     phone.send(b"\r\n\r\n");
     std::thread::sleep(Duration::from_millis(100));
@@ -383,12 +388,7 @@ fn tcp_registration_idles_past_the_routers_tcp_timeouts_then_takes_an_inbound_ca
         ],
     );
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut phone = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut phone = dial_server(&lab, "lan1", PHONE1);
     let reg = sip(&format!("REGISTER sip:{SERVER};transport=tcp SIP/2.0\nVia: SIP/2.0/TCP {PHONE1}:5060;branch=z9hG4bK-reg\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: reg-tcp\nCSeq: 1 REGISTER\nContact: <sip:100@{PHONE1}:5060;transport=tcp>\nExpires: 300\n"), "");
     phone.send(&reg);
     let (s, public) = accept(&server);
@@ -492,12 +492,7 @@ fn daemon_killed_mid_call_new_tcp_connections_still_work_unmodified() {
     };
     start(&mut lab, "\toption alg '1'");
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut phone = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut phone = dial_server(&lab, "lan1", PHONE1);
     phone.send(&invite("k1", PHONE1, &sdp(PHONE1, &audio(4000))));
     let (s, _) = accept(&server);
     let mut srv = Reader::new(s);
@@ -511,12 +506,7 @@ fn daemon_killed_mid_call_new_tcp_connections_still_work_unmodified() {
     assert!(lab
         .exec("r", &["nft", "list", "table", "inet", "sipalg"])
         .contains("tproxy"));
-    let mut p2 = Reader::new(connect(
-        &lab,
-        "lan2",
-        &format!("{PHONE2}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut p2 = dial_server(&lab, "lan2", PHONE2);
     let msg = invite("k2", PHONE2, &sdp(PHONE2, &audio(4000)));
     p2.send(&msg);
     let (s2, from) = accept(&server);
@@ -636,12 +626,7 @@ fn a_flood_of_silent_connections_does_not_stop_udp_sip() {
     assert!(st.contains("\"timed_out\":128,"), "{st}");
     drop(idle);
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut p = Reader::new(connect(
-        &lab,
-        "lan2",
-        &format!("{PHONE2}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut p = dial_server(&lab, "lan2", PHONE2);
     p.send(&invite("after-flood", PHONE2, &sdp(PHONE2, &audio(4000))));
     let (s, _) = accept(&server);
     let got = Reader::new(s).expect("a relayed INVITE after the flood");
@@ -660,12 +645,7 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
     assert!(!rules.contains("tproxy"), "{rules}");
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut p = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut p = dial_server(&lab, "lan1", PHONE1);
     let msg = invite("off", PHONE1, &sdp(PHONE1, &audio(4000)));
     p.send(&msg);
     let (s, _) = accept(&server);
@@ -741,24 +721,14 @@ fn oversized_passes_unchanged_unframable_closes_and_neither_stalls_others() {
     start(&mut lab, "\toption alg '1'");
     let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
     // A healthy connection from the second phone, kept busy throughout.
-    let mut good = Reader::new(connect(
-        &lab,
-        "lan2",
-        &format!("{PHONE2}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut good = dial_server(&lab, "lan2", PHONE2);
     good.send(&invite("good0", PHONE2, &sdp(PHONE2, &audio(4000))));
     let (s, _) = accept(&server);
     let mut good_srv = Reader::new(s);
     assert!(good_srv.expect("first").contains("Call-ID: good0"));
 
     // A 200 KB MESSAGE (over the 64 KB the relay holds): passed on unchanged, in full.
-    let mut big = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut big = dial_server(&lab, "lan1", PHONE1);
     let body = "x".repeat(200_000);
     let msg = sip(&format!("MESSAGE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/TCP {PHONE1}:5060;branch=z9hG4bK-big\nCall-ID: big\nCSeq: 1 MESSAGE\nContact: <sip:100@{PHONE1}:5060;transport=tcp>\nContent-Type: text/plain\n"), &body);
     let mut w = big.s.try_clone().unwrap();
@@ -781,12 +751,7 @@ fn oversized_passes_unchanged_unframable_closes_and_neither_stalls_others() {
 
     // A stream that cannot be framed (a Content-Length that is no number) is closed,
     // after what was framed before it was passed on.
-    let mut bad = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut bad = dial_server(&lab, "lan1", PHONE1);
     let mut stream = invite("before-bad", PHONE1, &sdp(PHONE1, &audio(4006)));
     stream.extend_from_slice(b"MESSAGE sip:bob SIP/2.0\r\nContent-Length: lots\r\n\r\nxyz");
     bad.send(&stream);
@@ -798,12 +763,7 @@ fn oversized_passes_unchanged_unframable_closes_and_neither_stalls_others() {
     assert!(bad_srv.next().is_none(), "closed, not forwarded in pieces");
     assert!(bad.next().is_none(), "the phone's side is closed too");
     // Header lines that never end (no empty line within 16 KB): closed as well.
-    let mut junk = Reader::new(connect(
-        &lab,
-        "lan1",
-        &format!("{PHONE1}:0"),
-        &format!("{SERVER}:5060"),
-    ));
+    let mut junk = dial_server(&lab, "lan1", PHONE1);
     junk.send(&vec![b'A'; 20_000]);
     assert!(junk.next().is_none());
 
