@@ -147,6 +147,24 @@ def uac_tcp(args):
         sel.register(s, selectors.EVENT_READ)
         sent = {}
         done = 0
+
+        def answered(timeout):
+            """Reads what arrived within `timeout`; returns how many outstanding INVITEs
+            it answered (and forgets them)."""
+            nonlocal buf
+            count = 0
+            for _ in sel.select(timeout=timeout):
+                try:
+                    data = s.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                msgs, buf = frames(buf + data)
+                for m in msgs:
+                    cid = m.split(b"Call-ID: bench-", 1)
+                    if len(cid) == 2 and sent.pop(int(cid[1].split(b"\r", 1)[0]), None) is not None:
+                        count += 1
+            return count
+
         end = time.perf_counter() + args.seconds
         while time.perf_counter() < end:
             out = []
@@ -158,30 +176,12 @@ def uac_tcp(args):
                 s.setblocking(True)
                 s.sendall(b"".join(out))
                 s.setblocking(False)
-            for _ in sel.select(timeout=0.2):
-                try:
-                    data = s.recv(1 << 20)
-                except BlockingIOError:
-                    continue
-                msgs, buf = frames(buf + data)
-                for m in msgs:
-                    cid = m.split(b"Call-ID: bench-", 1)
-                    if len(cid) == 2 and sent.pop(int(cid[1].split(b"\r", 1)[0]), None) is not None:
-                        done += 1
+            done += answered(0.2)
         res["tps"] = done / args.seconds
         # TCP loses nothing silently: what is still outstanding gets 1 s to arrive.
         drain_end = time.perf_counter() + 1.0
         while sent and time.perf_counter() < drain_end:
-            for _ in sel.select(timeout=0.1):
-                try:
-                    data = s.recv(1 << 20)
-                except BlockingIOError:
-                    continue
-                msgs, buf = frames(buf + data)
-                for m in msgs:
-                    cid = m.split(b"Call-ID: bench-", 1)
-                    if len(cid) == 2:
-                        sent.pop(int(cid[1].split(b"\r", 1)[0]), None)
+            answered(0.1)
         res["lost"] = len(sent)
     print(json.dumps(res))
 
