@@ -17,6 +17,7 @@ use crate::state::ports::PortPool;
 use crate::state::registrations::Registrations;
 use crate::state::restore::Restore;
 use crate::wire::ipv4::UdpPacket;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// What packet handling may need to read from the kernel (conntrack): the NAT mapping
@@ -127,6 +128,9 @@ pub struct Processor {
     /// What the ALG rewrote on the way out, so that only that is restored.
     pub restore: Restore,
     pub counters: Counters,
+    /// Relayed TCP connections per phone endpoint: the public port they leave from and
+    /// how many are open ([`Processor::open_stream`]).
+    pub(crate) streams: BTreeMap<SocketAddrV4, (u16, usize)>,
     /// Actions that must be in the datapath before the verdicts of the messages
     /// handled since the last [`Processor::take_actions`].
     before: Vec<Action>,
@@ -149,6 +153,7 @@ impl Processor {
             registrations: Registrations::default(),
             restore: Restore::default(),
             counters: Counters::default(),
+            streams: BTreeMap::new(),
             before: Vec::new(),
             trailing: Vec::new(),
         }

@@ -9,6 +9,7 @@ use super::Processor;
 use crate::engine::Direction;
 use crate::relay::Conn;
 use crate::state::actions::Action;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Actions about the phone's UDP signalling flow.
 pub fn is_udp_signalling(a: &Action) -> bool {
@@ -22,6 +23,46 @@ pub fn is_udp_signalling(a: &Action) -> bool {
 }
 
 impl Processor {
+    /// Where a new relayed connection of `phone` (its Via endpoint) leaves from: the
+    /// WAN address and the phone's public port (its UDP mapping's, else one claimed
+    /// from the pool and held while the phone has relayed connections); and the address
+    /// its messages advertise. None without a WAN address.
+    pub fn open_stream(&mut self, phone: SocketAddrV4) -> Option<(SocketAddrV4, Ipv4Addr)> {
+        let (wan_ip, advertised) = (self.wan_ip?, self.advertised_ip()?);
+        let port = match self.streams.get_mut(&phone) {
+            Some((port, open)) => {
+                *open += 1;
+                *port
+            }
+            None => {
+                let port = match self.mappings.by_private(phone) {
+                    Some(m) => m.public_port,
+                    None => self.pool.take(phone.port(), phone, false),
+                };
+                self.streams.insert(phone, (port, 1));
+                port
+            }
+        };
+        Some((SocketAddrV4::new(wan_ip, port), advertised))
+    }
+
+    /// A relayed connection of `phone` closed: its last one gives back a port claimed
+    /// for it (not one its UDP mapping holds).
+    pub fn close_stream(&mut self, phone: SocketAddrV4) {
+        let Some((port, open)) = self.streams.get_mut(&phone) else {
+            return;
+        };
+        *open -= 1;
+        if *open > 0 {
+            return;
+        }
+        let port = *port;
+        self.streams.remove(&phone);
+        if self.mappings.by_private(phone).is_none() {
+            self.pool.release(port, phone);
+        }
+    }
+
     /// One whole SIP message on a relayed TCP connection of `conn.phone` (its Via
     /// endpoint) with the far end `conn.peer`, appearing as `conn.public`: the message
     /// to send instead (None: send it unchanged), and the actions to carry out before
@@ -65,6 +106,29 @@ mod tests {
             peer: "198.51.100.10:5060".parse().unwrap(),
             public: "198.51.100.1:5060".parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn relayed_connections_hold_a_public_port_until_the_last_closes() {
+        let mut p = Processor::new(true, 3600);
+        let phone: SocketAddrV4 = "192.168.1.20:5060".parse().unwrap();
+        assert_eq!(p.open_stream(phone), None, "no WAN address yet");
+        p.wan_ip = Some("198.51.100.1".parse().unwrap());
+        let (bind, advertised) = p.open_stream(phone).unwrap();
+        assert_eq!(bind, "198.51.100.1:5060".parse().unwrap());
+        assert_eq!(advertised, "198.51.100.1".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(p.pool.owner(5060), Some(phone));
+        assert_eq!(
+            p.open_stream(phone).unwrap().0,
+            bind,
+            "a second connection shares it"
+        );
+        p.close_stream(phone);
+        assert_eq!(p.pool.owner(5060), Some(phone), "held while one is open");
+        p.close_stream(phone);
+        assert_eq!(p.pool.owner(5060), None, "given back with the last");
+        p.close_stream(phone);
+        assert_eq!(p.pool.owner(5060), None, "a stray close changes nothing");
     }
 
     #[test]

@@ -2,24 +2,20 @@
 //! relayed connection carries goes through the ALG core
 //! ([`crate::alg::Processor::stream_message`]) under the state lock; the actions it
 //! yields are committed (lock released) before the message is sent on. The onward
-//! connection leaves from the public port the phone's UDP signalling has (or would
-//! get) from the same port pool.
+//! connection leaves from the public port the core picks
+//! ([`crate::alg::Processor::open_stream`]).
 
 use super::kernel::NetlinkKernel;
 use super::Shared;
 use crate::engine::Direction;
 use crate::relay::{Conn, Handler, Onward};
-use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
 
-/// The relay's [`Handler`]: the daemon's shared state, its own netlink sockets, and
-/// the public ports the relay's connections hold.
+/// The relay's [`Handler`]: the daemon's shared state and its own netlink sockets.
 pub struct Relay {
     pub shared: Arc<Mutex<Shared>>,
     datapath: Mutex<NetlinkKernel>,
-    /// Public port and number of connections of each phone endpoint.
-    held: Mutex<HashMap<SocketAddrV4, (u16, usize)>>,
 }
 
 impl Relay {
@@ -27,7 +23,6 @@ impl Relay {
         Relay {
             shared,
             datapath: Mutex::new(NetlinkKernel::default()),
-            held: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -39,27 +34,8 @@ impl Handler for Relay {
 
     fn open(&self, phone: SocketAddrV4) -> Option<Onward> {
         let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let p = &mut s.processor;
-        let (wan_ip, advertised) = (p.wan_ip?, p.advertised_ip()?);
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let port = match held.get_mut(&phone) {
-            Some((port, n)) => {
-                *n += 1;
-                *port
-            }
-            None => {
-                let port = match p.mappings.by_private(phone) {
-                    Some(m) => m.public_port,
-                    None => p.pool.take(phone.port(), phone, false),
-                };
-                held.insert(phone, (port, 1));
-                port
-            }
-        };
-        Some(Onward {
-            bind: SocketAddrV4::new(wan_ip, port),
-            advertised,
-        })
+        let (bind, advertised) = s.processor.open_stream(phone)?;
+        Some(Onward { bind, advertised })
     }
 
     fn message(&self, direction: Direction, conn: &Conn, message: &[u8]) -> Option<Vec<u8>> {
@@ -84,21 +60,7 @@ impl Handler for Relay {
     }
 
     fn closed(&self, conn: &Conn) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let Some((port, n)) = held.get_mut(&conn.phone) else {
-            return;
-        };
-        *n -= 1;
-        if *n > 0 {
-            return;
-        }
-        let port = *port;
-        held.remove(&conn.phone);
-        drop(held);
         let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let p = &mut s.processor;
-        if p.mappings.by_private(conn.phone).is_none() {
-            p.pool.release(port, conn.phone);
-        }
+        s.processor.close_stream(conn.phone);
     }
 }
