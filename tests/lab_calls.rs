@@ -457,6 +457,24 @@ fn dscp_on_sip_and_media_in_both_directions() {
         .unwrap();
     let (_, _, tos) = recv_tos(&gw);
     assert_eq!(tos & 0xfc, EF, "RTP towards the far end");
+    // The media NAT rules mark the flows they create with the media timeout (300 s):
+    // the RTP flow the far end opened through the pinhole, and an RTCP flow the phone
+    // opens (SNAT), not the router's 30 s UDP default.
+    let phone_rtcp = lab.udp("lan1", &format!("{PHONE1}:4001"));
+    let gw_rtcp = lab.udp("wan", &format!("{MEDIA_GW}:30001"));
+    enable_tos(&gw_rtcp);
+    phone_rtcp
+        .send_to(b"rtcp", addr(&format!("{MEDIA_GW}:30001")))
+        .unwrap();
+    let (_, _, tos) = recv_tos(&gw_rtcp);
+    assert_eq!(tos & 0xfc, EF, "RTCP towards the far end");
+    for (ip, port) in [(MEDIA_GW, 30000), (PHONE1, 4001)] {
+        let t = lab.flow_timeout(ip, port);
+        assert!(
+            (200..=300).contains(&t),
+            "the media flow from {ip}:{port} has the media timeout (300 s): {t} s"
+        );
+    }
 }
 
 #[test]

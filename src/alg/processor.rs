@@ -205,6 +205,7 @@ impl Processor {
         MediaPolicy {
             alg: self.alg,
             any_source: self.media_any,
+            advertised: self.advertised_ip(),
         }
     }
 
@@ -927,8 +928,8 @@ mod tests {
         let first = replay_of_a_fresh_processor();
         assert_eq!(
             first.len(),
-            8 * (4 + 1),
-            "per call 2 endpoints + 2 SNAT, per phone 1"
+            8 * (2 + 1),
+            "per call 2 media SNAT (which mark media too), per phone 1"
         );
         for _ in 0..4 {
             assert_eq!(replay_of_a_fresh_processor(), first);

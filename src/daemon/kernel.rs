@@ -4,8 +4,8 @@
 //! caller; packets are accepted regardless.
 
 use super::ruleset::{
-    MEDIA_ANY, MEDIA_DNAT, MEDIA_ENDPOINTS, MEDIA_HAIRPIN, PINHOLE_TARGETS, SIG_DNAT, SIG_TRUSTED,
-    SNAT_MAP, TABLE,
+    MEDIA_ANY, MEDIA_DNAT, MEDIA_ENDPOINTS, MEDIA_HAIRPIN, MEDIA_SNAT, PINHOLE_TARGETS, SIG_DNAT,
+    SIG_TRUSTED, SNAT_MAP, TABLE,
 };
 use crate::alg::LookupRequest;
 use crate::netlink::nftables::Change;
@@ -203,22 +203,23 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
         Action::MediaSnat {
             private,
             public_port,
-        } => vec![
-            add(
-                SNAT_MAP,
-                endpoint_key(private),
-                Some(SocketAddrV4::new(wan_ip, public_port)),
-                None,
-            ),
-            add(MEDIA_HAIRPIN, port_key(public_port), Some(private), None),
-        ],
-        Action::RemoveMediaSnat {
-            private,
+        } => vec![add(
+            MEDIA_SNAT,
+            endpoint_key(private),
+            Some(SocketAddrV4::new(wan_ip, public_port)),
+            None,
+        )],
+        Action::RemoveMediaSnat { private, .. } => vec![del(MEDIA_SNAT, endpoint_key(private))],
+        Action::Hairpin {
             public_port,
-        } => vec![
-            del(SNAT_MAP, endpoint_key(private)),
-            del(MEDIA_HAIRPIN, port_key(public_port)),
-        ],
+            private,
+        } => vec![add(
+            MEDIA_HAIRPIN,
+            port_key(public_port),
+            Some(private),
+            None,
+        )],
+        Action::RemoveHairpin { public_port } => vec![del(MEDIA_HAIRPIN, port_key(public_port))],
         Action::Pinhole {
             remote,
             public_port,
@@ -360,6 +361,13 @@ mod tests {
                     private,
                     public_port: 40000,
                 },
+            ),
+            (
+                Action::Hairpin {
+                    public_port: 40000,
+                    private,
+                },
+                Action::RemoveHairpin { public_port: 40000 },
             ),
             (
                 Action::Pinhole {

@@ -13,21 +13,26 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub const TABLE: &str = "sipalg";
-/// `private ip . port : public ip . port` for signalling and media endpoints.
+/// `private ip . port : public ip . port` for signalling endpoints.
 pub const SNAT_MAP: &str = "snat_ports";
+/// `private ip . port : public ip . port` for media endpoints: the rule that NATs with
+/// it also marks the flow as media (DSCP, media timeout), so no second element per
+/// endpoint is needed to recognise media.
+pub const MEDIA_SNAT: &str = "media_snat";
 /// `far end ip . public port : private ip . port`: media pinholes (`media_source sdp`).
 pub const MEDIA_DNAT: &str = "media_dnat";
 /// `public port : private ip . port`: media pinholes from anyone (`media_source any`).
 pub const MEDIA_ANY: &str = "media_any";
-/// `public port : private ip . port`: every media pinhole, reachable from the LAN
-/// (two LAN phones in one call via an outside PBX: hairpin).
+/// `public port : private ip . port`: media pinholes reachable from the LAN, added when
+/// the router's own public media address comes back in an SDP from outside (two LAN
+/// phones in one call via an outside PBX: hairpin).
 pub const MEDIA_HAIRPIN: &str = "media_hairpin";
 /// `registrar ip . public port : private ip . port`: registered phones.
 pub const SIG_DNAT: &str = "sig_dnat";
 /// `public port : private ip . port`: registered phones, from the trusted sources.
 pub const SIG_TRUSTED: &str = "sig_dnat_trusted";
-/// Private media endpoints (`ip . port`): DSCP and the media timeout apply, and flows
-/// sipalg DNATs to them are accepted by fw4 (ct mark), like [`PINHOLE_TARGETS`].
+/// Private media endpoints (`ip . port`) with the ALG off: DSCP and the media timeout
+/// apply. (With the ALG on, the media NAT rules mark their flows themselves.)
 pub const MEDIA_ENDPOINTS: &str = "media_endpoints";
 /// Registered phones' endpoints that sipalg DNATs to: fw4 accepts these flows (ct mark).
 pub const PINHOLE_TARGETS: &str = "pinhole_targets";
@@ -131,6 +136,7 @@ pub fn nft(input: &Input) -> String {
     }
     let _ = writeln!(s, "\t}}");
     for (name, key) in [
+        (MEDIA_SNAT, endpoint),
         (MEDIA_DNAT, endpoint),
         (MEDIA_ANY, "inet_service"),
         (MEDIA_HAIRPIN, "inet_service"),
@@ -211,6 +217,18 @@ pub fn nft(input: &Input) -> String {
     if let Some(port) = input.tcp_relay {
         tproxy(&mut s, input, &wan, port);
     }
+    let media_mark = format!("ct mark set ct mark | {MARK_MEDIA:#010x}");
+    let pinhole_mark = format!("ct mark set ct mark | {:#010x}", MARK_MEDIA | MARK_PINHOLE);
+    let (sig_timeout, media_timeout) = match input.timeouts {
+        Some(_) => (
+            " ct timeout set \"sip_signalling\"",
+            " ct timeout set \"sip_media\"",
+        ),
+        None => ("", ""),
+    };
+    // With the ALG on, each media NAT rule marks the flows it NATs (a nat chain sees a
+    // flow's first packet only): media DSCP and timeout, and for pinholes from the WAN
+    // fw4's accept. A map is also a set of its keys, so one element per endpoint does both.
     let _ = writeln!(s, "\tchain dstnat_sip {{");
     let _ = writeln!(
         s,
@@ -220,10 +238,10 @@ pub fn nft(input: &Input) -> String {
         if input.media_any {
             let _ = writeln!(
                 s,
-                "\t\tiifname {wan} meta nfproto ipv4 dnat ip to udp dport map @{MEDIA_ANY}"
+                "\t\tiifname {wan} meta nfproto ipv4 udp dport @{MEDIA_ANY} {pinhole_mark}{media_timeout} dnat ip to udp dport map @{MEDIA_ANY}"
             );
         } else {
-            let _ = writeln!(s, "\t\tiifname {wan} meta nfproto ipv4 dnat ip to ip saddr . udp dport map @{MEDIA_DNAT}");
+            let _ = writeln!(s, "\t\tiifname {wan} meta nfproto ipv4 ip saddr . udp dport @{MEDIA_DNAT} {pinhole_mark}{media_timeout} dnat ip to ip saddr . udp dport map @{MEDIA_DNAT}");
         }
         let _ = writeln!(
             s,
@@ -236,7 +254,7 @@ pub fn nft(input: &Input) -> String {
         if let Some(wan_ip) = input.wan_address {
             let _ = writeln!(
                 s,
-                "\t\tiifname != {wan} ip daddr {wan_ip} dnat ip to udp dport map @{MEDIA_HAIRPIN}"
+                "\t\tiifname != {wan} ip daddr {wan_ip} udp dport @{MEDIA_HAIRPIN} {media_mark}{media_timeout} dnat ip to udp dport map @{MEDIA_HAIRPIN}"
             );
         }
     }
@@ -246,32 +264,20 @@ pub fn nft(input: &Input) -> String {
         s,
         "\t\ttype filter hook prerouting priority dstnat + 1; policy accept;"
     );
-    let media_mark = format!("ct mark set ct mark | {MARK_MEDIA:#010x}");
-    let (sig_timeout, media_timeout) = match input.timeouts {
-        Some(_) => (
-            " ct timeout set \"sip_signalling\"",
-            " ct timeout set \"sip_media\"",
-        ),
-        None => ("", ""),
-    };
     if !sig_timeout.is_empty() {
         let _ = writeln!(s, "\t\tct state new udp dport {ports}{sig_timeout}");
         let _ = writeln!(s, "\t\tct state new udp sport {ports}{sig_timeout}");
     }
-    let _ = writeln!(s, "\t\tiifname != {wan} ct state new ip saddr . udp sport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}");
-    let _ = writeln!(
-        s,
-        "\t\tct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}"
-    );
+    if !input.alg {
+        let _ = writeln!(s, "\t\tiifname != {wan} ct state new ip saddr . udp sport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}");
+        let _ = writeln!(
+            s,
+            "\t\tct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}"
+        );
+    }
     let _ = writeln!(
         s,
         "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{PINHOLE_TARGETS} ct mark set ct mark | {MARK_PINHOLE:#010x}"
-    );
-    // A call's media endpoints are pinhole targets too: one set element per endpoint
-    // instead of two.
-    let _ = writeln!(
-        s,
-        "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} ct mark set ct mark | {MARK_PINHOLE:#010x}"
     );
     let _ = writeln!(s, "\t}}");
     let _ = writeln!(s, "\tchain srcnat_sip {{");
@@ -280,6 +286,7 @@ pub fn nft(input: &Input) -> String {
         "\t\ttype nat hook postrouting priority srcnat - 1; policy accept;"
     );
     if input.alg {
+        let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 ip saddr . udp sport @{MEDIA_SNAT} {media_mark}{media_timeout} snat ip to ip saddr . udp sport map @{MEDIA_SNAT}");
         let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 meta l4proto udp snat ip to ip saddr . udp sport map @{SNAT_MAP}");
     }
     let _ = writeln!(s, "\t}}");
@@ -428,16 +435,16 @@ mod tests {
             "\t\toifname { \"eth1\" } meta nfproto ipv4 udp dport { 5060, 5080 } queue num 5060 bypass\n",
             "\t\tiifname { \"eth1\" } meta nfproto ipv4 udp sport { 5060, 5080 } queue num 5060 bypass\n",
             "priority srcnat - 1;",
-            "snat ip to ip saddr . udp sport map @snat_ports",
-            "dnat ip to ip saddr . udp dport map @media_dnat",
+            "meta l4proto udp snat ip to ip saddr . udp sport map @snat_ports",
+            // Media: the NAT rule marks the flow itself (media; a pinhole for fw4).
+            "\t\toifname { \"eth1\" } meta nfproto ipv4 ip saddr . udp sport @media_snat ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\" snat ip to ip saddr . udp sport map @media_snat\n",
+            "\t\tiifname { \"eth1\" } meta nfproto ipv4 ip saddr . udp dport @media_dnat ct mark set ct mark | 0x50000000 ct timeout set \"sip_media\" dnat ip to ip saddr . udp dport map @media_dnat\n",
             "ip saddr @trusted_sources dnat ip to udp dport map @sig_dnat_trusted",
-            "iifname != { \"eth1\" } ip daddr 198.51.100.1 dnat ip to udp dport map @media_hairpin",
+            "\t\tiifname != { \"eth1\" } ip daddr 198.51.100.1 udp dport @media_hairpin ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\" dnat ip to udp dport map @media_hairpin\n",
             "set trusted_sources { type ipv4_addr; flags interval; elements = { 198.51.100.30, 10.0.0.0/8 } }",
             "ct timeout sip_media { protocol udp; l3proto ip; policy = { unreplied: 300, replied: 300 }; }",
             "ct state new udp dport { 5060, 5080 } ct timeout set \"sip_signalling\"",
-            "ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\"",
             "ct status dnat ct state new ip daddr . udp dport @pinhole_targets ct mark set ct mark | 0x10000000",
-            "ct status dnat ct state new ip daddr . udp dport @media_endpoints ct mark set ct mark | 0x10000000",
             "udp dport { 5060, 5080 } ct mark set ct mark | 0x20000000",
             "ct mark & 0x40000000 == 0x40000000 ip dscp set 46",
             "udp sport { 5060, 5080 } ip dscp set 40",
@@ -471,9 +478,15 @@ mod tests {
             assert!(!t.contains(absent), "{absent:?} present in\n{t}");
         }
         assert!(t.contains("set trusted_sources { type ipv4_addr; flags interval; }"));
+        // With the ALG off nothing NATs media: the media endpoints set marks it.
+        assert!(t.contains(
+            "\t\tct state new ip daddr . udp dport @media_endpoints ct mark set ct mark | 0x40000000\n"
+        ));
         i.media_any = true;
         i.alg = true;
-        assert!(nft(&i).contains("dnat ip to udp dport map @media_any"));
+        let t = nft(&i);
+        assert!(t.contains("udp dport @media_any ct mark set ct mark | 0x50000000 dnat ip to udp dport map @media_any"));
+        assert!(!t.contains("@media_endpoints"), "{t}");
     }
 
     #[test]

@@ -12,17 +12,16 @@ pub enum Action {
         public_port: u16,
         seconds: u32,
     },
-    /// A phone's media endpoint: DSCP and the media timeout apply to its flows.
+    /// A phone's media endpoint with the ALG off: DSCP and the media timeout apply to
+    /// its flows (with the ALG on, [`Action::MediaSnat`] and the pinholes do that).
     MediaEndpoint {
         private: SocketAddrV4,
     },
     RemoveMediaEndpoint {
         private: SocketAddrV4,
     },
-    /// The phone's media leaves the WAN from `public_port` (symmetric RTP), and media
-    /// other LAN hosts send to that public address is reflected to it (hairpin): from
-    /// the offer on, so a LAN callee's early media reaches a LAN caller before the
-    /// answer has come back through the outside PBX.
+    /// The phone's media leaves the WAN from `public_port` (symmetric RTP), marked as
+    /// media (DSCP, media timeout).
     MediaSnat {
         private: SocketAddrV4,
         public_port: u16,
@@ -41,6 +40,17 @@ pub enum Action {
     },
     RemovePinhole {
         remote: Option<Ipv4Addr>,
+        public_port: u16,
+    },
+    /// Media other LAN hosts send to the router's public address and `public_port` is
+    /// reflected to `private` (hairpin): two LAN phones in one call through an outside
+    /// PBX. Added when that public address comes back from outside in an SDP, i.e.
+    /// before the other LAN phone can know it.
+    Hairpin {
+        public_port: u16,
+        private: SocketAddrV4,
+    },
+    RemoveHairpin {
         public_port: u16,
     },
     /// A registered phone stays reachable on `public_port` from `registrar` and the

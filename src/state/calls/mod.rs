@@ -106,6 +106,9 @@ pub struct MediaPolicy {
     pub alg: bool,
     /// Pinholes accept any source (`media_source any`), not only the far end's SDP address.
     pub any_source: bool,
+    /// The address the ALG writes into SDP: when it comes back from outside, the far
+    /// end is another LAN phone (hairpin).
+    pub advertised: Option<Ipv4Addr>,
 }
 
 type Key = (SocketAddrV4, String);
@@ -126,6 +129,8 @@ pub struct Calls {
     next_stamp: u64,
     /// Streams (of all calls) whose private endpoint is this address.
     endpoint_users: HashMap<SocketAddrV4, u32>,
+    /// Public media ports reflected to the LAN (hairpin), and where to.
+    hairpins: BTreeMap<u16, SocketAddrV4>,
 }
 
 /// Answers the engine's [`MediaRequest`]s from the shared [`PortPool`]: the phone's own
@@ -294,6 +299,7 @@ impl Calls {
             return actions;
         }
         let mut old_streams = Vec::new();
+        let mut reflected = Vec::new();
         self.touch(&key, now);
         let call = self.calls.get_mut(&key).expect("present");
         call.last_signal = now;
@@ -340,6 +346,10 @@ impl Calls {
                         Some(e) => {
                             st.remote = Some(e);
                             st.remote_rtcp = s.rtcp_port;
+                            if policy.alg && policy.advertised == Some(*e.ip()) {
+                                reflected.push(e.port());
+                                reflected.push(s.rtcp_port);
+                            }
                         }
                         None if s.port == 0 => st.remote = None,
                         None => {}
@@ -356,6 +366,9 @@ impl Calls {
                 self.endpoint_used(after.private);
             }
         }
+        for port in reflected {
+            self.reflect(port, pool, &mut actions);
+        }
         let call = &self.calls[&key];
         // Another call's stream uses `private` (its own streams are not counted).
         let others = |calls: &Self, private: SocketAddrV4| {
@@ -366,10 +379,12 @@ impl Calls {
                 .count() as u32;
             calls.users_of(private) > own
         };
+        let mut withdrawn = Vec::new();
         for (before, after) in old_streams {
             // Withdraw what changed.
             if let Some(old) = before.private {
                 if after.private != Some(old) && !others(self, old) {
+                    withdrawn.push(before);
                     Self::withdraw_endpoint(&before, policy, pool, &mut actions);
                 } else if policy.alg && !policy.any_source && before.remote != after.remote {
                     if let Some(r) = before.remote {
@@ -391,18 +406,44 @@ impl Calls {
                 &mut actions,
             );
         }
+        for s in &withdrawn {
+            self.unreflect(s, &mut actions);
+        }
         actions
+    }
+
+    /// The far end's SDP names the router's own public media port `public_port`: if the
+    /// ALG gave it to a LAN phone, media to it from the LAN is reflected there.
+    fn reflect(&mut self, public_port: u16, pool: &PortPool, actions: &mut Vec<Action>) {
+        let Some(private) = pool.owner(public_port) else {
+            return;
+        };
+        if self.hairpins.insert(public_port, private) != Some(private) {
+            actions.push(Action::Hairpin {
+                public_port,
+                private,
+            });
+        }
+    }
+
+    /// Ends the reflection of a withdrawn stream's public ports.
+    fn unreflect(&mut self, s: &Stream, actions: &mut Vec<Action>) {
+        for public_port in [s.public_port, s.public_rtcp] {
+            if self.hairpins.remove(&public_port).is_some() {
+                actions.push(Action::RemoveHairpin { public_port });
+            }
+        }
     }
 
     /// Actions that make a stream's current state true in the datapath.
     fn announce(s: &Stream, new_endpoint: bool, policy: MediaPolicy, actions: &mut Vec<Action>) {
         let Some(private) = s.private else { return };
         let rtcp = SocketAddrV4::new(*private.ip(), s.private_rtcp);
-        if new_endpoint {
-            actions.push(Action::MediaEndpoint { private });
-            actions.push(Action::MediaEndpoint { private: rtcp });
-        }
         if !policy.alg {
+            if new_endpoint {
+                actions.push(Action::MediaEndpoint { private });
+                actions.push(Action::MediaEndpoint { private: rtcp });
+            }
             return;
         }
         if new_endpoint {
@@ -442,9 +483,10 @@ impl Calls {
     ) {
         let Some(private) = s.private else { return };
         let rtcp = SocketAddrV4::new(*private.ip(), s.private_rtcp);
-        actions.push(Action::RemoveMediaEndpoint { private });
-        actions.push(Action::RemoveMediaEndpoint { private: rtcp });
-        if policy.alg {
+        if !policy.alg {
+            actions.push(Action::RemoveMediaEndpoint { private });
+            actions.push(Action::RemoveMediaEndpoint { private: rtcp });
+        } else {
             let remote = if policy.any_source {
                 None
             } else {
@@ -476,7 +518,7 @@ impl Calls {
     /// Withdraws the streams of a call already removed with [`Calls::remove`], except
     /// endpoints another call still uses.
     fn teardown(
-        &self,
+        &mut self,
         call: &Call,
         policy: MediaPolicy,
         pool: &mut PortPool,
@@ -486,6 +528,7 @@ impl Calls {
             let Some(p) = s.private else { continue };
             if self.users_of(p) == 0 {
                 Self::withdraw_endpoint(s, policy, pool, actions);
+                self.unreflect(s, actions);
             }
         }
     }
@@ -548,6 +591,16 @@ impl Calls {
             for s in &c.streams {
                 Self::announce(s, true, policy, &mut actions);
             }
+        }
+        if policy.alg {
+            actions.extend(
+                self.hairpins
+                    .iter()
+                    .map(|(&public_port, &private)| Action::Hairpin {
+                        public_port,
+                        private,
+                    }),
+            );
         }
         actions
     }

@@ -6,6 +6,7 @@ const PEER: &str = "198.51.100.10:5060";
 const ALG: MediaPolicy = MediaPolicy {
     alg: true,
     any_source: false,
+    advertised: Some(Ipv4Addr::new(198, 51, 100, 1)),
 };
 
 fn a(s: &str) -> SocketAddrV4 {
@@ -104,15 +105,11 @@ fn bye(call: &str) -> Vec<u8> {
 fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
     let mut w = World::new(ALG);
     let acts = w.sent_by_phone(&invite("c1", 4000), 0);
+    // With the ALG on, the media SNAT marks media flows itself: no MediaEndpoint, and
+    // no hairpin reflection for a far end outside.
     assert_eq!(
         acts,
         vec![
-            Action::MediaEndpoint {
-                private: a("192.168.1.20:4000")
-            },
-            Action::MediaEndpoint {
-                private: a("192.168.1.20:4001")
-            },
             Action::MediaSnat {
                 private: a("192.168.1.20:4000"),
                 public_port: 4000
@@ -153,9 +150,17 @@ fn outbound_call_opens_pinholes_from_the_answer_and_bye_closes_them() {
         private: a("192.168.1.20:4000"),
         public_port: 4000
     }));
-    assert!(acts.contains(&Action::RemoveMediaEndpoint {
-        private: a("192.168.1.20:4001")
+    assert!(acts.contains(&Action::RemoveMediaSnat {
+        private: a("192.168.1.20:4001"),
+        public_port: 4001
     }));
+    assert!(
+        !acts.iter().any(|x| matches!(
+            x,
+            Action::RemoveMediaEndpoint { .. } | Action::RemoveHairpin { .. }
+        )),
+        "nothing was added to those with the ALG on: {acts:?}"
+    );
     assert!(w.calls.is_empty());
     assert!(w.pool.is_empty(), "ports released");
 }
@@ -287,6 +292,7 @@ fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
     let mut w = World::new(MediaPolicy {
         alg: false,
         any_source: false,
+        advertised: None,
     });
     let acts = w.sent_by_phone(&invite("o1", 4000), 0);
     assert_eq!(
@@ -307,6 +313,7 @@ fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
     let mut w = World::new(MediaPolicy {
         alg: true,
         any_source: true,
+        ..ALG
     });
     let acts = w.sent_by_phone(&invite("o2", 4000), 0);
     assert!(acts.contains(&Action::Pinhole {
@@ -356,6 +363,7 @@ fn an_invite_flood_cannot_grow_the_state_without_bound() {
     let mut w = World::new(MediaPolicy {
         alg: false,
         any_source: false,
+        advertised: None,
     });
     for i in 0..(MAX_CALLS + 10) {
         w.sent_by_phone(&invite(&format!("flood-{i}"), 4000), i as u64);
@@ -386,7 +394,7 @@ fn the_call_that_signalled_last_is_kept_and_shared_endpoints_outlive_one_call() 
     assert!(
         !acts
             .iter()
-            .any(|x| matches!(x, Action::RemoveMediaEndpoint { .. })),
+            .any(|x| matches!(x, Action::RemoveMediaSnat { .. })),
         "{acts:?}"
     );
     for i in 2..MAX_CALLS {
@@ -395,29 +403,69 @@ fn the_call_that_signalled_last_is_kept_and_shared_endpoints_outlive_one_call() 
     w.sent_by_phone(&bye("f-0"), 9003);
     assert!(w.pool.owner(4000).is_some(), "still used by the last call");
     let acts = w.sent_by_phone(&bye("new"), 9004);
-    assert!(acts.contains(&Action::RemoveMediaEndpoint {
-        private: a("192.168.1.20:4000")
+    assert!(acts.contains(&Action::RemoveMediaSnat {
+        private: a("192.168.1.20:4000"),
+        public_port: 4000
     }));
     assert!(w.calls.is_empty() && w.pool.is_empty());
 }
 
 #[test]
-fn the_callers_hairpin_reflection_exists_from_the_offer() {
-    // MediaSnat carries the reflection of the router's own mapping (kernel.rs maps it
-    // to media_hairpin): it must come with the offer, before any answer, and go with
-    // the stream even when no answer ever came.
+fn the_router_reflects_its_own_media_address_once_it_comes_back_from_outside() {
+    // Phone A calls through an outside PBX, which relays A's (rewritten) offer to a
+    // second LAN phone: the offer that comes back names the router's address and A's
+    // public ports, so media from the LAN to them must be reflected to A, before that
+    // INVITE reaches the second phone (its early media may follow at once).
     let mut w = World::new(ALG);
     let acts = w.sent_by_phone(&invite("h1", 4000), 0);
-    assert!(acts.contains(&Action::MediaSnat {
-        private: a("192.168.1.20:4000"),
-        public_port: 4000
-    }));
+    assert!(!acts.iter().any(|x| matches!(x, Action::Hairpin { .. })));
+    let relayed = msg(
+        "INVITE sip:b@192.168.1.20 SIP/2.0\nCall-ID: h1-b\nCSeq: 1 INVITE\nFrom: <sip:a@pbx>;tag=p\nTo: <sip:b@pbx>\n",
+        &sdp("198.51.100.1", 4000),
+    );
+    let acts = w.sent_by_peer(&relayed, 1);
+    let hairpins: Vec<&Action> = acts
+        .iter()
+        .filter(|x| matches!(x, Action::Hairpin { .. }))
+        .collect();
+    assert_eq!(
+        hairpins,
+        [
+            &Action::Hairpin {
+                public_port: 4000,
+                private: a("192.168.1.20:4000")
+            },
+            &Action::Hairpin {
+                public_port: 4001,
+                private: a("192.168.1.20:4001")
+            }
+        ]
+    );
+    // Known already: a retransmission adds nothing; a replay restores it.
+    assert!(!w
+        .sent_by_peer(&relayed, 2)
+        .iter()
+        .any(|x| matches!(x, Action::Hairpin { .. })));
+    assert!(w.calls.replay(ALG).contains(hairpins[0]));
+    // A's call ends without an answer: the reflection goes with its stream.
     let acts = w.sent_by_phone(
         b"CANCEL sip:bob@198.51.100.10 SIP/2.0\r\nCall-ID: h1\r\nCSeq: 1 CANCEL\r\n\r\n",
-        1,
+        3,
     );
-    assert!(acts.contains(&Action::RemoveMediaSnat {
-        private: a("192.168.1.20:4001"),
-        public_port: 4001
-    }));
+    for public_port in [4000, 4001] {
+        assert!(
+            acts.contains(&Action::RemoveHairpin { public_port }),
+            "{acts:?}"
+        );
+    }
+    assert!(!w.calls.replay(ALG).contains(hairpins[0]));
+    // A port the ALG did not give out is not reflected.
+    let acts = w.sent_by_peer(
+        &msg(
+            "INVITE sip:b@192.168.1.20 SIP/2.0\nCall-ID: h2-b\nCSeq: 1 INVITE\nFrom: <sip:a@pbx>;tag=p\nTo: <sip:b@pbx>\n",
+            &sdp("198.51.100.1", 6000),
+        ),
+        4,
+    );
+    assert!(!acts.iter().any(|x| matches!(x, Action::Hairpin { .. })));
 }
