@@ -288,6 +288,32 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
     (b.buf, seq - first + 1, ack_seq)
 }
 
+/// Consecutive changes of one kind to one set, sent as one message.
+#[derive(Debug, PartialEq)]
+enum Group<'a> {
+    Add(&'a str, Vec<Element>),
+    Del(&'a str, Vec<Key>),
+}
+
+/// `changes` ordered by set, each set's own in the order given (the batch commits as
+/// one, so the order across sets is never seen; within a set a delete and a re-add must
+/// stay in order), and runs of one kind joined: as few messages as the changes allow.
+fn grouped(mut changes: Vec<Change<'_>>) -> Vec<Group<'_>> {
+    changes.sort_by_key(|c| match c {
+        Change::Add { set, .. } | Change::Delete { set, .. } => *set,
+    });
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for c in changes {
+        match (c, groups.last_mut()) {
+            (Change::Add { set, element }, Some(Group::Add(s, v))) if *s == set => v.push(element),
+            (Change::Delete { set, key }, Some(Group::Del(s, v))) if *s == set => v.push(key),
+            (Change::Add { set, element }, _) => groups.push(Group::Add(set, vec![element])),
+            (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key])),
+        }
+    }
+    groups
+}
+
 /// nf_tables element updates in family `inet`.
 pub struct Nft {
     sock: NetlinkSocket,
@@ -356,27 +382,13 @@ impl Nft {
     }
 
     /// Applies changes to several sets and maps of `table` in ONE atomic batch with one
-    /// ACK (one round trip); consecutive changes of one kind to one set share a
-    /// message. Deletes of missing keys are fine where the kernel has DESTROYSETELEM
-    /// ([`Nft::probe_destroy`]); any other failure (a clashing map element, a missing
+    /// ACK (one round trip), as few messages as [`grouped`] allows. Deletes of missing
+    /// keys are fine where the kernel has DESTROYSETELEM ([`Nft::probe_destroy`]); any
+    /// other failure (a clashing map element, a missing
     /// key on older kernels) rejects the whole batch, and callers then fall back to one
     /// change at a time.
     pub fn apply(&mut self, table: &str, changes: Vec<Change<'_>>) -> io::Result<()> {
-        enum Group<'c> {
-            Add(&'c str, Vec<Element>),
-            Del(&'c str, Vec<Key>),
-        }
-        let mut groups: Vec<Group<'_>> = Vec::new();
-        for c in changes {
-            match (c, groups.last_mut()) {
-                (Change::Add { set, element }, Some(Group::Add(s, v))) if *s == set => {
-                    v.push(element)
-                }
-                (Change::Delete { set, key }, Some(Group::Del(s, v))) if *s == set => v.push(key),
-                (Change::Add { set, element }, _) => groups.push(Group::Add(set, vec![element])),
-                (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key])),
-            }
-        }
+        let groups = grouped(changes);
         let destroy = self.destroy;
         let ops: Vec<Op<'_>> = groups
             .iter()
@@ -589,6 +601,48 @@ mod tests {
         assert_eq!(
             (del[24], destroy[24]),
             (NFT_MSG_DELSETELEM, NFT_MSG_DESTROYSETELEM)
+        );
+    }
+
+    #[test]
+    fn changes_are_grouped_by_set_keeping_each_sets_order() {
+        let key = |p| Key(vec![Field::Port(p)]);
+        let add = |set, p| Change::Add {
+            set,
+            element: Element {
+                key: key(p),
+                data: None,
+                timeout_ms: None,
+            },
+        };
+        let del = |set, p| Change::Delete { set, key: key(p) };
+        let elements = |ps: &[u16]| {
+            ps.iter()
+                .map(|&p| Element {
+                    key: key(p),
+                    data: None,
+                    timeout_ms: None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let g = grouped(vec![
+            add("b", 1),
+            add("a", 2),
+            del("b", 3),
+            add("a", 4),
+            add("b", 3),
+            del("a", 2),
+            add("b", 5),
+        ]);
+        assert_eq!(
+            g,
+            vec![
+                Group::Add("a", elements(&[2, 4])),
+                Group::Del("a", vec![key(2)]),
+                Group::Add("b", elements(&[1])),
+                Group::Del("b", vec![key(3)]),
+                Group::Add("b", elements(&[3, 5])),
+            ]
         );
     }
 
