@@ -7,8 +7,9 @@
 //! mapping, the actions taken after each pair as the daemon takes them after a burst.
 //! Past 4,096 calls every new call evicts the oldest.
 //!
-//! `processor [N]` (default 20,000) prints N, the allocations in the loop and per
-//! transaction. Instructions per transaction: callgrind's total for N minus the total
+//! `processor [N] [digest]` (default 20,000) prints N, the allocations in the loop and
+//! per transaction; with `digest` also a hash of every action (in order) and every
+//! verdict, to compare two builds' behaviour. Instructions per transaction: callgrind's total for N minus the total
 //! for N=0 (start-up), divided by N. The packets are patched in place from two
 //! templates (fixed-width numbers; UDP checksum 0, which the processor does not
 //! check), so the driver itself allocates nothing in the loop and costs little.
@@ -107,6 +108,8 @@ fn main() {
     let (mut before, mut trailing) = (Vec::with_capacity(64), Vec::with_capacity(64));
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(2);
     let (mut rewritten, mut actions) = (0u64, 0u64);
+    let digest = std::env::args().nth(2).is_some_and(|a| a == "digest");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
 
     let allocs = ALLOCS.load(Ordering::Relaxed);
     for i in 0..n {
@@ -138,6 +141,22 @@ fn main() {
         }
         p.append_actions(&mut before, &mut trailing);
         actions += (before.len() + trailing.len()) as u64;
+        if digest {
+            use std::hash::Hash;
+            for a in &before {
+                format!("{a:?}").hash(&mut hasher);
+            }
+            "|".hash(&mut hasher);
+            for a in &trailing {
+                format!("{a:?}").hash(&mut hasher);
+            }
+            for v in &verdicts {
+                match v {
+                    Verdict::Replace(b) => b.hash(&mut hasher),
+                    Verdict::Accept => "accept".hash(&mut hasher),
+                }
+            }
+        }
         std::hint::black_box((&before, &trailing));
         before.clear();
         trailing.clear();
@@ -157,4 +176,8 @@ fn main() {
         "transactions {n}, rewritten {rewritten}, actions {actions}, allocations {allocs} ({:.2}/tx)",
         allocs as f64 / f64::from(n.max(1))
     );
+    if digest {
+        use std::hash::Hasher;
+        println!("digest {:016x}", hasher.finish());
+    }
 }
