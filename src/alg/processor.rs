@@ -483,20 +483,25 @@ impl Processor {
     ) {
         let from_phone = direction == Direction::Outbound;
         let is_register = |m: Option<&[u8]>| m.is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"));
-        let mut actions = Vec::new();
+        let policy = self.policy();
+        let actions = if from_phone {
+            &mut self.trailing
+        } else {
+            &mut self.before
+        };
         if from_phone && is_register(facts.method) {
             self.registrations.on_request(facts, phone);
         } else if !from_phone && facts.status.is_some() && is_register(facts.cseq_method) {
-            actions = self
+            let mut registered = self
                 .registrations
                 .on_response(facts, phone, public, peer, now);
             if !self.alg {
                 // Reachability through our DNAT is an ALG feature; keeping the flow alive is not.
-                actions.retain(|a| matches!(a, Action::FlowTimeout { .. }));
+                registered.retain(|a| matches!(a, Action::FlowTimeout { .. }));
             }
+            actions.append(&mut registered);
         }
-        let policy = self.policy();
-        actions.extend(self.calls.on_message(
+        self.calls.on_message(
             facts,
             phone,
             peer,
@@ -504,12 +509,8 @@ impl Processor {
             policy,
             &mut self.pool,
             now,
-        ));
-        if from_phone {
-            self.trailing.extend(actions);
-        } else {
-            self.before.extend(actions);
-        }
+            actions,
+        );
     }
 
     /// Periodic work: expire registrations, idle calls and idle signalling mappings.
