@@ -11,7 +11,9 @@ pub struct PortPool {
     pub spare: core::ops::RangeInclusive<u16>,
     /// Ports newly owned since [`PortPool::begin`], so [`PortPool::rollback`] can give
     /// them back (a message whose rewrite is skipped after its SDP ports were claimed).
-    journal: Option<Vec<u16>>,
+    journal: Vec<u16>,
+    /// A transaction is open (the journal is kept, emptied, for its capacity).
+    journaling: bool,
 }
 
 impl Default for PortPool {
@@ -19,7 +21,8 @@ impl Default for PortPool {
         PortPool {
             owners: HashMap::new(),
             spare: 40000..=59999,
-            journal: None,
+            journal: Vec::new(),
+            journaling: false,
         }
     }
 }
@@ -62,10 +65,8 @@ impl PortPool {
     }
 
     fn own(&mut self, port: u16, private: SocketAddrV4) {
-        if self.owners.insert(port, private).is_none() {
-            if let Some(j) = self.journal.as_mut() {
-                j.push(port);
-            }
+        if self.owners.insert(port, private).is_none() && self.journaling {
+            self.journal.push(port);
         }
     }
 
@@ -77,18 +78,22 @@ impl PortPool {
 
     /// Starts a transaction: ports taken from now on can be given back together.
     pub fn begin(&mut self) {
-        self.journal = Some(Vec::new());
+        self.journal.clear();
+        self.journaling = true;
     }
 
     /// Keeps what the transaction took.
     pub fn commit(&mut self) {
-        self.journal = None;
+        self.journal.clear();
+        self.journaling = false;
     }
 
     /// Frees every port the transaction newly took (ports already owned before it stay).
     pub fn rollback(&mut self) {
-        for port in self.journal.take().unwrap_or_default() {
-            self.owners.remove(&port);
+        if std::mem::take(&mut self.journaling) {
+            for port in self.journal.drain(..) {
+                self.owners.remove(&port);
+            }
         }
     }
 
