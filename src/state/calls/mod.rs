@@ -140,7 +140,12 @@ pub struct Calls {
     endpoint_users: HashMap<SocketAddrV4, u32>,
     /// The streams a message changed (before, after): kept for its capacity.
     changed: Vec<(Stream, Stream)>,
+    /// The Call-ID and stream buffers of removed calls, emptied, for new calls.
+    spare: Vec<(String, Vec<Stream>)>,
 }
+
+/// Buffers of removed calls kept for new ones (each at most a few hundred bytes).
+const SPARE: usize = 16;
 
 /// Answers the engine's [`MediaRequest`]s from the shared [`PortPool`]: the phone's own
 /// port when free, RTP and RTCP kept as a pair when RTCP is implied.
@@ -247,6 +252,16 @@ impl Calls {
         Some(call)
     }
 
+    /// Keeps a removed call's buffers for a new call.
+    fn recycle(&mut self, call: Call) {
+        let (mut id, mut streams) = (call.call_id, call.streams);
+        if self.spare.len() < SPARE && id.capacity() <= 256 && streams.capacity() <= 8 {
+            id.clear();
+            streams.clear();
+            self.spare.push((id, streams));
+        }
+    }
+
     /// The slots of the live calls in key order (phone, then Call-ID).
     fn in_key_order(&self, mut slots: Vec<usize>) -> Vec<usize> {
         let key = |i: &usize| {
@@ -321,7 +336,10 @@ impl Calls {
         let Some(call_id) = facts.call_id else {
             return;
         };
-        let call_id = String::from_utf8_lossy(call_id);
+        let call_id = match std::str::from_utf8(call_id) {
+            Ok(id) => std::borrow::Cow::Borrowed(id),
+            Err(_) => String::from_utf8_lossy(call_id),
+        };
         let hash = self.hash(phone, &call_id);
         let is_invite_request = is(facts.method, b"INVITE");
         let slot = match self.find(hash, phone, &call_id) {
@@ -337,12 +355,15 @@ impl Calls {
                     let oldest = self.quiet_order.first_key_value().map(|(_, &i)| i);
                     if let Some(call) = oldest.and_then(|i| self.remove(i)) {
                         self.teardown(&call, policy, pool, actions);
+                        self.recycle(call);
                     }
                 }
+                let (mut id, streams) = self.spare.pop().unwrap_or_default();
+                id.push_str(&call_id);
                 self.insert(
                     hash,
                     Call {
-                        call_id: call_id.into_owned(),
+                        call_id: id,
                         phone,
                         peer,
                         outbound: from_phone,
@@ -350,7 +371,7 @@ impl Calls {
                         created: now,
                         last_signal: now,
                         invite_cseq: facts.cseq,
-                        streams: Vec::new(),
+                        streams,
                         quiet: (0, 0),
                         hash,
                         next: None,
@@ -369,6 +390,7 @@ impl Calls {
         if ends {
             if let Some(call) = self.remove(slot) {
                 self.teardown(&call, policy, pool, actions);
+                self.recycle(call);
             }
             return;
         }
@@ -587,6 +609,7 @@ impl Calls {
         for i in self.in_key_order(stale) {
             if let Some(call) = self.remove(i) {
                 self.teardown(&call, policy, pool, &mut actions);
+                self.recycle(call);
             }
         }
         actions
