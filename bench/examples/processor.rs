@@ -4,7 +4,8 @@
 //! (`tests/lab/bench.py`): per transaction a NEW call, an outbound INVITE with SDP from
 //! the phone 192.168.1.20:5060 to the server 198.51.100.10:5060 (new Call-ID, branch
 //! and media port) and the server's inbound 200 OK with SDP to the phone's public
-//! mapping, the actions taken after each pair as the daemon takes them after a burst.
+//! mapping, the actions taken and the verdicts' buffers given back after each pair as
+//! the daemon does after a burst.
 //! Past 4,096 calls every new call evicts the oldest.
 //!
 //! `processor [N] [digest]` (default 20,000) prints N, the allocations in the loop and
@@ -160,10 +161,11 @@ fn main() {
         std::hint::black_box((&before, &trailing));
         before.clear();
         trailing.clear();
+        // Sent: the buffers go back, as the daemon gives them back after a burst.
         for v in verdicts.drain(..) {
             if let Verdict::Replace(b) = std::hint::black_box(v) {
                 rewritten += 1;
-                drop(b);
+                p.recycle(b);
             }
         }
     }
