@@ -220,8 +220,13 @@ impl Calls {
         } else {
             old.1
         };
+        if old == (now, n) {
+            return; // signalled again within the same second: in place already
+        }
         call.quiet = (now, n);
-        self.quiet_order.remove(&old);
+        if old.1 != 0 {
+            self.quiet_order.remove(&old);
+        }
         self.quiet_order.insert((now, n), slot);
     }
 
