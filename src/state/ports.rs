@@ -2,11 +2,37 @@
 //! alike, so that no two private endpoints ever share one.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddrV4;
+
+/// A map keyed by a port number.
+pub type ByPort<V> = HashMap<u16, V, BuildHasherDefault<PortHasher>>;
+
+/// Hashes a port with one multiplication instead of SipHash: there are only 65,536
+/// ports, all of them hashing apart, so no sender can make a table of them degrade
+/// much.
+#[derive(Default)]
+pub struct PortHasher(u64);
+
+impl Hasher for PortHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u16(self.0 as u16 ^ u16::from(b));
+        }
+    }
+    fn write_u16(&mut self, n: u16) {
+        // Fibonacci hashing; the high half folded down for the table's low bits.
+        let p = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = p ^ (p >> 32);
+    }
+}
 
 #[derive(Debug)]
 pub struct PortPool {
-    owners: HashMap<u16, SocketAddrV4>,
+    owners: ByPort<SocketAddrV4>,
     /// Where replacement ports come from when a LAN host's own port is taken.
     pub spare: core::ops::RangeInclusive<u16>,
     /// Ports newly owned since [`PortPool::begin`], so [`PortPool::rollback`] can give
@@ -19,7 +45,7 @@ pub struct PortPool {
 impl Default for PortPool {
     fn default() -> Self {
         PortPool {
-            owners: HashMap::new(),
+            owners: ByPort::default(),
             spare: 40000..=59999,
             journal: Vec::new(),
             journaling: false,
