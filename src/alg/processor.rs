@@ -137,7 +137,14 @@ pub struct Processor {
     /// Actions of those messages that may follow their verdicts (nothing in them is
     /// needed by the messages themselves).
     trailing: Vec<Action>,
+    /// Buffers of sent verdicts given back ([`Processor::recycle`]) for new packets.
+    buffers: Vec<Vec<u8>>,
 }
+
+/// Packet buffers kept for reuse: a burst's worth (the daemon's burst is 64 packets),
+/// each at most this large (a SIP datagram is usually below the MTU).
+const SPARE_BUFFERS: usize = 64;
+const SPARE_BUFFER_BYTES: usize = 4096;
 
 impl Processor {
     pub fn new(alg: bool, signaling_timeout: u32) -> Self {
@@ -156,6 +163,16 @@ impl Processor {
             streams: BTreeMap::new(),
             before: Vec::new(),
             trailing: Vec::new(),
+            buffers: Vec::new(),
+        }
+    }
+
+    /// Gives back the packet of a [`Verdict::Replace`] once it is sent: its buffer
+    /// serves a later rewritten packet.
+    pub fn recycle(&mut self, mut packet: Vec<u8>) {
+        if self.buffers.len() < SPARE_BUFFERS && packet.capacity() <= SPARE_BUFFER_BYTES {
+            packet.clear();
+            self.buffers.push(packet);
         }
     }
 
@@ -377,7 +394,8 @@ impl Processor {
 
     /// The datagram with `plan` applied, lengths and checksums fixed.
     fn rebuild(&mut self, pkt: &UdpPacket<'_>, payload: &[u8], plan: &engine::Plan<'_>) -> Verdict {
-        let mut out = Vec::with_capacity(pkt.headers_len() + plan.edits.output_len(payload.len()));
+        let mut out = self.buffers.pop().unwrap_or_default();
+        out.reserve_exact(pkt.headers_len() + plan.edits.output_len(payload.len()));
         match pkt.rebuild(&mut out, |o| plan.write_into(o)) {
             // A verdict carries at most this much (a netlink attribute).
             Ok(()) if out.len() > crate::netlink::nfqueue::MAX_REPLACEMENT => {
@@ -484,20 +502,25 @@ impl Processor {
     ) {
         let from_phone = direction == Direction::Outbound;
         let is_register = |m: Option<&[u8]>| m.is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"));
-        let mut actions = Vec::new();
+        let policy = self.policy();
+        let actions = if from_phone {
+            &mut self.trailing
+        } else {
+            &mut self.before
+        };
         if from_phone && is_register(facts.method) {
             self.registrations.on_request(facts, phone);
         } else if !from_phone && facts.status.is_some() && is_register(facts.cseq_method) {
-            actions = self
+            let mut registered = self
                 .registrations
                 .on_response(facts, phone, public, peer, now);
             if !self.alg {
                 // Reachability through our DNAT is an ALG feature; keeping the flow alive is not.
-                actions.retain(|a| matches!(a, Action::FlowTimeout { .. }));
+                registered.retain(|a| matches!(a, Action::FlowTimeout { .. }));
             }
+            actions.append(&mut registered);
         }
-        let policy = self.policy();
-        actions.extend(self.calls.on_message(
+        self.calls.on_message(
             facts,
             phone,
             peer,
@@ -505,12 +528,8 @@ impl Processor {
             policy,
             &mut self.pool,
             now,
-        ));
-        if from_phone {
-            self.trailing.extend(actions);
-        } else {
-            self.before.extend(actions);
-        }
+            actions,
+        );
     }
 
     /// Periodic work: expire registrations, idle calls and idle signalling mappings.
@@ -698,6 +717,26 @@ mod tests {
             text.contains("Contact: <sip:100@192.168.1.20:5060>;expires=60"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_sent_verdicts_buffer_serves_the_next_rewritten_packet() {
+        let mut p = processor();
+        let mut k = FakeKernel::default();
+        let pkt = udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER);
+        let Verdict::Replace(first) = k.handle(&mut p, Hook::Outbound, &pkt, 0) else {
+            panic!("not rewritten")
+        };
+        let (at, copy) = (first.as_ptr(), first.clone());
+        p.recycle(first);
+        let Verdict::Replace(again) = k.handle(&mut p, Hook::Outbound, &pkt, 0) else {
+            panic!("not rewritten")
+        };
+        assert_eq!(again.as_ptr(), at, "the same buffer");
+        assert_eq!(again, copy, "filled afresh");
+        // Too large to keep: dropped, not kept.
+        p.recycle(Vec::with_capacity(SPARE_BUFFER_BYTES + 1));
+        assert!(p.buffers.is_empty());
     }
 
     #[test]

@@ -513,6 +513,12 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
                 g.processor.counters.verdict_errors += events.verdict_errors;
                 g.processor.counters.fail_open += events.missed;
                 g.processor.counters.queue_overruns += events.overruns;
+                // The last burst's verdicts are sent: their packet buffers serve this one.
+                for (_, v) in verdicts.drain(..) {
+                    if let Verdict::Replace(b) = v {
+                        g.processor.recycle(b);
+                    }
+                }
             }
             for p in &packets {
                 let hook = if p.hook == NF_INET_PRE_ROUTING {
@@ -553,7 +559,6 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             }),
             VERDICT_DATAGRAM,
         );
-        verdicts.clear();
         if let Err(e) = sent {
             log::debug!("nfqueue verdicts: {e}");
             let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());

@@ -3,8 +3,8 @@
 //! before the first packet of a flow is let through), so it never has to read them back
 //! from the packet: with the iptables NFQUEUE fallback, packets are queued before NAT.
 
-use super::ports::PortPool;
-use std::collections::{BTreeMap, HashMap};
+use super::ports::{ByPort, PortPool};
+use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
 /// Where a mapping came from.
@@ -41,7 +41,7 @@ pub enum Program {
 pub struct Mappings {
     /// In key order: what is built from it (SNAT elements, status) is deterministic.
     by_private: BTreeMap<SocketAddrV4, Mapping>,
-    by_public: HashMap<u16, SocketAddrV4>,
+    by_public: ByPort<SocketAddrV4>,
 }
 
 impl Mappings {

@@ -2,24 +2,53 @@
 //! alike, so that no two private endpoints ever share one.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddrV4;
+
+/// A map keyed by a port number.
+pub type ByPort<V> = HashMap<u16, V, BuildHasherDefault<PortHasher>>;
+
+/// Hashes a port with one multiplication instead of SipHash: there are only 65,536
+/// ports, all of them hashing apart, so no sender can make a table of them degrade
+/// much.
+#[derive(Default)]
+pub struct PortHasher(u64);
+
+impl Hasher for PortHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u16(self.0 as u16 ^ u16::from(b));
+        }
+    }
+    fn write_u16(&mut self, n: u16) {
+        // Fibonacci hashing; the high half folded down for the table's low bits.
+        let p = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = p ^ (p >> 32);
+    }
+}
 
 #[derive(Debug)]
 pub struct PortPool {
-    owners: HashMap<u16, SocketAddrV4>,
+    owners: ByPort<SocketAddrV4>,
     /// Where replacement ports come from when a LAN host's own port is taken.
     pub spare: core::ops::RangeInclusive<u16>,
     /// Ports newly owned since [`PortPool::begin`], so [`PortPool::rollback`] can give
     /// them back (a message whose rewrite is skipped after its SDP ports were claimed).
-    journal: Option<Vec<u16>>,
+    journal: Vec<u16>,
+    /// A transaction is open (the journal is kept, emptied, for its capacity).
+    journaling: bool,
 }
 
 impl Default for PortPool {
     fn default() -> Self {
         PortPool {
-            owners: HashMap::new(),
+            owners: ByPort::default(),
             spare: 40000..=59999,
-            journal: None,
+            journal: Vec::new(),
+            journaling: false,
         }
     }
 }
@@ -62,10 +91,8 @@ impl PortPool {
     }
 
     fn own(&mut self, port: u16, private: SocketAddrV4) {
-        if self.owners.insert(port, private).is_none() {
-            if let Some(j) = self.journal.as_mut() {
-                j.push(port);
-            }
+        if self.owners.insert(port, private).is_none() && self.journaling {
+            self.journal.push(port);
         }
     }
 
@@ -77,18 +104,22 @@ impl PortPool {
 
     /// Starts a transaction: ports taken from now on can be given back together.
     pub fn begin(&mut self) {
-        self.journal = Some(Vec::new());
+        self.journal.clear();
+        self.journaling = true;
     }
 
     /// Keeps what the transaction took.
     pub fn commit(&mut self) {
-        self.journal = None;
+        self.journal.clear();
+        self.journaling = false;
     }
 
     /// Frees every port the transaction newly took (ports already owned before it stay).
     pub fn rollback(&mut self) {
-        for port in self.journal.take().unwrap_or_default() {
-            self.owners.remove(&port);
+        if std::mem::take(&mut self.journaling) {
+            for port in self.journal.drain(..) {
+                self.owners.remove(&port);
+            }
         }
     }
 

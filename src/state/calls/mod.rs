@@ -6,8 +6,11 @@
 
 use super::actions::Action;
 use super::ports::PortPool;
+use super::restore::Prehashed;
 use crate::engine::{Facts, MediaKind, MediaRequest, PortMap, Role, StreamDirection};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,10 @@ pub struct Call {
     pub streams: Vec<Stream>,
     /// Its place in [`Calls`]' quiet order: (last signal, arrival number).
     quiet: (u64, u64),
+    /// The keyed hash of (phone, Call-ID) it is indexed by, and the next call whose key
+    /// hashes alike (a chain that a collision makes longer than one).
+    hash: u64,
+    next: Option<usize>,
 }
 
 impl Call {
@@ -111,27 +118,39 @@ pub struct MediaPolicy {
     pub advertised: Option<Ipv4Addr>,
 }
 
-type Key = (SocketAddrV4, String);
-
 /// Calls kept at most (a home router or a small PBX needs far fewer).
 pub const MAX_CALLS: usize = 4096;
 
-/// The calls, plus two indexes that keep every per-message operation O(log n): the
-/// order in which calls last signalled (eviction takes the first) and how many streams
-/// use each private media endpoint (shared-stream checks). Calls are kept in key order,
-/// so whatever iterates them (replay, expiry) produces actions in a deterministic order.
+/// The calls, plus indexes that keep every per-message operation O(1) or O(log n): the
+/// calls by (phone, Call-ID), the order in which they last signalled (eviction takes the
+/// first) and how many streams use each private media endpoint (shared-stream checks).
+/// Whatever iterates the calls (replay, expiry, status) goes in key order (phone, then
+/// Call-ID), so it produces actions in a deterministic order.
 #[derive(Debug, Default)]
 pub struct Calls {
-    calls: BTreeMap<Key, Call>,
-    /// Calls by (last signal, arrival number), the number breaking ties in arrival
-    /// order; each call holds its own entry's key.
-    quiet_order: BTreeMap<(u64, u64), Key>,
+    /// Each call in a slot that stays its own while it lives; freed slots are reused.
+    slots: Vec<Option<Call>>,
+    free: Vec<usize>,
+    /// The first slot of the calls whose (phone, Call-ID) has this keyed hash (random
+    /// per process: a far end cannot aim at collisions; they are chained anyway).
+    index: HashMap<u64, usize, BuildHasherDefault<Prehashed>>,
+    keys: RandomState,
+    /// Calls (slots) by (last signal, arrival number), the number breaking ties in
+    /// arrival order; each call holds its own entry's key.
+    quiet_order: BTreeMap<(u64, u64), usize>,
     next_stamp: u64,
     /// Streams (of all calls) whose private endpoint is this address.
     endpoint_users: HashMap<SocketAddrV4, u32>,
     /// Public media ports reflected to the LAN (hairpin), and where to.
     hairpins: BTreeMap<u16, SocketAddrV4>,
+    /// The streams a message changed (before, after): kept for its capacity.
+    changed: Vec<(Stream, Stream)>,
+    /// The Call-ID and stream buffers of removed calls, emptied, for new calls.
+    spare: Vec<(String, Vec<Stream>)>,
 }
+
+/// Buffers of removed calls kept for new ones (each at most a few hundred bytes).
+const SPARE: usize = 16;
 
 /// Answers the engine's [`MediaRequest`]s from the shared [`PortPool`]: the phone's own
 /// port when free, RTP and RTCP kept as a pair when RTCP is implied.
@@ -160,18 +179,43 @@ impl PortMap for MediaPorts<'_> {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn is(b: Option<&[u8]>, what: &[u8]) -> bool {
     b.is_some_and(|m| m.eq_ignore_ascii_case(what))
 }
 
 impl Calls {
-    /// Records that the call `key` signalled at `now` (O(log n)).
-    fn touch(&mut self, key: &Key, now: u64) {
-        let Some(call) = self.calls.get_mut(key) else {
+    fn hash(&self, phone: SocketAddrV4, call_id: &str) -> u64 {
+        self.keys.hash_one((phone, call_id))
+    }
+
+    /// The slot of the call (phone, Call-ID) whose key hashes to `hash`.
+    fn find(&self, hash: u64, phone: SocketAddrV4, call_id: &str) -> Option<usize> {
+        let mut at = self.index.get(&hash).copied();
+        while let Some(i) = at {
+            let c = self.slots[i].as_ref()?;
+            if c.phone == phone && c.call_id == call_id {
+                return Some(i);
+            }
+            at = c.next;
+        }
+        None
+    }
+
+    /// Stores a new call (its key not present) and returns its slot.
+    fn insert(&mut self, hash: u64, mut call: Call) -> usize {
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        call.hash = hash;
+        call.next = self.index.insert(hash, i);
+        self.slots[i] = Some(call);
+        i
+    }
+
+    /// Records that the call in `slot` signalled at `now` (O(log n)).
+    fn touch(&mut self, slot: usize, now: u64) {
+        let Some(call) = self.slots[slot].as_mut() else {
             return;
         };
         let old = call.quiet;
@@ -181,19 +225,61 @@ impl Calls {
         } else {
             old.1
         };
+        if old == (now, n) {
+            return; // signalled again within the same second: in place already
+        }
         call.quiet = (now, n);
-        let k = self.quiet_order.remove(&old).unwrap_or_else(|| key.clone());
-        self.quiet_order.insert((now, n), k);
+        if old.1 != 0 {
+            self.quiet_order.remove(&old);
+        }
+        self.quiet_order.insert((now, n), slot);
     }
 
     /// Removes a call and its index entries.
-    fn remove(&mut self, key: &Key) -> Option<Call> {
-        let call = self.calls.remove(key)?;
+    fn remove(&mut self, slot: usize) -> Option<Call> {
+        let call = self.slots.get_mut(slot)?.take()?;
+        if self.index.get(&call.hash) == Some(&slot) {
+            match call.next {
+                Some(next) => self.index.insert(call.hash, next),
+                None => self.index.remove(&call.hash),
+            };
+        } else {
+            // Further down a chain of calls whose keys hash alike.
+            let mut at = self.index.get(&call.hash).copied();
+            while let Some(c) = at.and_then(|i| self.slots[i].as_mut()) {
+                if c.next == Some(slot) {
+                    c.next = call.next;
+                    break;
+                }
+                at = c.next;
+            }
+        }
+        self.free.push(slot);
         self.quiet_order.remove(&call.quiet);
         for s in &call.streams {
             self.endpoint_unused(s.private);
         }
         Some(call)
+    }
+
+    /// Keeps a removed call's buffers for a new call.
+    fn recycle(&mut self, call: Call) {
+        let (mut id, mut streams) = (call.call_id, call.streams);
+        if self.spare.len() < SPARE && id.capacity() <= 256 && streams.capacity() <= 8 {
+            id.clear();
+            streams.clear();
+            self.spare.push((id, streams));
+        }
+    }
+
+    /// The slots of the live calls in key order (phone, then Call-ID).
+    fn in_key_order(&self, mut slots: Vec<usize>) -> Vec<usize> {
+        let key = |i: &usize| {
+            let c = self.slots[*i].as_ref().expect("a live slot");
+            (c.phone, c.call_id.as_str())
+        };
+        slots.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+        slots
     }
 
     fn endpoint_used(&mut self, p: Option<SocketAddrV4>) {
@@ -218,25 +304,33 @@ impl Calls {
         self.endpoint_users.get(&private).copied().unwrap_or(0)
     }
 
+    /// The calls in key order (phone, then Call-ID).
     pub fn iter(&self) -> impl Iterator<Item = &Call> {
-        self.calls.values()
+        let live = (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .collect();
+        self.in_key_order(live)
+            .into_iter()
+            .filter_map(|i| self.slots[i].as_ref())
     }
 
     pub fn len(&self) -> usize {
-        self.calls.len()
+        self.slots.len() - self.free.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
+        self.len() == 0
     }
 
     pub fn get(&self, phone: SocketAddrV4, call_id: &str) -> Option<&Call> {
-        self.calls.get(&(phone, call_id.to_string()))
+        let slot = self.find(self.hash(phone, call_id), phone, call_id)?;
+        self.slots[slot].as_ref()
     }
 
     /// A message between `phone` (LAN signalling endpoint) and `peer`, in either
     /// direction (`from_phone`). `facts` are of the message as the phone sent it (with
-    /// the public ports the engine chose) or as the far end sent it.
+    /// the public ports the engine chose) or as the far end sent it. The actions it
+    /// causes are appended to `actions`.
     #[allow(clippy::too_many_arguments)] // the message, who sent it where, and the context
     pub fn on_message(
         &mut self,
@@ -247,61 +341,74 @@ impl Calls {
         policy: MediaPolicy,
         pool: &mut PortPool,
         now: u64,
-    ) -> Vec<Action> {
+        actions: &mut Vec<Action>,
+    ) {
         let Some(call_id) = facts.call_id else {
-            return Vec::new();
+            return;
         };
-        let key = (phone, text(call_id));
-        let mut actions = Vec::new();
+        let call_id = match std::str::from_utf8(call_id) {
+            Ok(id) => std::borrow::Cow::Borrowed(id),
+            Err(_) => String::from_utf8_lossy(call_id),
+        };
+        let hash = self.hash(phone, &call_id);
         let is_invite_request = is(facts.method, b"INVITE");
-        if !self.calls.contains_key(&key) {
-            // Only an initial INVITE starts a call.
-            if !(is_invite_request && facts.to_tag.is_none()) {
-                return actions;
-            }
-            if self.calls.len() >= MAX_CALLS {
-                // A flood of INVITEs must not grow the state without bound: the call
-                // that has been quiet longest goes.
-                let oldest = self.quiet_order.first_key_value().map(|(_, k)| k.clone());
-                if let Some(call) = oldest.and_then(|k| self.remove(&k)) {
-                    self.teardown(&call, policy, pool, &mut actions);
+        let slot = match self.find(hash, phone, &call_id) {
+            Some(slot) => slot,
+            None => {
+                // Only an initial INVITE starts a call.
+                if !(is_invite_request && facts.to_tag.is_none()) {
+                    return;
                 }
+                if self.len() >= MAX_CALLS {
+                    // A flood of INVITEs must not grow the state without bound: the call
+                    // that has been quiet longest goes.
+                    let oldest = self.quiet_order.first_key_value().map(|(_, &i)| i);
+                    if let Some(call) = oldest.and_then(|i| self.remove(i)) {
+                        self.teardown(&call, policy, pool, actions);
+                        self.recycle(call);
+                    }
+                }
+                let (mut id, streams) = self.spare.pop().unwrap_or_default();
+                id.push_str(&call_id);
+                self.insert(
+                    hash,
+                    Call {
+                        call_id: id,
+                        phone,
+                        peer,
+                        outbound: from_phone,
+                        state: CallState::Early,
+                        created: now,
+                        last_signal: now,
+                        invite_cseq: facts.cseq,
+                        streams,
+                        quiet: (0, 0),
+                        hash,
+                        next: None,
+                    },
+                )
             }
-            self.calls.insert(
-                key.clone(),
-                Call {
-                    call_id: key.1.clone(),
-                    phone,
-                    peer,
-                    outbound: from_phone,
-                    state: CallState::Early,
-                    created: now,
-                    last_signal: now,
-                    invite_cseq: facts.cseq,
-                    streams: Vec::new(),
-                    quiet: (0, 0),
-                },
-            );
-        }
+        };
         // Ending the call.
         let ends = is(facts.method, b"BYE")
             || is(facts.method, b"CANCEL")
             || (facts.status.is_some_and(|s| s >= 300)
                 && is(facts.cseq_method, b"INVITE")
-                && self
-                    .calls
-                    .get(&key)
+                && self.slots[slot]
+                    .as_ref()
                     .is_some_and(|c| c.state == CallState::Early && c.invite_cseq == facts.cseq));
         if ends {
-            if let Some(call) = self.remove(&key) {
-                self.teardown(&call, policy, pool, &mut actions);
+            if let Some(call) = self.remove(slot) {
+                self.teardown(&call, policy, pool, actions);
+                self.recycle(call);
             }
-            return actions;
+            return;
         }
-        let mut old_streams = Vec::new();
+        let mut old_streams = std::mem::take(&mut self.changed);
+        old_streams.clear();
         let mut reflected = Vec::new();
-        self.touch(&key, now);
-        let call = self.calls.get_mut(&key).expect("present");
+        self.touch(slot, now);
+        let call = self.slots[slot].as_mut().expect("present");
         call.last_signal = now;
         if is_invite_request && facts.to_tag.is_none() {
             call.invite_cseq = facts.cseq;
@@ -367,9 +474,9 @@ impl Calls {
             }
         }
         for port in reflected {
-            self.reflect(port, pool, &mut actions);
+            self.reflect(port, pool, actions);
         }
-        let call = &self.calls[&key];
+        let call = self.slots[slot].as_ref().expect("present");
         // Another call's stream uses `private` (its own streams are not counted).
         let others = |calls: &Self, private: SocketAddrV4| {
             let own = call
@@ -380,12 +487,12 @@ impl Calls {
             calls.users_of(private) > own
         };
         let mut withdrawn = Vec::new();
-        for (before, after) in old_streams {
+        for &(before, after) in &old_streams {
             // Withdraw what changed.
             if let Some(old) = before.private {
                 if after.private != Some(old) && !others(self, old) {
                     withdrawn.push(before);
-                    Self::withdraw_endpoint(&before, policy, pool, &mut actions);
+                    Self::withdraw_endpoint(&before, policy, pool, actions);
                 } else if policy.alg && !policy.any_source && before.remote != after.remote {
                     if let Some(r) = before.remote {
                         actions.push(Action::RemovePinhole {
@@ -399,17 +506,12 @@ impl Calls {
                     }
                 }
             }
-            Self::announce(
-                &after,
-                before.private != after.private,
-                policy,
-                &mut actions,
-            );
+            Self::announce(&after, before.private != after.private, policy, actions);
         }
         for s in &withdrawn {
-            self.unreflect(s, &mut actions);
+            self.unreflect(s, actions);
         }
-        actions
+        self.changed = old_streams;
     }
 
     /// The far end's SDP names the router's own public media port `public_port`: if the
@@ -543,18 +645,19 @@ impl Calls {
         pool: &mut PortPool,
     ) -> Vec<Action> {
         let quiet = |t: u64| now.saturating_sub(t) >= idle;
-        let stale: Vec<Key> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| {
-                quiet(c.last_signal) && c.streams.iter().all(|s| s.last_packet_at.is_none_or(quiet))
+        let stale: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i].as_ref().is_some_and(|c| {
+                    quiet(c.last_signal)
+                        && c.streams.iter().all(|s| s.last_packet_at.is_none_or(quiet))
+                })
             })
-            .map(|(k, _)| k.clone())
             .collect();
         let mut actions = Vec::new();
-        for k in stale {
-            if let Some(call) = self.remove(&k) {
+        for i in self.in_key_order(stale) {
+            if let Some(call) = self.remove(i) {
                 self.teardown(&call, policy, pool, &mut actions);
+                self.recycle(call);
             }
         }
         actions
@@ -567,7 +670,7 @@ impl Calls {
         now: u64,
         counts: impl Fn(SocketAddrV4) -> Option<(u64, u64)>,
     ) {
-        for call in self.calls.values_mut() {
+        for call in self.slots.iter_mut().flatten() {
             for s in &mut call.streams {
                 let Some(p) = s.private else { continue };
                 if let Some((out, inn)) = counts(p) {
@@ -587,7 +690,7 @@ impl Calls {
     /// Every action needed to rebuild the datapath from scratch (after a reload).
     pub fn replay(&self, policy: MediaPolicy) -> Vec<Action> {
         let mut actions = Vec::new();
-        for c in self.calls.values() {
+        for c in self.iter() {
             for s in &c.streams {
                 Self::announce(s, true, policy, &mut actions);
             }

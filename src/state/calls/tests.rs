@@ -60,6 +60,7 @@ impl World {
             pool: &mut self.pool,
         };
         let p = plan(m, Direction::Outbound, &nat, &mut ports).unwrap();
+        let mut actions = Vec::new();
         self.calls.on_message(
             &p.facts,
             a(PHONE),
@@ -68,7 +69,9 @@ impl World {
             self.policy,
             &mut self.pool,
             now,
-        )
+            &mut actions,
+        );
+        actions
     }
 
     fn sent_by_peer(&mut self, m: &[u8], now: u64) -> Vec<Action> {
@@ -77,6 +80,7 @@ impl World {
             public: a("198.51.100.1:5060"),
         };
         let p = plan(m, Direction::Inbound, &nat, &mut crate::engine::KeepPorts).unwrap();
+        let mut actions = Vec::new();
         self.calls.on_message(
             &p.facts,
             a(PHONE),
@@ -85,7 +89,9 @@ impl World {
             self.policy,
             &mut self.pool,
             now,
-        )
+            &mut actions,
+        );
+        actions
     }
 }
 
@@ -272,7 +278,8 @@ fn two_phones_using_the_same_media_port_get_different_public_ports() {
     let public = p.facts.sdp.unwrap().streams()[0].public_port;
     assert_ne!(public, 4000);
     assert!(String::from_utf8_lossy(&p.output()).contains(&format!("m=audio {public} RTP/AVP 0")));
-    let acts = w.calls.on_message(
+    let mut acts = Vec::new();
+    w.calls.on_message(
         &p.facts,
         a("192.168.1.21:5060"),
         a(PEER),
@@ -280,6 +287,7 @@ fn two_phones_using_the_same_media_port_get_different_public_ports() {
         ALG,
         &mut w.pool,
         0,
+        &mut acts,
     );
     assert!(acts.contains(&Action::MediaSnat {
         private: a("192.168.1.21:4000"),
@@ -468,4 +476,68 @@ fn the_router_reflects_its_own_media_address_once_it_comes_back_from_outside() {
         4,
     );
     assert!(!acts.iter().any(|x| matches!(x, Action::Hairpin { .. })));
+}
+
+#[test]
+fn calls_whose_keys_hash_alike_are_chained_and_kept_apart() {
+    // A collision of the keyed hash is forced: three calls under one hash.
+    let mut calls = Calls::default();
+    let call = |id: &str| Call {
+        call_id: id.into(),
+        phone: a(PHONE),
+        peer: a(PEER),
+        outbound: true,
+        state: CallState::Early,
+        created: 0,
+        last_signal: 0,
+        invite_cseq: None,
+        streams: Vec::new(),
+        quiet: (0, 0),
+        hash: 0,
+        next: None,
+    };
+    let slots: Vec<usize> = ["x", "y", "z"]
+        .iter()
+        .map(|id| calls.insert(7, call(id)))
+        .collect();
+    for (id, slot) in ["x", "y", "z"].iter().zip(&slots) {
+        assert_eq!(calls.find(7, a(PHONE), id), Some(*slot));
+    }
+    assert_eq!(calls.find(7, a(PHONE), "w"), None);
+    assert_eq!(calls.find(7, a("192.168.1.21:5060"), "x"), None);
+    // Out of the middle of the chain, then its head, then the last.
+    assert_eq!(calls.remove(slots[1]).unwrap().call_id, "y");
+    assert_eq!(calls.find(7, a(PHONE), "y"), None);
+    assert_eq!(calls.find(7, a(PHONE), "x"), Some(slots[0]));
+    assert_eq!(calls.find(7, a(PHONE), "z"), Some(slots[2]));
+    assert_eq!(calls.remove(slots[2]).unwrap().call_id, "z");
+    assert_eq!(calls.find(7, a(PHONE), "x"), Some(slots[0]));
+    assert_eq!(
+        calls.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(),
+        ["x"]
+    );
+    assert_eq!(calls.remove(slots[0]).unwrap().call_id, "x");
+    assert!(calls.is_empty() && calls.index.is_empty());
+    // Freed slots are reused.
+    assert!(slots.contains(&calls.insert(9, call("v"))));
+    assert_eq!(calls.len(), 1);
+}
+
+#[test]
+fn status_and_replay_list_calls_in_key_order() {
+    let mut w = World::new(ALG);
+    for (i, id) in ["c", "a", "b"].iter().enumerate() {
+        w.sent_by_phone(&invite(id, 4000 + 2 * i as u16), i as u64);
+    }
+    let ids: Vec<&str> = w.calls.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let first_snat = w.calls.replay(ALG).into_iter().find_map(|x| match x {
+        Action::MediaSnat { private, .. } => Some(private),
+        _ => None,
+    });
+    assert_eq!(
+        first_snat,
+        Some(a("192.168.1.20:4002")),
+        "call a's stream first"
+    );
 }
