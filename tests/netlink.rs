@@ -136,8 +136,8 @@ const RULESET: &str = "table inet t {
 
 fn map_elem(port: u16, pub_port: u16, timeout_ms: Option<u64>) -> Element {
     Element {
-        key: Key(vec![ip("10.0.0.2"), Field::Port(port)]),
-        data: Some(Key(vec![ip("198.51.100.1"), Field::Port(pub_port)])),
+        key: Key::new(&[ip("10.0.0.2"), Field::Port(port)]),
+        data: Some(Key::new(&[ip("198.51.100.1"), Field::Port(pub_port)])),
         timeout_ms,
     }
 }
@@ -252,12 +252,12 @@ fn nft_elements_add_readback_refresh_delete() {
     let e = element_text(&l, "10.0.0.2 . 5062").unwrap();
     assert_eq!(e, "10.0.0.2 . 5062 : 198.51.100.1 . 40125");
 
-    let s_key = Key(vec![ip("10.0.0.2"), Field::Proto(17), Field::Port(5060)]);
+    let s_key = Key::new(&[ip("10.0.0.2"), Field::Proto(17), Field::Port(5060)]);
     nft.add_elements(
         "t",
         "s",
         &[Element {
-            key: s_key.clone(),
+            key: s_key,
             data: None,
             timeout_ms: Some(120_000),
         }],
@@ -272,7 +272,7 @@ fn nft_elements_add_readback_refresh_delete() {
         "t",
         "p",
         &[Element {
-            key: Key(vec![Field::Port(5060)]),
+            key: Key::new(&[Field::Port(5060)]),
             data: None,
             timeout_ms: Some(5000),
         }],
@@ -285,7 +285,7 @@ fn nft_elements_add_readback_refresh_delete() {
         "t",
         "k",
         &[Element {
-            key: Key(vec![Field::Mark(0x10), Field::Port(80)]),
+            key: Key::new(&[Field::Mark(0x10), Field::Port(80)]),
             data: None,
             timeout_ms: None,
         }],
@@ -377,7 +377,7 @@ fn nft_elements_add_readback_refresh_delete() {
             "t",
             "s",
             &[Element {
-                key: Key(vec![Field::Port(1)]),
+                key: Key::new(&[Field::Port(1)]),
                 data: None,
                 timeout_ms: None,
             }],
@@ -404,10 +404,7 @@ fn nft_elements_add_readback_refresh_delete() {
     // with DESTROYSETELEM (this kernel has it, >= 6.3).
     let batch = |k: &Key| {
         vec![
-            Change::Delete {
-                set: "m",
-                key: k.clone(),
-            },
+            Change::Delete { set: "m", key: *k },
             Change::Add {
                 set: "m",
                 element: map_elem(7100, 7101, None),
@@ -415,10 +412,10 @@ fn nft_elements_add_readback_refresh_delete() {
         ]
     };
     let gone = map_elem(7200, 7201, None).key;
-    assert!(nft.apply("t", batch(&gone)).is_err());
+    assert!(nft.apply("t", &mut batch(&gone)).is_err());
     assert!(element_text(&list_m(), "10.0.0.2 . 7100").is_none());
     assert!(nft.probe_destroy("t", "m", &gone));
-    nft.apply("t", batch(&gone)).unwrap();
+    nft.apply("t", &mut batch(&gone)).unwrap();
     assert!(element_text(&list_m(), "10.0.0.2 . 7100").is_some());
 }
 

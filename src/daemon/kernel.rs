@@ -20,6 +20,8 @@ const IPPROTO_UDP: u8 = 17;
 pub struct NetlinkKernel {
     nft: Option<Nft>,
     ct: Option<Conntrack>,
+    /// The last batch's changes, kept for the vector's capacity.
+    changes: Vec<Change<'static>>,
 }
 
 impl NetlinkKernel {
@@ -66,15 +68,15 @@ impl NetlinkKernel {
 }
 
 fn endpoint_key(a: SocketAddrV4) -> Key {
-    Key(vec![Field::Ipv4(*a.ip()), Field::Port(a.port())])
+    Key::new(&[Field::Ipv4(*a.ip()), Field::Port(a.port())])
 }
 
 fn source_port_key(source: Ipv4Addr, port: u16) -> Key {
-    Key(vec![Field::Ipv4(source), Field::Port(port)])
+    Key::new(&[Field::Ipv4(source), Field::Port(port)])
 }
 
 fn port_key(port: u16) -> Key {
-    Key(vec![Field::Port(port)])
+    Key::new(&[Field::Port(port)])
 }
 
 fn element(key: Key, data: Option<SocketAddrV4>, seconds: Option<u32>) -> Element {
@@ -152,30 +154,60 @@ impl NetlinkKernel {
                 }
             }
         }
-        let changes: Vec<Change> = actions.iter().flat_map(|a| changes_of(a, wan_ip)).collect();
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.clear();
+        for a in actions {
+            changes_of(a, wan_ip, &mut changes);
+        }
         let n = changes.len();
-        if n == 0 {
-            return failed;
-        }
-        match self.nft().and_then(|nft| nft.apply(TABLE, changes)) {
-            Ok(()) => return failed,
-            Err(e) => log::debug!("nft batch of {n} changes rejected ({e}); one by one"),
-        }
-        // Rare: the same changes again, one at a time.
-        self.nft = None;
-        for c in actions.iter().flat_map(|a| changes_of(a, wan_ip)) {
-            if let Err(e) = self.apply_change(&c) {
-                log::warn!("cannot apply {c:?}: {e}");
-                failed += 1;
+        let applied = n == 0 || {
+            match self.nft().and_then(|nft| nft.apply(TABLE, &mut changes)) {
+                Ok(()) => true,
+                Err(e) => {
+                    log::debug!("nft batch of {n} changes rejected ({e}); one by one");
+                    false
+                }
+            }
+        };
+        if !applied {
+            // Rare: the same changes again, one at a time, in the actions' order.
+            self.nft = None;
+            changes.clear();
+            for a in actions {
+                changes_of(a, wan_ip, &mut changes);
+            }
+            for c in &changes {
+                if let Err(e) = self.apply_change(c) {
+                    log::warn!("cannot apply {c:?}: {e}");
+                    failed += 1;
+                }
             }
         }
+        self.changes = changes;
         failed
     }
 }
 
-/// The set and map changes of one action (none for conntrack actions): the one place
-/// that knows which action lives in which set or map.
-fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
+/// Appends the set and map changes of one action (none for conntrack actions) to
+/// `out`: the one place that knows which action lives in which set or map.
+fn changes_of(action: &Action, wan_ip: Ipv4Addr, out: &mut Vec<Change<'static>>) {
+    out.extend(changes_list(action, wan_ip));
+}
+
+/// At most three changes (what one action needs), without allocating.
+type ChangeList = std::iter::Flatten<std::array::IntoIter<Option<Change<'static>>, 3>>;
+
+fn list(changes: &[Change<'static>]) -> ChangeList {
+    assert!(changes.len() <= 3, "an action has at most three changes");
+    let mut l = [None; 3];
+    for (slot, c) in l.iter_mut().zip(changes) {
+        *slot = Some(*c);
+    }
+    l.into_iter().flatten()
+}
+
+/// [`changes_of`] as a fixed list.
+fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
     let add = |set: &'static str, key: Key, data: Option<SocketAddrV4>, seconds: Option<u32>| {
         Change::Add {
             set,
@@ -188,43 +220,43 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
             private,
             public_port,
             seconds,
-        } => vec![add(
+        } => list(&[add(
             SNAT_MAP,
             endpoint_key(private),
             Some(SocketAddrV4::new(wan_ip, public_port)),
             Some(seconds),
-        )],
+        )]),
         Action::MediaEndpoint { private } => {
-            vec![add(MEDIA_ENDPOINTS, endpoint_key(private), None, None)]
+            list(&[add(MEDIA_ENDPOINTS, endpoint_key(private), None, None)])
         }
         Action::RemoveMediaEndpoint { private } => {
-            vec![del(MEDIA_ENDPOINTS, endpoint_key(private))]
+            list(&[del(MEDIA_ENDPOINTS, endpoint_key(private))])
         }
         Action::MediaSnat {
             private,
             public_port,
-        } => vec![add(
+        } => list(&[add(
             MEDIA_SNAT,
             endpoint_key(private),
             Some(SocketAddrV4::new(wan_ip, public_port)),
             None,
-        )],
-        Action::RemoveMediaSnat { private, .. } => vec![del(MEDIA_SNAT, endpoint_key(private))],
+        )]),
+        Action::RemoveMediaSnat { private, .. } => list(&[del(MEDIA_SNAT, endpoint_key(private))]),
         Action::Hairpin {
             public_port,
             private,
-        } => vec![add(
+        } => list(&[add(
             MEDIA_HAIRPIN,
             port_key(public_port),
             Some(private),
             None,
-        )],
-        Action::RemoveHairpin { public_port } => vec![del(MEDIA_HAIRPIN, port_key(public_port))],
+        )]),
+        Action::RemoveHairpin { public_port } => list(&[del(MEDIA_HAIRPIN, port_key(public_port))]),
         Action::Pinhole {
             remote,
             public_port,
             private,
-        } => vec![match remote {
+        } => list(&[match remote {
             Some(r) => add(
                 MEDIA_DNAT,
                 source_port_key(r, public_port),
@@ -232,20 +264,20 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
                 None,
             ),
             None => add(MEDIA_ANY, port_key(public_port), Some(private), None),
-        }],
+        }]),
         Action::RemovePinhole {
             remote,
             public_port,
-        } => vec![match remote {
+        } => list(&[match remote {
             Some(r) => del(MEDIA_DNAT, source_port_key(r, public_port)),
             None => del(MEDIA_ANY, port_key(public_port)),
-        }],
+        }]),
         Action::Reachable {
             registrar,
             public_port,
             private,
             seconds,
-        } => vec![
+        } => list(&[
             add(
                 SIG_DNAT,
                 source_port_key(registrar, public_port),
@@ -259,17 +291,15 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
                 Some(seconds),
             ),
             add(PINHOLE_TARGETS, endpoint_key(private), None, Some(seconds)),
-        ],
+        ]),
         Action::Unreachable {
             registrar,
             public_port,
-        } => {
-            vec![
-                del(SIG_DNAT, source_port_key(registrar, public_port)),
-                del(SIG_TRUSTED, port_key(public_port)),
-            ]
-        }
-        Action::FlowTimeout { .. } => Vec::new(),
+        } => list(&[
+            del(SIG_DNAT, source_port_key(registrar, public_port)),
+            del(SIG_TRUSTED, port_key(public_port)),
+        ]),
+        Action::FlowTimeout { .. } => list(&[]),
     }
 }
 
@@ -317,6 +347,12 @@ impl NetlinkKernel {
 mod tests {
     use super::*;
 
+    fn changes_of(action: &Action, wan_ip: Ipv4Addr) -> Vec<Change<'static>> {
+        let mut v = Vec::new();
+        super::changes_of(action, wan_ip, &mut v);
+        v
+    }
+
     fn a(s: &str) -> SocketAddrV4 {
         s.parse().unwrap()
     }
@@ -326,7 +362,7 @@ mod tests {
         changes
             .iter()
             .filter_map(|c| match c {
-                Change::Add { set, element } => Some((set.to_string(), element.key.clone())),
+                Change::Add { set, element } => Some((set.to_string(), element.key)),
                 Change::Delete { .. } => None,
             })
             .collect()
@@ -336,7 +372,7 @@ mod tests {
         changes
             .iter()
             .filter_map(|c| match c {
-                Change::Delete { set, key } => Some((set.to_string(), key.clone())),
+                Change::Delete { set, key } => Some((set.to_string(), *key)),
                 Change::Add { .. } => None,
             })
             .collect()

@@ -85,37 +85,56 @@ impl Field {
     }
 }
 
+/// Fields a key holds at most (our sets' keys have one to three).
+pub const MAX_KEY_FIELDS: usize = 4;
+
 /// A key (or map data): one field, or a concatenation `a . b . c` where every field
-/// occupies a multiple of 4 bytes (`NFT_REG32_SIZE`), as the kernel expects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Key(pub Vec<Field>);
+/// occupies a multiple of 4 bytes (`NFT_REG32_SIZE`), as the kernel expects. Held
+/// inline: building one allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    fields: [Field; MAX_KEY_FIELDS],
+    len: u8,
+}
 
 impl Key {
-    /// The bytes of `NFTA_DATA_VALUE`.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.0.len() * 4);
-        let concat = self.0.len() > 1;
-        for f in &self.0 {
-            let (b, n) = f.bytes(concat);
-            v.extend_from_slice(&b[..n]);
-        }
-        v
+    /// A key of `fields` (one to [`MAX_KEY_FIELDS`]; more is a programming error).
+    pub fn new(fields: &[Field]) -> Key {
+        assert!(
+            (1..=MAX_KEY_FIELDS).contains(&fields.len()),
+            "a key has 1 to {MAX_KEY_FIELDS} fields"
+        );
+        let mut k = Key {
+            fields: [Field::Proto(0); MAX_KEY_FIELDS],
+            len: fields.len() as u8,
+        };
+        k.fields[..fields.len()].copy_from_slice(fields);
+        k
     }
 
-    /// Like [`Key::encode`], into `buf` (no allocation); `None` if it does not fit.
-    fn encode_into<'b>(&self, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
-        let concat = self.0.len() > 1;
+    pub fn fields(&self) -> &[Field] {
+        &self.fields[..usize::from(self.len)]
+    }
+
+    /// The bytes of `NFTA_DATA_VALUE`, in `buf` (4 bytes per field at most).
+    fn encode_into<'b>(&self, buf: &'b mut [u8; 4 * MAX_KEY_FIELDS]) -> &'b [u8] {
+        let concat = self.len > 1;
         let mut at = 0;
-        for f in &self.0 {
+        for f in self.fields() {
             let (b, n) = f.bytes(concat);
-            buf.get_mut(at..at + n)?.copy_from_slice(&b[..n]);
+            buf[at..at + n].copy_from_slice(&b[..n]);
             at += n;
         }
-        Some(&buf[..at])
+        &buf[..at]
+    }
+
+    /// The bytes of `NFTA_DATA_VALUE`.
+    pub fn encode(&self) -> Vec<u8> {
+        self.encode_into(&mut [0; 4 * MAX_KEY_FIELDS]).to_vec()
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Element {
     pub key: Key,
     /// Map data; `None` for a set.
@@ -129,11 +148,7 @@ pub struct Element {
 fn put_value(b: &mut MsgBuilder, ty: u16, k: &Key) {
     let mut a = b.attrs();
     let n = a.begin_nested(ty);
-    let mut buf = [0u8; 64];
-    match k.encode_into(&mut buf) {
-        Some(bytes) => a.put(NFTA_DATA_VALUE, bytes),
-        None => a.put(NFTA_DATA_VALUE, &k.encode()),
-    };
+    a.put(NFTA_DATA_VALUE, k.encode_into(&mut [0; 4 * MAX_KEY_FIELDS]));
     a.end_nested(n);
 }
 
@@ -181,13 +196,28 @@ enum Op<'a> {
     Del(&'a str, &'a [Key]),
     /// Delete, ignoring keys that are not there (DESTROYSETELEM).
     Destroy(&'a str, &'a [Key]),
+    /// Changes of one kind to one set (a run from [`runs`]); deletes as DESTROYSETELEM
+    /// when `destroy`.
+    Run(&'a [Change<'a>], bool),
 }
 
 /// A change to one set or map, for [`Nft::apply`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
     Add { set: &'a str, element: Element },
     Delete { set: &'a str, key: Key },
+}
+
+impl<'a> Change<'a> {
+    fn set(&self) -> &'a str {
+        match *self {
+            Change::Add { set, .. } | Change::Delete { set, .. } => set,
+        }
+    }
+
+    fn is_add(&self) -> bool {
+        matches!(self, Change::Add { .. })
+    }
 }
 
 /// Encodes a whole batch with sequence numbers starting at `first`. Returns the buffer,
@@ -209,8 +239,20 @@ fn encode_get_table(seq: u32, table: &str) -> Vec<u8> {
     b.buf
 }
 
+#[cfg(test)]
 fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) {
-    let mut b = MsgBuilder::new();
+    encode_batch_into(Vec::new(), first, table, ops)
+}
+
+/// [`encode_batch`] into `buf` (cleared first; its capacity is reused).
+fn encode_batch_into(
+    mut buf: Vec<u8>,
+    first: u32,
+    table: &str,
+    ops: &[Op<'_>],
+) -> (Vec<u8>, u32, u32) {
+    buf.clear();
+    let mut b = MsgBuilder { buf };
     let mut seq = first;
     let o = b.begin(
         NFNL_MSG_BATCH_BEGIN,
@@ -227,6 +269,7 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
         .map(|op| match op {
             Op::Add(_, e) => chunks(e.len()),
             Op::Del(_, k) | Op::Destroy(_, k) => chunks(k.len()),
+            Op::Run(r, _) => chunks(r.len()),
         })
         .sum();
     let mut done = 0;
@@ -249,6 +292,34 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
                         chunk
                             .iter()
                             .map(|e| (&e.key, e.data.as_ref(), e.timeout_ms)),
+                    );
+                }
+            }
+            Op::Run(run, destroy) => {
+                let Some(first) = run.first() else { continue };
+                let (msg, flags) = match (first.is_add(), *destroy) {
+                    (true, _) => (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE),
+                    (false, true) => (NFT_MSG_DESTROYSETELEM, NLM_F_REQUEST),
+                    (false, false) => (NFT_MSG_DELSETELEM, NLM_F_REQUEST),
+                };
+                for chunk in run.chunks(ELEMS_PER_MSG) {
+                    seq += 1;
+                    done += 1;
+                    let ack = if done == total { NLM_F_ACK } else { 0 };
+                    ack_seq = seq;
+                    put_elem_msg(
+                        &mut b,
+                        msg,
+                        flags | ack,
+                        seq,
+                        table,
+                        first.set(),
+                        chunk.iter().map(|c| match c {
+                            Change::Add { element: e, .. } => {
+                                (&e.key, e.data.as_ref(), e.timeout_ms)
+                            }
+                            Change::Delete { key, .. } => (key, None, None),
+                        }),
                     );
                 }
             }
@@ -288,30 +359,12 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
     (b.buf, seq - first + 1, ack_seq)
 }
 
-/// Consecutive changes of one kind to one set, sent as one message.
-#[derive(Debug, PartialEq)]
-enum Group<'a> {
-    Add(&'a str, Vec<Element>),
-    Del(&'a str, Vec<Key>),
-}
-
 /// `changes` ordered by set, each set's own in the order given (the batch commits as
 /// one, so the order across sets is never seen; within a set a delete and a re-add must
-/// stay in order), and runs of one kind joined: as few messages as the changes allow.
-fn grouped(mut changes: Vec<Change<'_>>) -> Vec<Group<'_>> {
-    changes.sort_by_key(|c| match c {
-        Change::Add { set, .. } | Change::Delete { set, .. } => *set,
-    });
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    for c in changes {
-        match (c, groups.last_mut()) {
-            (Change::Add { set, element }, Some(Group::Add(s, v))) if *s == set => v.push(element),
-            (Change::Delete { set, key }, Some(Group::Del(s, v))) if *s == set => v.push(key),
-            (Change::Add { set, element }, _) => groups.push(Group::Add(set, vec![element])),
-            (Change::Delete { set, key }, _) => groups.push(Group::Del(set, vec![key])),
-        }
-    }
-    groups
+/// stay in order), as runs of one kind to one set: each run is one message.
+fn runs<'c, 'a>(changes: &'c mut [Change<'a>]) -> impl Iterator<Item = &'c [Change<'a>]> {
+    changes.sort_by_key(Change::set);
+    changes.chunk_by(|a, b| a.set() == b.set() && a.is_add() == b.is_add())
 }
 
 /// nf_tables element updates in family `inet`.
@@ -319,6 +372,8 @@ pub struct Nft {
     sock: NetlinkSocket,
     /// Deletes in [`Nft::apply`] use DESTROYSETELEM (see [`Nft::probe_destroy`]).
     destroy: bool,
+    /// The last batch's buffer, kept for its capacity.
+    batch: Vec<u8>,
 }
 
 impl Nft {
@@ -326,6 +381,7 @@ impl Nft {
         Ok(Nft {
             sock: NetlinkSocket::open(NETLINK_NETFILTER)?,
             destroy: false,
+            batch: Vec::new(),
         })
     }
 
@@ -359,6 +415,7 @@ impl Nft {
             .map(|op| match op {
                 Op::Add(_, e) => e.len(),
                 Op::Del(_, k) | Op::Destroy(_, k) => k.len(),
+                Op::Run(r, _) => r.len(),
             })
             .sum();
         if n == 0 {
@@ -367,8 +424,11 @@ impl Nft {
         // Reserve enough sequence numbers for BEGIN, the data messages and END.
         let max_msgs = (n / ELEMS_PER_MSG + ops.len() + 2) as u32;
         let first = self.sock.next_seqs(max_msgs);
-        let (buf, count, ack_seq) = encode_batch(first, table, ops);
-        self.sock.send_batch(&buf, first, count, ack_seq)
+        let buf = std::mem::take(&mut self.batch);
+        let (buf, count, ack_seq) = encode_batch_into(buf, first, table, ops);
+        let r = self.sock.send_batch(&buf, first, count, ack_seq);
+        self.batch = buf;
+        r
     }
 
     /// Adds (or refreshes) elements in one atomic batch and waits for the ACK; returns the
@@ -387,17 +447,9 @@ impl Nft {
     /// other failure (a clashing map element, a missing
     /// key on older kernels) rejects the whole batch, and callers then fall back to one
     /// change at a time.
-    pub fn apply(&mut self, table: &str, changes: Vec<Change<'_>>) -> io::Result<()> {
-        let groups = grouped(changes);
+    pub fn apply(&mut self, table: &str, changes: &mut [Change<'_>]) -> io::Result<()> {
         let destroy = self.destroy;
-        let ops: Vec<Op<'_>> = groups
-            .iter()
-            .map(|g| match g {
-                Group::Add(set, e) => Op::Add(set, e),
-                Group::Del(set, k) if destroy => Op::Destroy(set, k),
-                Group::Del(set, k) => Op::Del(set, k),
-            })
-            .collect();
+        let ops: Vec<Op<'_>> = runs(changes).map(|r| Op::Run(r, destroy)).collect();
         self.run(table, &ops)
     }
 
@@ -460,11 +512,8 @@ mod tests {
 
     fn map_elem() -> Element {
         Element {
-            key: Key(vec![
-                Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
-                Field::Port(5060),
-            ]),
-            data: Some(Key(vec![
+            key: Key::new(&[Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)), Field::Port(5060)]),
+            data: Some(Key::new(&[
                 Field::Ipv4(Ipv4Addr::new(198, 51, 100, 1)),
                 Field::Port(40123),
             ])),
@@ -496,17 +545,17 @@ mod tests {
 
     #[test]
     fn key_layouts() {
-        let k = Key(vec![
+        let k = Key::new(&[
             Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
             Field::Proto(17),
             Field::Port(5060),
         ]);
         assert_eq!(k.encode(), [10, 0, 0, 2, 17, 0, 0, 0, 0x13, 0xc4, 0, 0]);
         // A single (non-concatenated) field keeps its natural length.
-        assert_eq!(Key(vec![Field::Port(5060)]).encode(), [0x13, 0xc4]);
-        assert_eq!(Key(vec![Field::Proto(6)]).encode(), [6]);
+        assert_eq!(Key::new(&[Field::Port(5060)]).encode(), [0x13, 0xc4]);
+        assert_eq!(Key::new(&[Field::Proto(6)]).encode(), [6]);
         assert_eq!(
-            Key(vec![Field::Mark(0x10), Field::Port(1)]).encode(),
+            Key::new(&[Field::Mark(0x10), Field::Port(1)]).encode(),
             [0x10u32.to_ne_bytes().as_slice(), &[0, 1, 0, 0]].concat()
         );
     }
@@ -546,7 +595,7 @@ mod tests {
     #[cfg(target_endian = "little")]
     #[test]
     fn delsetelem_batch_bytes() {
-        let key = Key(vec![
+        let key = Key::new(&[
             Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
             Field::Proto(17),
             Field::Port(5060),
@@ -571,22 +620,17 @@ mod tests {
 
     #[test]
     fn keys_alone_and_concatenated() {
-        let port = Key(vec![Field::Port(5060)]);
+        let port = Key::new(&[Field::Port(5060)]);
         assert_eq!(port.encode(), [0x13, 0xc4]);
-        assert_eq!(Key(vec![Field::Proto(17)]).encode(), [17]);
-        let cat = Key(vec![
-            Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
-            Field::Port(5060),
-        ]);
+        assert_eq!(Key::new(&[Field::Proto(17)]).encode(), [17]);
+        let cat = Key::new(&[Field::Ipv4(Ipv4Addr::new(10, 0, 0, 2)), Field::Port(5060)]);
         assert_eq!(cat.encode(), [10, 0, 0, 2, 0x13, 0xc4, 0, 0]);
-        let mut buf = [0u8; 64];
-        assert_eq!(
-            cat.encode_into(&mut buf),
-            Some(&[10, 0, 0, 2, 0x13, 0xc4, 0, 0][..])
-        );
-        let long = Key(vec![Field::Mark(1); 17]);
-        assert_eq!(long.encode_into(&mut buf), None, "68 bytes do not fit");
-        assert_eq!(long.encode().len(), 68);
+    }
+
+    #[test]
+    #[should_panic(expected = "a key has 1 to 4 fields")]
+    fn a_key_of_too_many_fields_is_refused() {
+        Key::new(&[Field::Mark(1); 5]);
     }
 
     #[test]
@@ -606,7 +650,7 @@ mod tests {
 
     #[test]
     fn changes_are_grouped_by_set_keeping_each_sets_order() {
-        let key = |p| Key(vec![Field::Port(p)]);
+        let key = |p| Key::new(&[Field::Port(p)]);
         let add = |set, p| Change::Add {
             set,
             element: Element {
@@ -616,16 +660,7 @@ mod tests {
             },
         };
         let del = |set, p| Change::Delete { set, key: key(p) };
-        let elements = |ps: &[u16]| {
-            ps.iter()
-                .map(|&p| Element {
-                    key: key(p),
-                    data: None,
-                    timeout_ms: None,
-                })
-                .collect::<Vec<_>>()
-        };
-        let g = grouped(vec![
+        let mut changes = [
             add("b", 1),
             add("a", 2),
             del("b", 3),
@@ -633,15 +668,35 @@ mod tests {
             add("b", 3),
             del("a", 2),
             add("b", 5),
-        ]);
+        ];
+        let got: Vec<Vec<Change<'_>>> = runs(&mut changes).map(<[_]>::to_vec).collect();
         assert_eq!(
-            g,
+            got,
             vec![
-                Group::Add("a", elements(&[2, 4])),
-                Group::Del("a", vec![key(2)]),
-                Group::Add("b", elements(&[1])),
-                Group::Del("b", vec![key(3)]),
-                Group::Add("b", elements(&[3, 5])),
+                vec![add("a", 2), add("a", 4)],
+                vec![del("a", 2)],
+                vec![add("b", 1)],
+                vec![del("b", 3)],
+                vec![add("b", 3), add("b", 5)],
+            ]
+        );
+        // Each run is one message of its kind; the last one asks for the ACK.
+        let ops: Vec<Op<'_>> = runs(&mut changes).map(|r| Op::Run(r, true)).collect();
+        let (buf, count, ack) = encode_batch(0, "t", &ops);
+        assert_eq!((count, ack), (7, 5));
+        let types: Vec<(u8, u16)> = crate::netlink::msg::Msgs::new(&buf)
+            .map(|m| ((m.ty & 0xff) as u8, m.flags & NLM_F_ACK))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                (NFNL_MSG_BATCH_BEGIN as u8, 0),
+                (NFT_MSG_NEWSETELEM, 0),
+                (NFT_MSG_DESTROYSETELEM, 0),
+                (NFT_MSG_NEWSETELEM, 0),
+                (NFT_MSG_DESTROYSETELEM, 0),
+                (NFT_MSG_NEWSETELEM, NLM_F_ACK),
+                (NFNL_MSG_BATCH_END as u8, 0),
             ]
         );
     }
