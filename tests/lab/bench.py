@@ -302,6 +302,13 @@ def ns(prefix, host, *cmd, **kw):
     return sh("ip", "netns", "exec", f"{prefix}-{host}", *cmd, **kw)
 
 
+def daemon_cpu_s(pid):
+    """User + system CPU seconds of a process, all its threads (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_router(kind, args, prefix, sipalgd):
     env = dict(os.environ, SIPALG_LAB_KERNEL_HELPER="1" if kind == "kernel helper" else "0")
     sh("bash", f"{HERE}/lab.sh", "up", prefix, env=env)
@@ -346,8 +353,16 @@ def run_router(kind, args, prefix, sipalgd):
             with open(f"/proc/{daemon.pid}/status") as f:
                 res["peak_rss_kb"] = int([l for l in f if l.startswith("VmHWM")][0].split()[1])
         # Phase 2: a window of outstanding transactions (throughput, losses).
+        cpu_before = daemon_cpu_s(daemon.pid) if daemon else None
         phase2 = load(0, args.seconds, res["last"])
         res["tps"], res["lost"] = phase2["tps"], phase2["lost"]
+        if daemon and phase2["tps"] > 0:
+            # The daemon's own CPU (every thread, user + system, including the kernel
+            # work done in its context: netlink, reinjecting packets) per transaction of
+            # the throughput phase: a per-work figure, steadier than throughput on a
+            # shared VM, to compare sipalgd builds with each other.
+            used = daemon_cpu_s(daemon.pid) - cpu_before
+            res["cpu_us_per_tx"] = used * 1e6 / (phase2["tps"] * args.seconds)
         res["unrestored"] += phase2["unrestored"]
         if daemon:
             st = json.loads(sh(sipalgd, "status", "--json", "--socket", f"{workdir}/s.sock", capture_output=True, text=True).stdout)
@@ -452,6 +467,9 @@ def main():
     lines.append(ratios(n, "no ALG", ""))
     if "sipalgd baseline" in results:
         lines.append(ratios(results["sipalgd baseline"], "sipalgd baseline", ""))
+    for kind, r in results.items():
+        if "cpu_us_per_tx" in r:
+            lines.append(f"{kind}: {r['cpu_us_per_tx']:.1f} µs of daemon CPU per transaction (throughput phase)")
     lines.append(f"sipalgd peak RSS with {s['calls']} active calls: {s['peak_rss_kb'] / 1024:.1f} MB (VmHWM); "
                  f"packets passed without sipalgd (fail-open): {s['fail_open']}")
     lines.append("budgets: " + ", ".join(f"{name} {'met' if ok else 'NOT met'}" for name, ok in checks))
