@@ -244,6 +244,49 @@ fn encode_batch(first: u32, table: &str, ops: &[Op<'_>]) -> (Vec<u8>, u32, u32) 
     encode_batch_into(Vec::new(), first, table, ops)
 }
 
+/// Sequence numbers while a batch is encoded: the last data message asks for the ACK.
+struct Sequence {
+    seq: u32,
+    done: usize,
+    total: usize,
+    ack_seq: u32,
+}
+
+impl Sequence {
+    /// Appends `items` as messages of at most [`ELEMS_PER_MSG`] elements each.
+    #[allow(clippy::too_many_arguments)] // one message's header fields and its elements
+    fn put<'e, T>(
+        &mut self,
+        b: &mut MsgBuilder,
+        msg: u8,
+        flags: u16,
+        table: &str,
+        set: &str,
+        items: &'e [T],
+        element: impl Fn(&'e T) -> (&'e Key, Option<&'e Key>, Option<u64>),
+    ) {
+        for chunk in items.chunks(ELEMS_PER_MSG) {
+            self.seq += 1;
+            self.done += 1;
+            let ack = if self.done == self.total {
+                NLM_F_ACK
+            } else {
+                0
+            };
+            self.ack_seq = self.seq;
+            put_elem_msg(
+                b,
+                msg,
+                flags | ack,
+                self.seq,
+                table,
+                set,
+                chunk.iter().map(&element),
+            );
+        }
+    }
+}
+
 /// [`encode_batch`] into `buf` (cleared first; its capacity is reused).
 fn encode_batch_into(
     mut buf: Vec<u8>,
@@ -253,7 +296,7 @@ fn encode_batch_into(
 ) -> (Vec<u8>, u32, u32) {
     buf.clear();
     let mut b = MsgBuilder { buf };
-    let mut seq = first;
+    let seq = first;
     let o = b.begin(
         NFNL_MSG_BATCH_BEGIN,
         NLM_F_REQUEST,
@@ -272,29 +315,41 @@ fn encode_batch_into(
             Op::Run(r, _) => chunks(r.len()),
         })
         .sum();
-    let mut done = 0;
-    let mut ack_seq = seq;
+    let mut at = Sequence {
+        seq,
+        done: 0,
+        total,
+        ack_seq: seq,
+    };
     for op in ops {
         match op {
-            Op::Add(set, elems) => {
-                for chunk in elems.chunks(ELEMS_PER_MSG) {
-                    seq += 1;
-                    done += 1;
-                    let ack = if done == total { NLM_F_ACK } else { 0 };
-                    ack_seq = seq;
-                    put_elem_msg(
-                        &mut b,
-                        NFT_MSG_NEWSETELEM,
-                        NLM_F_REQUEST | NLM_F_CREATE | ack,
-                        seq,
-                        table,
-                        set,
-                        chunk
-                            .iter()
-                            .map(|e| (&e.key, e.data.as_ref(), e.timeout_ms)),
-                    );
-                }
-            }
+            Op::Add(set, elems) => at.put(
+                &mut b,
+                NFT_MSG_NEWSETELEM,
+                NLM_F_REQUEST | NLM_F_CREATE,
+                table,
+                set,
+                elems,
+                |e| (&e.key, e.data.as_ref(), e.timeout_ms),
+            ),
+            Op::Del(set, keys) => at.put(
+                &mut b,
+                NFT_MSG_DELSETELEM,
+                NLM_F_REQUEST,
+                table,
+                set,
+                keys,
+                |k| (k, None, None),
+            ),
+            Op::Destroy(set, keys) => at.put(
+                &mut b,
+                NFT_MSG_DESTROYSETELEM,
+                NLM_F_REQUEST,
+                table,
+                set,
+                keys,
+                |k| (k, None, None),
+            ),
             Op::Run(run, destroy) => {
                 let Some(first) = run.first() else { continue };
                 let (msg, flags) = match (first.is_add(), *destroy) {
@@ -302,51 +357,14 @@ fn encode_batch_into(
                     (false, true) => (NFT_MSG_DESTROYSETELEM, NLM_F_REQUEST),
                     (false, false) => (NFT_MSG_DELSETELEM, NLM_F_REQUEST),
                 };
-                for chunk in run.chunks(ELEMS_PER_MSG) {
-                    seq += 1;
-                    done += 1;
-                    let ack = if done == total { NLM_F_ACK } else { 0 };
-                    ack_seq = seq;
-                    put_elem_msg(
-                        &mut b,
-                        msg,
-                        flags | ack,
-                        seq,
-                        table,
-                        first.set(),
-                        chunk.iter().map(|c| match c {
-                            Change::Add { element: e, .. } => {
-                                (&e.key, e.data.as_ref(), e.timeout_ms)
-                            }
-                            Change::Delete { key, .. } => (key, None, None),
-                        }),
-                    );
-                }
-            }
-            Op::Del(set, keys) | Op::Destroy(set, keys) => {
-                let msg = if matches!(op, Op::Destroy(..)) {
-                    NFT_MSG_DESTROYSETELEM
-                } else {
-                    NFT_MSG_DELSETELEM
-                };
-                for chunk in keys.chunks(ELEMS_PER_MSG) {
-                    seq += 1;
-                    done += 1;
-                    let ack = if done == total { NLM_F_ACK } else { 0 };
-                    ack_seq = seq;
-                    put_elem_msg(
-                        &mut b,
-                        msg,
-                        NLM_F_REQUEST | ack,
-                        seq,
-                        table,
-                        set,
-                        chunk.iter().map(|k| (k, None, None)),
-                    );
-                }
+                at.put(&mut b, msg, flags, table, first.set(), run, |c| match c {
+                    Change::Add { element: e, .. } => (&e.key, e.data.as_ref(), e.timeout_ms),
+                    Change::Delete { key, .. } => (key, None, None),
+                });
             }
         }
     }
+    let (mut seq, ack_seq) = (at.seq, at.ack_seq);
     seq += 1;
     let o = b.begin(
         NFNL_MSG_BATCH_END,
