@@ -126,7 +126,7 @@ fn main() {
             let mut resume: Option<Resume> = None;
             loop {
                 match p.handle(hook, std::hint::black_box(packet), now, resume.as_ref()) {
-                    Step::Verdict(v, _) => {
+                    Step::Verdict(v) => {
                         verdicts.push(v);
                         break;
                     }

@@ -15,5 +15,5 @@ mod processor;
 mod stream;
 
 pub use media::{media_counts, ONE_WAY_AFTER};
-pub use processor::{Counters, Hook, LookupRequest, Processor, Release, Resume, Step, Verdict};
+pub use processor::{Counters, Hook, LookupRequest, Processor, Resume, Step, Verdict};
 pub use stream::is_udp_signalling;

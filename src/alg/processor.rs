@@ -44,20 +44,10 @@ pub struct Resume {
     pub answer: Option<SocketAddrV4>,
 }
 
-/// When a verdict may be sent, relative to committing the actions collected so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Release {
-    /// Now: nothing of what is pending concerns this packet.
-    Now,
-    /// After the commit: the packet added actions that must precede it, follows a
-    /// packet of its flow that waits, or comes after a change to signalling NAT.
-    AfterCommit,
-}
-
 /// The outcome of [`Processor::handle`].
 #[derive(Debug)]
 pub enum Step {
-    Verdict(Verdict, Release),
+    Verdict(Verdict),
     /// Call `handle` again for the same packet with the answer to this request;
     /// nothing of the packet was taken into account yet.
     Lookup(LookupRequest),
@@ -149,15 +139,6 @@ pub struct Processor {
     trailing: Vec<Action>,
     /// Buffers of sent verdicts given back ([`Processor::recycle`]) for new packets.
     buffers: Vec<Vec<u8>>,
-    /// Flows (source, destination) with a packet released [`Release::AfterCommit`]
-    /// since the actions were last taken: their later packets wait too.
-    waiting_flows: Vec<(SocketAddrV4, SocketAddrV4)>,
-    /// A signalling NAT element (a new mapping, a registration's reachability) is among
-    /// the pending actions: every later packet waits for it.
-    nat_pending: bool,
-    /// Actions that trailed the last verdicts are not committed yet: messages towards
-    /// a phone wait for them (a phone may send media as soon as it has the answer).
-    trailing_pending: bool,
 }
 
 /// Packet buffers kept for reuse: a burst's worth (the daemon's burst is 64 packets),
@@ -183,9 +164,6 @@ impl Processor {
             before: Vec::new(),
             trailing: Vec::new(),
             buffers: Vec::new(),
-            waiting_flows: Vec::new(),
-            nat_pending: false,
-            trailing_pending: false,
         }
     }
 
@@ -263,8 +241,6 @@ impl Processor {
 
     /// The actions collected since the last call: (before the verdicts, may trail them).
     pub fn take_actions(&mut self) -> (Vec<Action>, Vec<Action>) {
-        self.committing();
-        self.trailing_pending = false;
         (
             std::mem::take(&mut self.before),
             std::mem::take(&mut self.trailing),
@@ -272,51 +248,10 @@ impl Processor {
     }
 
     /// Like [`Processor::take_actions`], appending to the caller's vectors (every
-    /// vector keeps its capacity from burst to burst). The caller commits `before` now
-    /// and `trailing` later; until then messages towards a phone wait
-    /// ([`Release::AfterCommit`]).
+    /// vector keeps its capacity from burst to burst).
     pub fn append_actions(&mut self, before: &mut Vec<Action>, trailing: &mut Vec<Action>) {
-        self.committing();
         before.append(&mut self.before);
         trailing.append(&mut self.trailing);
-        self.trailing_pending = !trailing.is_empty();
-    }
-
-    /// The collected actions are taken to be committed: nothing waits any more.
-    fn committing(&mut self) {
-        self.waiting_flows.clear();
-        self.nat_pending = false;
-    }
-
-    /// When the verdict of `packet`, just decided, may go out: `added` are the actions
-    /// it put before its verdict. SIP packets need only their own actions and the
-    /// signalling NAT elements (media pinholes and mappings concern media, which is
-    /// never queued), and a message towards a phone also what trailed the last
-    /// verdicts; a flow's packets keep their order.
-    fn release(&mut self, hook: Hook, packet: &[u8], added: std::ops::Range<usize>) -> Release {
-        let added = &self.before[added];
-        if added.iter().any(|a| {
-            matches!(
-                a,
-                Action::Snat { .. } | Action::Reachable { .. } | Action::Unreachable { .. }
-            )
-        }) {
-            self.nat_pending = true;
-        }
-        let flow = UdpPacket::parse(packet)
-            .ok()
-            .map(|p| (p.source(), p.destination()));
-        let waits = !added.is_empty()
-            || self.nat_pending
-            || (hook == Hook::Inbound && self.trailing_pending)
-            || flow.is_some_and(|f| self.waiting_flows.contains(&f));
-        if !waits {
-            return Release::Now;
-        }
-        if let Some(f) = flow.filter(|f| !self.waiting_flows.contains(f)) {
-            self.waiting_flows.push(f);
-        }
-        Release::AfterCommit
     }
 
     /// Finds (or creates) the mapping of an outbound flow from `src` to `dst`; a new
@@ -392,12 +327,8 @@ impl Processor {
     /// again for the same packet with the answer in `resume`.
     pub fn handle(&mut self, hook: Hook, packet: &[u8], now: u64, resume: Option<&Resume>) -> Step {
         let counters = self.counters;
-        let mark = self.before.len();
         match self.decide(hook, packet, now, resume) {
-            Ok(v) => {
-                let release = self.release(hook, packet, mark..self.before.len());
-                Step::Verdict(v, release)
-            }
+            Ok(v) => Step::Verdict(v),
             Err(request) => {
                 // Nothing but the counters changed before a lookup point.
                 self.counters = counters;
@@ -673,7 +604,7 @@ mod tests {
             let mut resume = None;
             loop {
                 match p.handle(hook, packet, now, resume.as_ref()) {
-                    Step::Verdict(v, _) => return v,
+                    Step::Verdict(v) => return v,
                     Step::Lookup(request) => {
                         self.lookups += 1;
                         resume = Some(Resume {
@@ -785,101 +716,6 @@ mod tests {
         assert!(
             text.contains("Contact: <sip:100@192.168.1.20:5060>;expires=60"),
             "{text}"
-        );
-    }
-
-    /// The release of a packet's verdict (lookups answered like the daemon does).
-    fn release_of(k: &mut FakeKernel, p: &mut Processor, hook: Hook, pkt: &[u8]) -> Release {
-        let mut resume = None;
-        loop {
-            match p.handle(hook, pkt, 0, resume.as_ref()) {
-                Step::Verdict(_, release) => return release,
-                Step::Lookup(request) => {
-                    resume = Some(Resume {
-                        request,
-                        answer: k.answer(&request),
-                    })
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_verdict_waits_for_the_commit_only_when_it_needs_it() {
-        let (phone, server, public) = (
-            "192.168.1.20:5060",
-            "198.51.100.10:5060",
-            "198.51.100.1:5060",
-        );
-        let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
-        let invite = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKw1\r\nFrom: <sip:a@x>;tag=a\r\nTo: <sip:b@y>\r\nCall-ID: w1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
-        let answer_sdp = "v=0\r\nc=IN IP4 198.51.100.20\r\nm=audio 30000 RTP/AVP 0\r\n";
-        let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKw1\r\nFrom: <sip:a@x>;tag=a\r\nTo: <sip:b@y>;tag=b\r\nCall-ID: w1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer_sdp}", answer_sdp.len());
-        let options = b"OPTIONS sip:100@198.51.100.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKo\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
-        let mut p = processor();
-        let mut k = FakeKernel::default();
-        let mut before = Vec::new();
-        let mut trailing = Vec::new();
-        let mut commit = |p: &mut Processor| {
-            before.clear();
-            trailing.clear();
-            p.append_actions(&mut before, &mut trailing);
-            !trailing.is_empty()
-        };
-        // A new signalling mapping: its packet, and every packet after it, wait.
-        let register = udp(phone, server, REGISTER);
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Outbound, &register),
-            Release::AfterCommit
-        );
-        let other = udp("192.168.1.30:7000", "198.51.100.10:9", b"not sip");
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Outbound, &other),
-            Release::AfterCommit
-        );
-        commit(&mut p);
-        // The phone's INVITE only has actions that may trail: it goes at once.
-        let inv = udp(phone, server, invite.as_bytes());
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Outbound, &inv),
-            Release::Now
-        );
-        assert!(commit(&mut p), "the INVITE's media mapping trails");
-        // Until what trailed is committed, messages towards the phone wait (it may send
-        // media once answered); the phone's own do not.
-        let opt = udp(server, public, options);
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Inbound, &opt),
-            Release::AfterCommit
-        );
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Outbound, &inv),
-            Release::Now
-        );
-        assert!(!commit(&mut p));
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Inbound, &opt),
-            Release::Now
-        );
-        // The answer opens pinholes before its verdict; a later message of its flow
-        // keeps its place behind it, another flow does not wait.
-        let answer = udp(server, public, ok.as_bytes());
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Inbound, &answer),
-            Release::AfterCommit
-        );
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Inbound, &opt),
-            Release::AfterCommit
-        );
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Outbound, &inv),
-            Release::Now
-        );
-        commit(&mut p);
-        assert_eq!(
-            release_of(&mut k, &mut p, Hook::Inbound, &opt),
-            Release::Now
         );
     }
 

@@ -19,7 +19,7 @@ pub mod status;
 pub mod tcp;
 pub mod wan;
 
-use crate::alg::{Hook, Processor, Release, Resume, Step, Verdict};
+use crate::alg::{Hook, Processor, Resume, Step, Verdict};
 use crate::config::{self, Config};
 use crate::netlink::nfqueue::{self, Queue};
 use crate::state::actions::Action;
@@ -481,16 +481,15 @@ fn open_queue() -> std::io::Result<Queue> {
 }
 
 /// The packet path: receive a burst, decide every packet under the lock, then (lock
-/// released) send the verdicts the core releases at once, commit in ONE nft batch what
-/// must precede the others plus what trailed the previous ones, then send the others;
-/// each group in arrival order. What may trail waits for the next burst, or is
-/// committed as soon as the queue is quiet.
+/// released) commit in ONE nft batch what must precede these verdicts plus what
+/// trailed the previous ones, then send all verdicts in arrival order. What may trail
+/// waits for the next burst, or is committed as soon as the queue is quiet.
 fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
     // Our own netlink sockets for the datapath writes, used without the lock.
     let mut datapath = kernel::NetlinkKernel::default();
     let mut trailing: Vec<Action> = Vec::new();
     let mut due: Vec<Action> = Vec::new();
-    let mut verdicts: Vec<(u32, Verdict, Release)> = Vec::with_capacity(BURST);
+    let mut verdicts: Vec<(u32, Verdict)> = Vec::with_capacity(BURST);
     let mut wan_ip = None;
     loop {
         let got = match queue.recv_burst(trailing.is_empty(), BURST) {
@@ -515,7 +514,7 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
                 g.processor.counters.fail_open += events.missed;
                 g.processor.counters.queue_overruns += events.overruns;
                 // The last burst's verdicts are sent: their packet buffers serve this one.
-                for (_, v, _) in verdicts.drain(..) {
+                for (_, v) in verdicts.drain(..) {
                     if let Verdict::Replace(b) = v {
                         g.processor.recycle(b);
                     }
@@ -532,8 +531,8 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
                     let g = guard.get_or_insert_with(lock);
                     let now = g.now();
                     match g.processor.handle(hook, p.payload, now, resume.as_ref()) {
-                        Step::Verdict(v, release) => {
-                            verdicts.push((p.id, v, release));
+                        Step::Verdict(v) => {
+                            verdicts.push((p.id, v));
                             break;
                         }
                         Step::Lookup(request) => {
@@ -552,42 +551,20 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             due.append(&mut trailing);
             g.processor.append_actions(&mut due, &mut trailing);
         }
-        // Verdicts that need nothing of this commit go first (the packets move on while
-        // the kernel applies the batch), then the commit, then the rest.
-        let mut sent = Ok(());
-        if due.is_empty() {
-            sent = send(queue, &verdicts, |_| true);
-        } else {
-            if verdicts.iter().any(|v| v.2 == Release::Now) {
-                sent = send(queue, &verdicts, |r| r == Release::Now);
-            }
-            commit(&mut datapath, &due, wan_ip, shared);
-            sent = sent.and(send(queue, &verdicts, |r| r == Release::AfterCommit));
-        }
+        commit(&mut datapath, &due, wan_ip, shared);
+        let sent = queue.send_verdicts(
+            verdicts.iter().map(|(id, v)| match v {
+                Verdict::Replace(p) => (*id, Some(&p[..])),
+                Verdict::Accept => (*id, None),
+            }),
+            VERDICT_DATAGRAM,
+        );
         if let Err(e) = sent {
             log::debug!("nfqueue verdicts: {e}");
             let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
             g.processor.counters.verdict_errors += 1;
         }
     }
-}
-
-/// Sends the verdicts whose release `which` selects, in arrival order.
-fn send(
-    queue: &mut Queue,
-    verdicts: &[(u32, Verdict, Release)],
-    which: impl Fn(Release) -> bool,
-) -> std::io::Result<()> {
-    queue.send_verdicts(
-        verdicts
-            .iter()
-            .filter(|v| which(v.2))
-            .map(|(id, v, _)| match v {
-                Verdict::Replace(p) => (*id, Some(&p[..])),
-                Verdict::Accept => (*id, None),
-            }),
-        VERDICT_DATAGRAM,
-    )
 }
 
 /// Carries out actions (no lock held); failures are counted.
