@@ -135,22 +135,24 @@ pub fn nft(input: &Input) -> String {
         let _ = writeln!(s, "\t\telements = {{ {} }}", elems.join(", "));
     }
     let _ = writeln!(s, "\t}}");
-    for (name, key) in [
-        (MEDIA_SNAT, endpoint),
-        (MEDIA_DNAT, endpoint),
-        (MEDIA_ANY, "inet_service"),
-        (MEDIA_HAIRPIN, "inet_service"),
-        (SIG_DNAT, endpoint),
-        (SIG_TRUSTED, "inet_service"),
+    // Media elements live exactly as long as their call (the daemon adds and removes
+    // them): no `timeout` flag, so the kernel keeps no expiry per element and runs no
+    // garbage collection over these sets. Registrations' elements expire on their own.
+    for (name, key, flags) in [
+        (MEDIA_SNAT, endpoint, ""),
+        (MEDIA_DNAT, endpoint, ""),
+        (MEDIA_ANY, "inet_service", ""),
+        (MEDIA_HAIRPIN, "inet_service", ""),
+        (SIG_DNAT, endpoint, " flags timeout;"),
+        (SIG_TRUSTED, "inet_service", " flags timeout;"),
     ] {
-        let _ = writeln!(
-            s,
-            "\tmap {name} {{ type {key} : {endpoint}; flags timeout; }}"
-        );
+        let _ = writeln!(s, "\tmap {name} {{ type {key} : {endpoint};{flags} }}");
     }
-    for name in [MEDIA_ENDPOINTS, PINHOLE_TARGETS] {
-        let _ = writeln!(s, "\tset {name} {{ type {endpoint}; flags timeout; }}");
-    }
+    let _ = writeln!(s, "\tset {MEDIA_ENDPOINTS} {{ type {endpoint}; }}");
+    let _ = writeln!(
+        s,
+        "\tset {PINHOLE_TARGETS} {{ type {endpoint}; flags timeout; }}"
+    );
     let trusted: Vec<&String> = input.trusted.iter().filter(|t| !t.is_empty()).collect();
     if trusted.is_empty() {
         let _ = writeln!(
@@ -442,6 +444,9 @@ mod tests {
             "ip saddr @trusted_sources dnat ip to udp dport map @sig_dnat_trusted",
             "\t\tiifname != { \"eth1\" } ip daddr 198.51.100.1 udp dport @media_hairpin ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\" dnat ip to udp dport map @media_hairpin\n",
             "set trusted_sources { type ipv4_addr; flags interval; elements = { 198.51.100.30, 10.0.0.0/8 } }",
+            "\tmap media_dnat { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n",
+            "\tmap sig_dnat { type ipv4_addr . inet_service : ipv4_addr . inet_service; flags timeout; }\n",
+            "\tset media_endpoints { type ipv4_addr . inet_service; }\n",
             "ct timeout sip_media { protocol udp; l3proto ip; policy = { unreplied: 300, replied: 300 }; }",
             "ct state new udp dport { 5060, 5080 } ct timeout set \"sip_signalling\"",
             "ct status dnat ct state new ip daddr . udp dport @pinhole_targets ct mark set ct mark | 0x10000000",
