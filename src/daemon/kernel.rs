@@ -170,12 +170,10 @@ impl NetlinkKernel {
             }
         };
         if !applied {
-            // Rare: the same changes again, one at a time, in the actions' order.
+            // Rare: the same changes again, one at a time (ordered by set as the batch
+            // had them: each set's own changes keep their order, which is all that
+            // matters between independent sets).
             self.nft = None;
-            changes.clear();
-            for a in actions {
-                changes_of(a, wan_ip, &mut changes);
-            }
             for c in &changes {
                 if let Err(e) = self.apply_change(c) {
                     log::warn!("cannot apply {c:?}: {e}");
@@ -241,7 +239,7 @@ fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
             Some(SocketAddrV4::new(wan_ip, public_port)),
             None,
         )]),
-        Action::RemoveMediaSnat { private, .. } => list(&[del(MEDIA_SNAT, endpoint_key(private))]),
+        Action::RemoveMediaSnat { private } => list(&[del(MEDIA_SNAT, endpoint_key(private))]),
         Action::Hairpin {
             public_port,
             private,
@@ -393,10 +391,7 @@ mod tests {
                     private,
                     public_port: 40000,
                 },
-                Action::RemoveMediaSnat {
-                    private,
-                    public_port: 40000,
-                },
+                Action::RemoveMediaSnat { private },
             ),
             (
                 Action::Hairpin {

@@ -460,11 +460,11 @@ impl Nft {
     }
 
     /// Applies changes to several sets and maps of `table` in ONE atomic batch with one
-    /// ACK (one round trip), as few messages as [`grouped`] allows. Deletes of missing
-    /// keys are fine where the kernel has DESTROYSETELEM ([`Nft::probe_destroy`]); any
-    /// other failure (a clashing map element, a missing
-    /// key on older kernels) rejects the whole batch, and callers then fall back to one
-    /// change at a time.
+    /// ACK (one round trip), as few messages as [`runs`] allows; `changes` is left
+    /// ordered by set. Deletes of missing keys are fine where the kernel has
+    /// DESTROYSETELEM ([`Nft::probe_destroy`]); any other failure (a clashing map
+    /// element, a missing key on older kernels) rejects the whole batch, and callers
+    /// then fall back to one change at a time.
     pub fn apply(&mut self, table: &str, changes: &mut [Change<'_>]) -> io::Result<()> {
         let destroy = self.destroy;
         let ops: Vec<Op<'_>> = runs(changes).map(|r| Op::Run(r, destroy)).collect();
