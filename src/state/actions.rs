@@ -28,7 +28,6 @@ pub enum Action {
     },
     RemoveMediaSnat {
         private: SocketAddrV4,
-        public_port: u16,
     },
     /// Media sent from the WAN to `public_port` reaches `private`: from `remote` (the
     /// address in the far end's SDP), or from anyone when `remote` is None

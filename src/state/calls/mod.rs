@@ -604,14 +604,8 @@ impl Calls {
                     public_port: s.public_rtcp,
                 });
             }
-            actions.push(Action::RemoveMediaSnat {
-                private,
-                public_port: s.public_port,
-            });
-            actions.push(Action::RemoveMediaSnat {
-                private: rtcp,
-                public_port: s.public_rtcp,
-            });
+            actions.push(Action::RemoveMediaSnat { private });
+            actions.push(Action::RemoveMediaSnat { private: rtcp });
         }
         pool.release(s.public_port, private);
         pool.release(s.public_rtcp, rtcp);
