@@ -11,7 +11,7 @@
 //! The `syslog` crate connects once and never reconnects. When the log daemon
 //! restarts (OpenWrt's `logd` unlinks and binds `/dev/log` again; so does rsyslog),
 //! every later message is lost, and the crate drops the send error without a word
-//! (Geal/rust-syslog issue #21, open; research/crates.md §5). It also fails if it
+//! (Geal/rust-syslog issue #21, open; reproduced in docs/dependencies.md). It also fails if it
 //! starts before the log daemon. `libc::syslog` does reconnect (musl and glibc both
 //! do), but it always uses `/dev/log`, so the behaviour cannot be tested without root.
 //!

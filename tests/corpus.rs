@@ -5,10 +5,13 @@
 //! no panic; only address/port/number tokens are replaced; a consistent Content-Length
 //! stays consistent; rewriting the output again changes nothing; and towards the LAN,
 //! with nothing known of the outbound side, nothing changes at all (fail-open: only
-//! what the ALG rewrote is restored).
+//! what the ALG rewrote is restored); and a request's answer echoing its top Via,
+//! Contact and Record-Route as they left comes back with them exactly as the phone
+//! wrote them, as does a request aimed at its Contact (`engine::invariants::round_trip`).
 //!
 //! The corpus lives in `../shared/corpus` beside the repository (or `$SIPALG_CORPUS`).
 
+use sipalg::engine::invariants::round_trip;
 use sipalg::engine::{plan, plan_with, Direction, KeepPorts, MediaRequest, Nat};
 use sipalg::state::restore::Restore;
 use sipalg::wire::sip::{Message, Name};
@@ -62,6 +65,7 @@ struct Tally {
     rewritten_out: usize,
     rewritten_in: usize,
     sdp_edits: usize,
+    round_trips: usize,
 }
 
 fn check_one(item: &Item, dir: Direction, nat: &Nat, tally: &mut Tally) {
@@ -152,6 +156,10 @@ fn every_corpus_message_in_both_directions() {
             public,
         };
         check_one(item, Direction::Outbound, &nat, &mut tally);
+        match round_trip(&item.bytes, &nat) {
+            Ok(checked) => tally.round_trips += usize::from(checked),
+            Err(e) => panic!("{}: {e}", item.name),
+        }
         // Inbound: pretend the message was sent to the public mapping of its own sender
         // (so the sender's addresses play the public side).
         let inbound = Nat {
@@ -193,8 +201,8 @@ fn every_corpus_message_in_both_directions() {
         }
     }
     println!(
-        "corpus: {} messages, {} unparsable (passed unchanged), {} rewritten outbound, {} restored inbound, {} SDP edits",
-        tally.messages, tally.unparsable, tally.rewritten_out, tally.rewritten_in, tally.sdp_edits
+        "corpus: {} messages, {} unparsable (passed unchanged), {} rewritten outbound, {} restored inbound, {} SDP edits, {} round trips",
+        tally.messages, tally.unparsable, tally.rewritten_out, tally.rewritten_in, tally.sdp_edits, tally.round_trips
     );
     assert!(
         tally.rewritten_out > 500,
@@ -210,6 +218,11 @@ fn every_corpus_message_in_both_directions() {
         tally.sdp_edits > 200,
         "too few SDP edits: {}",
         tally.sdp_edits
+    );
+    assert!(
+        tally.round_trips > 300,
+        "too few round trips: {}",
+        tally.round_trips
     );
 }
 

@@ -27,6 +27,9 @@ fn hand_made_edge_cases() {
         b"INVITE sip:a SIP/2.0\r\nContent-Type: application/sdp\r\nl: 0\r\n\r\nm=\r\nm= \r\nc=IN IP4 192.168.1.20/\r\na=rtcp:65535 IN IP4\r\n",
         b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.20:0;rport=;received=\r\nContact: <sip:@192.168.1.20:>,<,>,\"\r\n\r\n",
         b"SIP/2.0 200 OK\r\nv:SIP/2.0/UDP [::1\r\nm:sip:[\r\nm: <sip:a@192.168.1.20:5060\r\n\r\n",
+        // Issue #20: port-less Via, Contact and Record-Route; the round trip through the
+        // memory must give them back without a port.
+        b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20;branch=z9hG4bKpl;rport\r\nRecord-Route: <sip:192.168.1.20;lr>\r\nCall-ID: pl@x\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20>;expires=60\r\nContent-Length: 0\r\n\r\n",
     ] {
         for dir in [0u8, 1] {
             let mut d = hdr.to_vec();

@@ -3,7 +3,8 @@
 //! BYE), 300 calls on one signalling flow, hairpin, registered phones reachable from the
 //! registrar and trusted sources only, no pinhole to a host that did not ask, DSCP in
 //! both directions, alg=0 still giving timeouts and DSCP, the kernel-helper guard, and
-//! the status report with per-direction packet counts and one-way detection.
+//! the status report with per-direction packet counts and one-way detection, and a
+//! phone writing Via and Contact without a port getting exactly those bytes back.
 
 #[path = "common/lab.rs"]
 mod lab;
@@ -803,5 +804,108 @@ fn firewall_stop_and_start_deleting_every_table_is_followed_by_a_reinstall() {
         text(&inv).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
         "{}",
         text(&inv)
+    );
+}
+
+/// Issue #20: a phone that writes its Via sent-by and Contact without a port (OmniPCX,
+/// AudioCodes, FreeSWITCH), behind the router on a public port other than 5060 (a
+/// second phone holds 5060). It registers, is called and calls out; every message
+/// reaches the phone with exactly the bytes it wrote where the ALG had rewritten them
+/// (no `:5060` added: RFC 3261 §18.1.2 compares the sent-by as written), and every
+/// other byte as the server sent it.
+#[test]
+fn a_port_less_via_and_contact_come_back_as_the_phone_wrote_them() {
+    let Some(mut lab) = Lab::new("portless") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let s = Sip::new(&lab, "lan1", PHONE1);
+    // Another phone takes public port 5060 first.
+    let other = Sip {
+        phone: lab.udp("lan2", &format!("{PHONE2}:5060")),
+        phone_ip: PHONE2,
+        server: s.server.try_clone().unwrap(),
+    };
+    assert_eq!(other.register(600).port(), 5060);
+    let me = PHONE1;
+
+    // Registers: port-less Via and Contact.
+    let reg = |via: &str, contact: &str| {
+        sip(&format!("REGISTER sip:{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {via};branch=z9hG4bK-pl-reg;rport\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: pl-reg\nCSeq: 1 REGISTER\nContact: <sip:100@{contact}>\nExpires: 600\n"), "")
+    };
+    let (got, public) = s.up(&reg(me, me));
+    assert_ne!(
+        public.port(),
+        5060,
+        "the case at hand: a public port that is not 5060"
+    );
+    let pub_ = public.to_string();
+    assert_eq!(
+        text(&got),
+        text(&reg(&pub_, &pub_)),
+        "the ALG writes the mapping"
+    );
+    let reg_ok = |via: &str, rport: u16, received: &str, contact: &str| {
+        sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {via};branch=z9hG4bK-pl-reg;rport={rport};received={received}\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>;tag=reg\nCall-ID: pl-reg\nCSeq: 1 REGISTER\nContact: <sip:100@{contact}>;expires=600\n"), "")
+    };
+    let got = s.down(&reg_ok(&pub_, public.port(), ROUTER_WAN, &pub_), public);
+    assert_eq!(text(&got), text(&reg_ok(me, 5060, me, me)));
+
+    // Is called at the contact it registered: the Request-URI comes back as registered.
+    let dialog = format!("From: <sip:caller@{SERVER}>;tag=c\nTo: <sip:100@{SERVER}>");
+    let invite = |ruri: &str| {
+        sip_sdp(
+            &format!("INVITE sip:100@{ruri} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-pl-in\n{dialog}\nCall-ID: pl-in\nCSeq: 1 INVITE\nContact: <sip:caller@{SERVER}:5060>\n"),
+            &sdp(MEDIA_GW, &audio(31000)),
+        )
+    };
+    assert_eq!(text(&s.down(&invite(&pub_), public)), text(&invite(me)));
+    let answer = |contact: &str, media: &str| {
+        sip_sdp(
+            &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-pl-in\n{dialog};tag=p\nCall-ID: pl-in\nCSeq: 1 INVITE\nContact: <sip:100@{contact}>\n"),
+            &sdp(media, &audio(4002)),
+        )
+    };
+    let (got, _) = s.up(&answer(me, me));
+    assert_eq!(text(&got), text(&answer(&pub_, ROUTER_WAN)));
+    let in_dialog = |method: &str, ruri: &str, cseq: u32| {
+        sip(&format!("{method} sip:100@{ruri} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-pl-{method}\n{dialog};tag=p\nCall-ID: pl-in\nCSeq: {cseq} {method}\n"), "")
+    };
+    for (method, cseq) in [("ACK", 1), ("BYE", 2)] {
+        let got = s.down(&in_dialog(method, &pub_, cseq), public);
+        assert_eq!(text(&got), text(&in_dialog(method, me, cseq)), "{method}");
+    }
+
+    // Calls out: the INVITE's responses bring back the Via the phone wrote.
+    let out_dialog = format!("From: <sip:100@{SERVER}>;tag=o\nTo: <sip:bob@{SERVER}>");
+    let call = |via: &str, contact: &str, media: &str| {
+        sip_sdp(
+            &format!("INVITE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {via};branch=z9hG4bK-pl-out;rport\n{out_dialog}\nCall-ID: pl-out\nCSeq: 1 INVITE\nContact: <sip:100@{contact}>\n"),
+            &sdp(media, &audio(4004)),
+        )
+    };
+    let (got, from) = s.up(&call(me, me, me));
+    assert_eq!(from, public);
+    assert_eq!(text(&got), text(&call(&pub_, &pub_, ROUTER_WAN)));
+    let response = |status: &str, via: &str, rport: u16, received: &str| {
+        let head = format!("SIP/2.0 {status}\nVia: SIP/2.0/UDP {via};branch=z9hG4bK-pl-out;rport={rport};received={received}\n{out_dialog};tag=b\nCall-ID: pl-out\nCSeq: 1 INVITE\nContact: <sip:bob@{SERVER}:5060>\n");
+        if status.starts_with("200") {
+            sip_sdp(&head, &sdp(MEDIA_GW, &audio(30004)))
+        } else {
+            sip(&head, "")
+        }
+    };
+    for status in ["100 Trying", "180 Ringing", "200 OK"] {
+        let got = s.down(&response(status, &pub_, public.port(), ROUTER_WAN), public);
+        assert_eq!(
+            text(&got),
+            text(&response(status, me, 5060, me)),
+            "{status}"
+        );
+    }
+    let st = lab.status_json().unwrap();
+    assert!(
+        st.contains("\"call_id\":\"pl-out\",\"state\":\"confirmed\",\"direction\":\"outbound\""),
+        "{st}"
     );
 }

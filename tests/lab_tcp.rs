@@ -4,7 +4,8 @@
 //! TCP registration that idles past the router's (shortened) TCP timeouts and then
 //! receives an inbound INVITE with media both ways, a real `sipp -t t1` call, the
 //! daemon killed mid-call (new connections still work, unmodified), 1,000 messages on
-//! one connection, and a flood of silent connections that does not stop UDP SIP.
+//! one connection, a flood of silent connections that does not stop UDP SIP, and a
+//! phone writing Via and Contact without a port getting exactly those bytes back.
 
 #[path = "common/lab.rs"]
 mod lab;
@@ -771,4 +772,44 @@ fn oversized_passes_unchanged_unframable_closes_and_neither_stalls_others() {
     assert!(good_srv.expect("after all that").contains("Call-ID: good2"));
     let st = lab.status_json().unwrap();
     assert_eq!(json_u64(&st, "\"closed_unframable\":"), 2, "{st}");
+}
+
+/// Issue #20 over TCP (AudioCodes-style): Via and Contact without a port, the relay's
+/// onward connection on a public port other than 5060 (another phone's UDP signalling
+/// holds 5060). The registrar's 200 and a call to the registered contact reach the
+/// phone with exactly the bytes it wrote where the ALG had rewritten them.
+#[test]
+fn a_port_less_via_and_contact_over_tcp_come_back_as_the_phone_wrote_them() {
+    let Some(mut lab) = Lab::new("tcpportless") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let other = phone::Sip::new(&lab, "lan2", PHONE2);
+    assert_eq!(other.register(600).port(), 5060);
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut phone = dial_server(&lab, "lan1", PHONE1);
+    let me = PHONE1;
+    let reg = |via: &str, contact: &str| {
+        sip(&format!("REGISTER sip:{SERVER};transport=tcp SIP/2.0\nVia: SIP/2.0/TCP {via};branch=z9hG4bK-tpl;alias\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>\nCall-ID: tpl\nCSeq: 1 REGISTER\nContact: <sip:100@{contact};transport=tcp>\nExpires: 300\n"), "")
+    };
+    phone.send(&reg(me, me));
+    let (s, public) = accept(&server);
+    assert_ne!(
+        public.port(),
+        5060,
+        "the case at hand: a public port that is not 5060"
+    );
+    let pub_ = public.to_string();
+    let mut srv = Reader::new(s);
+    assert_eq!(srv.expect("REGISTER"), text(&reg(&pub_, &pub_)));
+    let ok = |via: &str, received: &str, contact: &str| {
+        sip(&format!("SIP/2.0 200 OK\nVia: SIP/2.0/TCP {via};branch=z9hG4bK-tpl;alias;received={received}\nFrom: <sip:100@{SERVER}>;tag=r\nTo: <sip:100@{SERVER}>;tag=reg\nCall-ID: tpl\nCSeq: 1 REGISTER\nContact: <sip:100@{contact};transport=tcp>;expires=300\n"), "")
+    };
+    srv.send(&ok(&pub_, ROUTER_WAN, &pub_));
+    assert_eq!(phone.expect("200 OK"), text(&ok(me, me, me)));
+    let inv = |ruri: &str| {
+        sip(&format!("OPTIONS sip:100@{ruri};transport=tcp SIP/2.0\nVia: SIP/2.0/TCP {SERVER}:5060;branch=z9hG4bK-tpl-in\nFrom: <sip:carol@{SERVER}>;tag=c\nTo: <sip:100@{SERVER}>\nCall-ID: tpl-in\nCSeq: 1 OPTIONS\n"), "")
+    };
+    srv.send(&inv(&pub_));
+    assert_eq!(phone.expect("OPTIONS"), text(&inv(me)));
 }

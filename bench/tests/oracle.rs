@@ -1,5 +1,5 @@
 //! Independent oracles: rsip (a SIP parser) and sdp-rs (an SDP parser) never sit in the
-//! rewrite path (they re-serialise and misparse real messages, research/crates.md), but
+//! rewrite path (they re-serialise and misparse real messages, docs/dependencies.md), but
 //! they make good judges: whenever one of them accepts a corpus message, it must accept
 //! the ALG's output too, and see the same structure (header count, media count).
 

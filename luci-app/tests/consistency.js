@@ -271,6 +271,44 @@ async function main() {
 			JSON.stringify(shown));
 	}
 
+	/* ---- 3d. the words a person reads ---- */
+	{
+		/* every string literal of both views (the user-visible ones go through _() / N_()) */
+		const strings = [];
+		for (const f of fs.readdirSync(P.VIEWS).filter((f) => f.endsWith('.js'))) {
+			const src = fs.readFileSync(path.join(P.VIEWS, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+			for (const m of src.matchAll(/'((?:[^'\\\n]|\\.)*)'/g)) strings.push([ f, m[1] ]);
+		}
+		/*
+		 * One spelling: the UCI options are "signaling" and "signaling_dscp", RFC 4594
+		 * names the class "Signaling", LuCI is written in US English: "signaling".
+		 */
+		const brit = strings.filter(([ , t ]) => /signall/i.test(t)).map(([ f, t ]) => `${f}: ${t}`);
+		check('views spell it "signaling" everywhere (the UCI option\'s spelling), never "signalling"',
+			!brit.length && strings.some(([ , t ]) => /signaling/.test(t)), brit.join(' | '));
+		/* a count is said with N_(n, singular, plural), never "call(s)" */
+		const plurals = strings.filter(([ , t ]) => /[a-z]\(s\)/i.test(t)).map(([ f, t ]) => `${f}: ${t}`);
+		check('views use N_() for counts, no "thing(s)" strings', !plurals.length, plurals.join(' | '));
+
+		/*
+		 * Validate functions' messages read like LuCI's own: validation.js shows a
+		 * datatype's as _('Expecting: %s').format(...), and a validate function's
+		 * string as it is (openwrt/luci validation.js Validator.validate at
+		 * 23a246e4b4), so ours say "Expecting: ..." themselves.
+		 */
+		const badMsg = [];
+		let rejected = 0;
+		for (const o of view.filter((o) => o.validate)) {
+			for (const v of PROBES.concat([ '010.0.0.1', '127.0.0.1', '224.0.0.1', '0.0.0.0', '64', 'XX', '1.2.3.4 010.0.0.1' ])) {
+				const r = o.validate(o.section, v);
+				if (r === true) continue;
+				rejected++;
+				if (typeof r != 'string' || !/^Expecting: [a-z]/.test(r)) badMsg.push(`${key(o)} ${JSON.stringify(v)}: ${JSON.stringify(r)}`);
+			}
+		}
+		check('validate messages read like LuCI\'s ("Expecting: valid ...")', rejected > 10 && !badMsg.length, badMsg.slice(0, 5).join('; '));
+	}
+
 	/* ---- 4. ACL covers what the views use ---- */
 	const acl = JSON.parse(fs.readFileSync(P.ACL, 'utf8'));
 	check('ACL file defines exactly the group "luci-app-sipalg"', Object.keys(acl).join() === 'luci-app-sipalg', Object.keys(acl).join());

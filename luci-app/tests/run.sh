@@ -130,7 +130,7 @@ elif [ ! -f "$TESTS_DIR/node_modules/playwright-core/package.json" ]; then
 	not_ok "playwright-core installed in luci-app/tests/node_modules (npm ci)"
 else
 	run_node browser "$TESTS_DIR/browser.js"
-	for png in settings.png status.png status-not-running.png; do
+	for png in settings.png status.png status-not-running.png status-wide.png status-phone.png settings-phone.png; do
 		if [ -s "$TEST_OUT/$png" ]; then ok "screenshot $TEST_OUT/$png"; else not_ok "screenshot $TEST_OUT/$png"; fi
 	done
 fi

@@ -131,6 +131,37 @@ mod tests {
         assert_eq!(p.pool.owner(5060), None, "a stray close changes nothing");
     }
 
+    /// AudioCodes-style over TCP: Via and Contact without a port. The relay's onward
+    /// connection leaves from another public port, which the ALG writes; the way back
+    /// gives the phone exactly what it wrote (issue #20).
+    #[test]
+    fn a_port_less_via_and_contact_over_tcp_come_back_as_the_phone_wrote_them() {
+        let mut p = Processor::new(true, 3600);
+        p.wan_ip = Some("198.51.100.1".parse().unwrap());
+        let conn = Conn {
+            public: "198.51.100.1:40000".parse().unwrap(),
+            ..conn()
+        };
+        let reg = b"REGISTER sip:198.51.100.10;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.20;branch=z9hG4bKac1;alias\r\nTo: <sip:100@pbx>\r\nCall-ID: ac1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+        let (out, _) = p.stream_message(Direction::Outbound, &conn, reg, 0);
+        assert_eq!(
+            String::from_utf8(out.expect("rewritten")).unwrap(),
+            "REGISTER sip:198.51.100.10;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.1:40000;branch=z9hG4bKac1;alias\r\nTo: <sip:100@pbx>\r\nCall-ID: ac1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:40000;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"
+        );
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 198.51.100.1:40000;branch=z9hG4bKac1;alias;received=198.51.100.1\r\nTo: <sip:100@pbx>;tag=s\r\nCall-ID: ac1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:40000;transport=tcp>;expires=300\r\nContent-Length: 0\r\n\r\n";
+        let (back, _) = p.stream_message(Direction::Inbound, &conn, ok, 1);
+        assert_eq!(
+            String::from_utf8(back.expect("restored")).unwrap(),
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 192.168.1.20;branch=z9hG4bKac1;alias;received=192.168.1.20\r\nTo: <sip:100@pbx>;tag=s\r\nCall-ID: ac1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20;transport=tcp>;expires=300\r\nContent-Length: 0\r\n\r\n"
+        );
+        let inv = b"INVITE sip:100@198.51.100.1:40000;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.10:5060;branch=z9hG4bKin\r\nTo: <sip:100@pbx>\r\nCall-ID: in\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let (back, _) = p.stream_message(Direction::Inbound, &conn, inv, 2);
+        assert_eq!(
+            String::from_utf8(back.expect("restored")).unwrap(),
+            "INVITE sip:100@192.168.1.20;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.10:5060;branch=z9hG4bKin\r\nTo: <sip:100@pbx>\r\nCall-ID: in\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
     #[test]
     fn a_tcp_message_is_rewritten_and_tracked_like_udp_without_udp_flow_actions() {
         let mut p = Processor::new(true, 3600);

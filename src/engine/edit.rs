@@ -55,6 +55,9 @@ pub struct Edit {
     start: u32,
     end: u32,
     pub field: Field,
+    /// Outbound: the replacement is the flow's whole public mapping (address and port),
+    /// not the address alone.
+    mapping: bool,
     with: Inline,
 }
 
@@ -65,6 +68,17 @@ impl Edit {
 
     pub fn replacement(&self) -> &[u8] {
         self.with.as_bytes()
+    }
+
+    /// Outbound: this edit wrote the flow's public `ip[:port]` (not the address alone:
+    /// the token named another port than the one the flow is mapped from).
+    pub fn is_mapping(&self) -> bool {
+        self.mapping
+    }
+
+    /// Writes `with` instead of what was planned.
+    pub(crate) fn set_replacement(&mut self, with: Inline) {
+        self.with = with;
     }
 
     /// Bytes added (positive) or removed (negative) by this edit.
@@ -140,7 +154,31 @@ impl Edits {
 
     /// Adds an edit unless it changes nothing. Keeps the list sorted; an edit that
     /// overlaps an existing one is refused (the first decision wins).
+    #[inline]
     pub fn replace(&mut self, original: &[u8], range: Range<usize>, field: Field, with: Inline) {
+        self.add(original, range, field, with, false);
+    }
+
+    /// [`Edits::replace`] with the flow's whole public mapping ([`Edit::is_mapping`]).
+    #[inline]
+    pub fn replace_mapping(
+        &mut self,
+        original: &[u8],
+        range: Range<usize>,
+        field: Field,
+        with: Inline,
+    ) {
+        self.add(original, range, field, with, true);
+    }
+
+    fn add(
+        &mut self,
+        original: &[u8],
+        range: Range<usize>,
+        field: Field,
+        with: Inline,
+        mapping: bool,
+    ) {
         if &original[range.clone()] == with.as_bytes() {
             return;
         }
@@ -152,6 +190,7 @@ impl Edits {
             start: range.start as u32,
             end: range.end as u32,
             field,
+            mapping,
             with,
         };
         let items = self.slice();
@@ -167,13 +206,14 @@ impl Edits {
         self.len += 1;
     }
 
-    /// Keeps only the edits `keep` accepts (order is preserved).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Edit) -> bool) {
+    /// Keeps only the edits `keep` accepts, as it leaves them (order is preserved;
+    /// `keep` may change an edit's replacement, not its range).
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut Edit) -> bool) {
         let mut kept = 0;
         for i in 0..self.len {
             // SAFETY: items[..len] are initialised.
-            let e = unsafe { self.items[i].assume_init() };
-            if keep(&e) {
+            let mut e = unsafe { self.items[i].assume_init() };
+            if keep(&mut e) {
                 self.items[kept] = MaybeUninit::new(e);
                 kept += 1;
             }

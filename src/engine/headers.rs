@@ -74,14 +74,15 @@ fn map_token(
             if ip != *nat.private.ip() {
                 return false;
             }
-            let with = if effective_port == nat.private.port() {
-                replacement(*nat.public.ip(), nat.public.port(), written_port.is_some())
+            if effective_port == nat.private.port() {
+                let with = replacement(*nat.public.ip(), nat.public.port(), written_port.is_some());
+                edits.replace_mapping(buf, span.clone(), field, with);
             } else {
                 // The sender's own address, but not the port this flow is mapped from:
                 // only the address can be translated.
-                Inline::host_port(*nat.public.ip(), written_port)
-            };
-            edits.replace(buf, span.clone(), field, with);
+                let with = Inline::host_port(*nat.public.ip(), written_port);
+                edits.replace(buf, span.clone(), field, with);
+            }
             false
         }
         Direction::Inbound => {

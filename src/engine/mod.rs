@@ -26,7 +26,7 @@ mod sdp;
 
 pub use edit::{Edit, Edits, Field};
 pub use facts::{Contact, Facts, MediaKind, Sdp, Skip, Stream, StreamDirection};
-pub use restore::{AssumeRewritten, Memory, Recalled, Restoration, Rewrites};
+pub use restore::{AssumeRewritten, Memory, Recall, Recalled, Restoration, Rewrites, Written};
 
 use crate::wire::sip::{FrameError, Framer, Message};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -257,7 +257,8 @@ fn fill<'a>(
     Ok(())
 }
 
-/// Inbound: keeps the restoration candidates the memory of the outbound side allows.
+/// Inbound: keeps the restoration candidates the memory of the outbound side allows,
+/// each given back what the phone wrote there when the memory knows it.
 // Out of line, as `tell`: rarely needed in full, and kept out of `fill`'s size.
 #[inline(never)]
 fn recall(
@@ -269,43 +270,76 @@ fn recall(
     memory: &mut dyn Memory,
     restoration: &mut Restoration,
 ) {
-    let recalled = if let Some(status) = facts.status {
+    let recall = if let Some(status) = facts.status {
         // A missing part keys nothing the memory holds (it records complete keys only).
         let answer = restore::Answer {
             branch: facts.branch.or(facts.call_id).unwrap_or_default(),
             method: facts.cseq_method.unwrap_or_default(),
             sent_by: scan.sent_by.clone().map_or(&[][..], |r| &message[r]),
             status,
+            candidates: edits
+                .iter()
+                .fold(Rewrites::NONE, |c, e| c.with(Rewrites::of(e.field))),
         };
         let r = memory.response(nat, &answer);
-        restoration.transaction = Some(r);
+        restoration.transaction = Some(r.recalled);
         r
     } else {
         if edits.is_empty() {
             return;
         }
         let r = memory.request(nat);
-        restoration.contact = Some(r);
+        restoration.contact = Some(r.recalled);
         r
     };
-    drop_restorations(edits, recalled, restoration);
+    let via_planned = drop_restorations(message, edits, &recall, restoration);
+    // A response's sent-by keys the transaction: it is exactly what the ALG wrote, also
+    // when that was the address alone (the phone's Via named another port than the one
+    // it sends from), which is not this mapping's `ip:port` and so was not planned.
+    if let (false, true, Some(phone), Some(range)) = (
+        via_planned,
+        recall.recalled.rewrites().contains(Rewrites::VIA),
+        recall.written.of(Field::ViaSentBy),
+        scan.sent_by.clone(),
+    ) {
+        if facts.status.is_some() {
+            edits.replace(message, range, Field::ViaSentBy, *phone);
+            restoration.restored = restoration.restored.with(Rewrites::VIA);
+        }
+    }
 }
 
-fn drop_restorations(edits: &mut Edits, recalled: Recalled, restoration: &mut Restoration) {
-    let allowed = recalled.rewrites();
+/// Keeps the planned restorations the memory allows, each writing what the phone wrote
+/// when that is known. Returns whether a Via sent-by restoration was planned.
+fn drop_restorations(
+    message: &[u8],
+    edits: &mut Edits,
+    recall: &Recall,
+    restoration: &mut Restoration,
+) -> bool {
+    let allowed = recall.recalled.rewrites();
     let (mut restored, mut kept) = (Rewrites::NONE, Rewrites::NONE);
+    let mut via_planned = false;
     edits.retain(|e| {
+        via_planned |= e.field == Field::ViaSentBy;
         let class = Rewrites::of(e.field);
-        if allowed.contains(class) {
-            restored = restored.with(class);
-            true
-        } else {
+        if !allowed.contains(class) {
             kept = kept.with(class);
-            false
+            return false;
+        }
+        restored = restored.with(class);
+        match recall.written.of(e.field) {
+            Some(phone) if &message[e.range()] == phone.as_bytes() => false,
+            Some(phone) => {
+                e.set_replacement(*phone);
+                true
+            }
+            None => true,
         }
     });
     restoration.restored = restored;
     restoration.kept = kept;
+    via_planned
 }
 
 /// Outbound: tells the memory what the ALG did to this message.
@@ -320,10 +354,22 @@ fn tell(
 ) {
     let mut rewrote = Rewrites::NONE;
     let mut sent_by = scan.sent_by.clone().map(|r| &message[r]);
+    let mut phone_wrote = restore::Wrote::default();
     for e in edits.iter() {
         rewrote = rewrote.with(Rewrites::of(e.field));
-        if e.field == Field::ViaSentBy {
-            sent_by = Some(e.replacement());
+        // What the phone wrote where the ALG wrote the public mapping (a Contact or
+        // Record-Route whose port the ALG could not map is not what comes back).
+        let slot = match e.field {
+            Field::ViaSentBy => {
+                sent_by = Some(e.replacement());
+                &mut phone_wrote.via
+            }
+            Field::Contact => &mut phone_wrote.contact,
+            Field::RecordRoute => &mut phone_wrote.record_route,
+            _ => continue,
+        };
+        if slot.is_none() && (e.field == Field::ViaSentBy || e.is_mapping()) {
+            *slot = Some(&message[e.range()]);
         }
     }
     let registration = facts
@@ -344,6 +390,7 @@ fn tell(
             branch: facts.branch.or(facts.call_id),
             method: facts.cseq_method,
             sent_by,
+            phone_wrote,
             rewrote,
             has_contact: facts.contact_count > 0,
             nat_aware: facts.skipped == Some(Skip::NatAware),

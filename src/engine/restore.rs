@@ -10,10 +10,18 @@
 //! (`sipalgd rewrite`, tests of single messages) [`AssumeRewritten`] answers as if the
 //! ALG had rewritten everything of the phone's (a phone that is not NAT-aware).
 //!
+//! What is given back is what the phone wrote, byte for byte: the memory keeps the
+//! phone's own `host[:port]` of the top Via, the Contact and the Record-Route the ALG
+//! rewrote ([`Written`]), so that a phone that wrote no port (`192.168.1.191`) gets no
+//! port back, not the `192.168.1.191:5060` it means (RFC 3261 §18.1.2 compares the
+//! sent-by as written). Without that knowledge the private address is written, with a
+//! port iff the token carried one.
+//!
 //! From and To are never rewritten in either direction.
 
 use super::edit::Field;
 use super::Nat;
+use crate::wire::text::Inline;
 
 /// What the ALG changed in an outbound message (a set of flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -82,6 +90,10 @@ pub struct Sent<'a> {
     pub method: Option<&'a [u8]>,
     /// The top Via sent-by as written on the wire (after the rewrite).
     pub sent_by: Option<&'a [u8]>,
+    /// What the phone wrote where the ALG rewrote it: the top Via's sent-by, the
+    /// `host[:port]` of a Contact and of a Record-Route that now carry the public
+    /// mapping.
+    pub phone_wrote: Wrote<'a>,
     /// What the ALG changed.
     pub rewrote: Rewrites,
     /// The message carries a Contact (any).
@@ -92,6 +104,55 @@ pub struct Sent<'a> {
     pub registration: Option<u32>,
 }
 
+/// The phone's own `host[:port]` tokens the ALG replaced in one outbound message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wrote<'a> {
+    pub via: Option<&'a [u8]>,
+    pub contact: Option<&'a [u8]>,
+    pub record_route: Option<&'a [u8]>,
+}
+
+/// What the phone wrote, as remembered: the bytes to give back. Empty: not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The top Via sent-by of the request a response answers.
+    pub via: Inline,
+    /// The phone's Contact `host[:port]` (a 2xx's Contact, a Request-URI).
+    pub contact: Inline,
+    /// The phone's Record-Route `host[:port]` (Route, Record-Route).
+    pub record_route: Inline,
+}
+
+impl Written {
+    /// What the phone wrote in place of a token of `field`, if known.
+    pub fn of(&self, field: Field) -> Option<&Inline> {
+        let w = match field {
+            Field::ViaSentBy => &self.via,
+            Field::Contact | Field::RequestUri => &self.contact,
+            Field::Route | Field::RecordRoute => &self.record_route,
+            _ => return None,
+        };
+        (!w.is_empty()).then_some(w)
+    }
+}
+
+/// The memory's answer about an inbound message: what the ALG did, and what the phone
+/// had written there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recall {
+    pub recalled: Recalled,
+    pub written: Written,
+}
+
+impl From<Recalled> for Recall {
+    fn from(recalled: Recalled) -> Self {
+        Recall {
+            recalled,
+            written: Written::default(),
+        }
+    }
+}
+
 /// The client transaction an inbound response belongs to (RFC 3261 §17.1.3: branch and
 /// CSeq method), with the sent-by the response's top Via carries.
 #[derive(Debug, Clone, Copy)]
@@ -100,17 +161,21 @@ pub struct Answer<'a> {
     pub method: &'a [u8],
     pub sent_by: &'a [u8],
     pub status: u16,
+    /// The classes of fields in it that carry the public mapping: what the phone wrote
+    /// is needed for these only.
+    pub candidates: Rewrites,
 }
 
 /// What the ALG did on the way out, asked on the way back. See the module docs.
 pub trait Memory {
     /// An outbound message of the phone behind `nat`, after planning.
     fn sent(&mut self, nat: &Nat, sent: &Sent);
-    /// An inbound response to the phone behind `nat`: what the ALG did to its request.
-    fn response(&mut self, nat: &Nat, answer: &Answer) -> Recalled;
+    /// An inbound response to the phone behind `nat`: what the ALG did to its request
+    /// (and what the phone wrote there).
+    fn response(&mut self, nat: &Nat, answer: &Answer) -> Recall;
     /// An inbound request to the phone behind `nat`: what the ALG last did to the
-    /// phone's Contact / Record-Route.
-    fn request(&mut self, nat: &Nat) -> Recalled;
+    /// phone's Contact / Record-Route (and what the phone wrote there).
+    fn request(&mut self, nat: &Nat) -> Recall;
 }
 
 /// No memory: every inbound message is treated as coming back after the ALG rewrote the
@@ -121,11 +186,11 @@ pub struct AssumeRewritten;
 
 impl Memory for AssumeRewritten {
     fn sent(&mut self, _: &Nat, _: &Sent) {}
-    fn response(&mut self, _: &Nat, _: &Answer) -> Recalled {
-        Recalled::Seen(Rewrites::ALL)
+    fn response(&mut self, _: &Nat, _: &Answer) -> Recall {
+        Recalled::Seen(Rewrites::ALL).into()
     }
-    fn request(&mut self, _: &Nat) -> Recalled {
-        Recalled::Seen(Rewrites::ALL)
+    fn request(&mut self, _: &Nat) -> Recall {
+        Recalled::Seen(Rewrites::ALL).into()
     }
 }
 

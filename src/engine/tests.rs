@@ -374,7 +374,7 @@ fn without_the_outbound_side_nothing_is_restored_and_the_plan_says_why() {
     struct Forgetful;
     impl Memory for Forgetful {
         fn sent(&mut self, _: &Nat, _: &restore::Sent) {}
-        fn response(&mut self, _: &Nat, a: &restore::Answer) -> Recalled {
+        fn response(&mut self, _: &Nat, a: &restore::Answer) -> Recall {
             assert_eq!(
                 (a.branch, a.method, a.sent_by, a.status),
                 (
@@ -384,10 +384,10 @@ fn without_the_outbound_side_nothing_is_restored_and_the_plan_says_why() {
                     200
                 )
             );
-            Recalled::Unknown
+            Recalled::Unknown.into()
         }
-        fn request(&mut self, _: &Nat) -> Recalled {
-            Recalled::Seen(Rewrites::NONE)
+        fn request(&mut self, _: &Nat) -> Recall {
+            Recalled::Seen(Rewrites::NONE).into()
         }
     }
     let m = crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP 203.0.113.1:40000;branch=z9hG4bK7;received=203.0.113.1\nCSeq: 2 REGISTER\nContact: <sip:a@203.0.113.1:40000>\nContent-Length: 0\n\n");

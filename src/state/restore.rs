@@ -4,13 +4,17 @@
 //! - Client transactions of the phones: key = the phone, the top Via branch (the
 //!   Call-ID without one), the CSeq method and the sent-by as written on the wire (RFC
 //!   3261 §17.1.3 matching). Value = which of Via/Contact/Record-Route the ALG rewrote
-//!   (possibly none: a NAT-aware phone). Lifetime in RFC 3261 timer terms: 32 s (64·T1,
+//!   (possibly none: a NAT-aware phone), and the sent-by the phone wrote, which is
+//!   what a response's top Via is given back (a port-less `192.168.1.191` stays
+//!   port-less). Lifetime in RFC 3261 timer terms: 32 s (64·T1,
 //!   timers B/F) from the last request retransmission; an INVITE's provisional response
 //!   extends it to 10 min (a proxy gives up after timer C, > 3 min; a UA may ring
 //!   longer), its final response sets it to 32 s (the 2xx is retransmitted, and forked,
 //!   for 64·T1).
 //! - The phones' contacts: per private endpoint, whether the ALG rewrote its Contact
-//!   (and Record-Route), and to which public mapping. Recorded from the messages in which
+//!   (and Record-Route), to which public mapping, and the `host[:port]` the phone wrote
+//!   there (what a 2xx's Contact, a Request-URI, a Route are given back). Recorded from
+//!   the messages in which
 //!   the ALG rewrote one (flags accumulate) and from those a NAT-aware sender left with
 //!   its own public Contact (which reset them: from then on its requests are left
 //!   alone); a message whose Contact is another host's (a PBX forwarding) changes
@@ -28,8 +32,9 @@
 //!
 //! Pure: `now` (seconds of a monotonic clock) is passed in.
 
-use crate::engine::restore::{Answer, Memory, Recalled, Rewrites, Sent};
+use crate::engine::restore::{Answer, Memory, Recall, Recalled, Rewrites, Sent, Written};
 use crate::engine::Nat;
+use crate::wire::text::Inline;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -49,6 +54,8 @@ pub const DIALOG_CONTACT: u64 = 7200;
 struct Transaction {
     rewrote: Rewrites,
     invite: bool,
+    /// The top Via sent-by the phone wrote (empty unless the ALG rewrote it).
+    via: Inline,
     expires_at: u64,
     seq: u64,
 }
@@ -58,6 +65,10 @@ pub struct ContactMemory {
     pub public: SocketAddrV4,
     pub rewrote: Rewrites,
     pub expires_at: u64,
+    /// The `host[:port]` of the phone's Contact / Record-Route that the ALG last
+    /// rewrote to `public` (empty: not known).
+    pub contact: Inline,
+    pub record_route: Inline,
 }
 
 #[derive(Debug)]
@@ -150,11 +161,19 @@ impl Restore {
         self.keys.hash_one(&b[..n])
     }
 
-    fn record_transaction(&mut self, key: u64, rewrote: Rewrites, invite: bool, now: u64) {
+    fn record_transaction(
+        &mut self,
+        key: u64,
+        rewrote: Rewrites,
+        invite: bool,
+        via: Inline,
+        now: u64,
+    ) {
         let expires_at = now + TIMER_B;
         if let Some(t) = self.transactions.get_mut(&key) {
             // A retransmission: same decision, timer restarted.
             t.rewrote = rewrote;
+            t.via = via;
             t.expires_at = t.expires_at.max(expires_at);
             return;
         }
@@ -172,6 +191,7 @@ impl Restore {
             Transaction {
                 rewrote,
                 invite,
+                via,
                 expires_at,
                 seq: self.seq,
             },
@@ -185,11 +205,13 @@ impl Restore {
     }
 
     /// `rewrote`: what the ALG rewrote (Contact/Record-Route), or nothing when the
-    /// sender wrote its public Contact itself.
+    /// sender wrote its public Contact itself; `written`: what the phone wrote where
+    /// the ALG wrote `nat.public` (empty parts: not in this message).
     fn record_contact(
         &mut self,
         nat: &Nat,
         rewrote: Rewrites,
+        written: &Written,
         registration: Option<u32>,
         now: u64,
     ) {
@@ -207,6 +229,13 @@ impl Restore {
             if live && same {
                 c.rewrote = c.rewrote.with(rewrote);
                 c.expires_at = c.expires_at.max(expires_at);
+                // The latest form the phone wrote (phones write theirs one way).
+                if !written.contact.is_empty() {
+                    c.contact = written.contact;
+                }
+                if !written.record_route.is_empty() {
+                    c.record_route = written.record_route;
+                }
                 return;
             }
         } else if self.contacts.len() >= self.max_contacts {
@@ -225,6 +254,8 @@ impl Restore {
                 public: nat.public,
                 rewrote,
                 expires_at,
+                contact: written.contact,
+                record_route: written.record_route,
             },
         );
     }
@@ -258,6 +289,30 @@ fn is_invite(method: &[u8]) -> bool {
     method == b"INVITE"
 }
 
+/// A copy of what the phone wrote, if any and if it fits (else not known: the
+/// restoration then writes the private address, with a port iff the token had one).
+fn copy(bytes: Option<&[u8]>) -> Inline {
+    bytes.and_then(Inline::copy_of).unwrap_or_default()
+}
+
+impl At<'_> {
+    fn live_contact(&self, nat: &Nat) -> Option<&ContactMemory> {
+        self.table
+            .contacts
+            .get(&nat.private)
+            .filter(|c| c.public == nat.public && self.now < c.expires_at)
+    }
+
+    fn contact_written(&self, nat: &Nat) -> Written {
+        self.live_contact(nat)
+            .map_or_else(Written::default, |c| Written {
+                via: Inline::new(),
+                contact: c.contact,
+                record_route: c.record_route,
+            })
+    }
+}
+
 impl Memory for At<'_> {
     fn sent(&mut self, nat: &Nat, sent: &Sent) {
         let now = self.now;
@@ -267,26 +322,32 @@ impl Memory for At<'_> {
             {
                 let key = self.table.key(nat.private, branch, method, sent_by);
                 let rewrote = Rewrites(sent.rewrote.0 & Rewrites::ALL.0);
+                let via = copy(sent.phone_wrote.via);
                 self.table
-                    .record_transaction(key, rewrote, is_invite(method), now);
+                    .record_transaction(key, rewrote, is_invite(method), via, now);
             }
         }
         let flags = Rewrites(sent.rewrote.0 & (Rewrites::CONTACT.0 | Rewrites::RECORD_ROUTE.0));
         if !flags.is_empty() || (sent.nat_aware && sent.has_contact) {
+            let written = Written {
+                via: Inline::new(),
+                contact: copy(sent.phone_wrote.contact),
+                record_route: copy(sent.phone_wrote.record_route),
+            };
             self.table
-                .record_contact(nat, flags, sent.registration, now);
+                .record_contact(nat, flags, &written, sent.registration, now);
         }
     }
 
-    fn response(&mut self, nat: &Nat, a: &Answer) -> Recalled {
+    fn response(&mut self, nat: &Nat, a: &Answer) -> Recall {
         let now = self.now;
         let key = self.table.key(nat.private, a.branch, a.method, a.sent_by);
         let Some(t) = self.table.transactions.get_mut(&key) else {
-            return Recalled::Unknown;
+            return Recalled::Unknown.into();
         };
         if now >= t.expires_at {
             self.table.transactions.remove(&key);
-            return Recalled::Unknown;
+            return Recalled::Unknown.into();
         }
         if t.invite {
             t.expires_at = if a.status < 200 {
@@ -295,18 +356,39 @@ impl Memory for At<'_> {
                 now + TIMER_B
             };
         }
-        Recalled::Seen(t.rewrote)
+        let (rewrote, via) = (t.rewrote, t.via);
+        // A response's Contact (a REGISTER's 2xx) and Record-Route are the phone's as
+        // its contact memory holds them; the transaction says whether they come back.
+        let wanted = Rewrites(a.candidates.0 & rewrote.0 & !Rewrites::VIA.0);
+        let mut written = if wanted.is_empty() {
+            Written::default()
+        } else {
+            self.contact_written(nat)
+        };
+        written.via = via;
+        Recall {
+            recalled: Recalled::Seen(rewrote),
+            written,
+        }
     }
 
-    fn request(&mut self, nat: &Nat) -> Recalled {
-        match self.table.contacts.get(&nat.private) {
-            Some(c) if c.public == nat.public && self.now < c.expires_at => {
-                Recalled::Seen(c.rewrote)
-            }
-            _ => Recalled::Unknown,
+    fn request(&mut self, nat: &Nat) -> Recall {
+        match self.live_contact(nat) {
+            Some(c) => Recall {
+                recalled: Recalled::Seen(c.rewrote),
+                written: Written {
+                    via: Inline::new(),
+                    contact: c.contact,
+                    record_route: c.record_route,
+                },
+            },
+            None => Recalled::Unknown.into(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod exact;

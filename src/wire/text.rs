@@ -223,6 +223,18 @@ impl Inline {
         s
     }
 
+    /// A copy of `bytes` if they fit (24 bytes); `None` if they do not.
+    pub fn copy_of(bytes: &[u8]) -> Option<Self> {
+        let mut s = Inline::new();
+        s.buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        s.len = bytes.len() as u8;
+        Some(s)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// `ip` or `ip:port`.
     pub fn host_port(ip: Ipv4Addr, port: Option<u16>) -> Self {
         let mut s = Inline::ip(ip);
@@ -233,6 +245,15 @@ impl Inline {
         s
     }
 }
+
+// By the text: bytes past `len` may hold leftovers of the octet formatter.
+impl PartialEq for Inline {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Inline {}
 
 impl Default for Inline {
     fn default() -> Self {
@@ -249,6 +270,19 @@ impl core::fmt::Debug for Inline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_copies_what_fits_and_compares_by_text() {
+        let c = Inline::copy_of(b"192.168.001.191:05060").unwrap();
+        assert_eq!(c.as_bytes(), b"192.168.001.191:05060");
+        assert!(Inline::copy_of(&[b'1'; 24]).is_some());
+        assert!(Inline::copy_of(&[b'1'; 25]).is_none(), "never truncated");
+        assert!(Inline::copy_of(b"").unwrap().is_empty());
+        // The octet formatter writes past the text; equality looks at the text only.
+        let formatted = Inline::ip(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(formatted, Inline::copy_of(b"10.0.0.1").unwrap());
+        assert_ne!(formatted, Inline::copy_of(b"10.0.0.10").unwrap());
+    }
 
     #[test]
     fn ipv4_literals() {

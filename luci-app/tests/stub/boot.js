@@ -26,7 +26,11 @@
 		backend: post
 	});
 
-	var view = new URLSearchParams(location.search).get('view') || 'sipalg/status';
+	var query = new URLSearchParams(location.search),
+	    view = query.get('view') || 'sipalg/status';
+
+	/* ?pseudo=1: every _() / N_() string comes back as ⟦...⟧ */
+	stub.pseudo = query.get('pseudo') === '1';
 	window.__viewDone = stub.loadView(view).then(function() { return 'ok'; }, function(e) {
 		return 'error: ' + (e && e.stack || e);
 	});

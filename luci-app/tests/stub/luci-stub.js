@@ -1,9 +1,14 @@
 /*
  * A small stand-in for the parts of LuCI's client-side API that the
- * luci-app-sipalg views use: L (require, bind, resolveDefault, dom), E, _,
+ * luci-app-sipalg views use: L (require, bind, resolveDefault, dom), E, _, N_,
  * String.prototype.format, the view base class, form (Map, NamedSection,
- * TypedSection, Flag, Value, ListValue, DynamicList), tools.widgets
+ * TypedSection, tabs, Flag, Value, ListValue, DynamicList), tools.widgets
  * (DeviceSelect), poll, fs, rpc, uci and ui.
+ *
+ * _() and N_() behave like cbi.js's (no catalog: the English string; N_ picks
+ * the singular for n == 1). With LuCIStub.pseudo set, every string they return
+ * is wrapped in ⟦ ⟧, a pseudo-translation: text on the page without the marks
+ * did not go through them.
  *
  * It loads view files the way LuCI's luci.js does: it reads the leading
  * 'require ...' string statements, loads those classes, and evaluates the
@@ -136,7 +141,9 @@
 	};
 
 	function E() { return dom.create.apply(dom, arguments); }
-	function _(s) { return s; }
+	function tr(s) { return stub.pseudo ? '⟦' + s + '⟧' : s; }
+	function _(s) { return tr(s); }
+	function N_(n, s, p) { return tr(n != 1 ? p : s); }
 
 	/* ---- poll ---- */
 	var poll = {
@@ -252,7 +259,7 @@
 		describe: function() {
 			return {
 				section: this.section.section, sectiontype: this.section.sectiontype,
-				option: this.option, widget: this.widgetName, kind: this.widgetKind,
+				option: this.option, widget: this.widgetName, kind: this.widgetKind, tab: this.tab || null,
 				list: this.widgetKind == 'list', datatype: this.datatype || null,
 				default: this.default === undefined ? null : this.default,
 				choices: this.keylist.slice(), title: this.title, description: this.description,
@@ -391,12 +398,51 @@
 			this.children.push(o);
 			return o;
 		},
-		tab: function() {}, taboption: function(tab, cls, option, title, description) { return this.option(cls, option, title, description); },
+		/* like form.js: tab() declares a tab, taboption() puts an option on it */
+		tab: function(name, title, description) {
+			if (this.tabs && this.tabs[name]) throw 'Tab already declared';
+			this.tabs = this.tabs || [];
+			this.tabs.push({ name: name, title: title, description: description });
+			this.tabs[name] = this.tabs[this.tabs.length - 1];
+		},
+		taboption: function(tab, cls, option, title, description) {
+			if (!this.tabs || !this.tabs[tab]) throw new ReferenceError('Associated tab not declared');
+			var o = this.option(cls, option, title, description);
+			o.tab = tab;
+			return o;
+		},
+		/*
+		 * Tabs as form.js renderTabContainers and ui.js tabs.initTabGroup build
+		 * them: a ul.cbi-tabmenu of li[data-tab] (cbi-tab / cbi-tab-disabled), and
+		 * panes div[data-tab][data-tab-title][data-tab-active] in a
+		 * .cbi-section-node-tabbed; the first tab is active.
+		 */
+		renderNode: function(sid) {
+			var self = this;
+			if (!this.tabs)
+				return E('div', { 'class': 'cbi-section-node' }, this.children.map(function(o) { return o.render(sid); }));
+			var panes = this.tabs.map(function(t, i) {
+				return E('div', { 'data-tab': t.name, 'data-tab-title': t.title, 'data-tab-active': i == 0 ? 'true' : 'false' },
+					[ t.description ? E('div', { 'class': 'cbi-tab-descr' }, [ t.description ]) : '' ].concat(
+						self.children.filter(function(o) { return o.tab === t.name; }).map(function(o) { return o.render(sid); })));
+			});
+			var group = E('div', { 'class': 'cbi-section-node cbi-section-node-tabbed', 'id': 'cbi-%s-%s-tabs'.format(this.map.config, sid) }, panes);
+			var menu = E('ul', { 'class': 'cbi-tabmenu' }, this.tabs.map(function(t, i) {
+				return E('li', { 'class': i == 0 ? 'cbi-tab' : 'cbi-tab-disabled', 'data-tab': t.name }, [
+					E('a', { 'href': '#', 'click': function(ev) {
+						ev.preventDefault();
+						menu.querySelectorAll('li').forEach(function(li) { li.className = li.getAttribute('data-tab') === t.name ? 'cbi-tab' : 'cbi-tab-disabled'; });
+						panes.forEach(function(p) { p.setAttribute('data-tab-active', p.getAttribute('data-tab') === t.name ? 'true' : 'false'); });
+					} }, [ t.title ])
+				]);
+			}));
+			return E([ menu, group ]);
+		},
 		renderSection: function(sid) {
 			return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-%s-%s'.format(this.map.config, sid) }, [
 				this.title ? E('h3', {}, [ this.title ]) : '',
 				this.description ? E('div', { 'class': 'cbi-section-descr' }, [ this.description ]) : '',
-				E('div', { 'class': 'cbi-section-node' }, this.children.map(function(o) { return o.render(sid); }))
+				this.renderNode(sid)
 			]);
 		}
 	});
@@ -584,6 +630,7 @@
 		root.L = L;
 		root.E = E;
 		root._ = _;
+		root.N_ = N_;
 		return stub;
 	};
 	stub.loadView = function(path) {

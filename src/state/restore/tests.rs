@@ -296,9 +296,11 @@ fn what_a_pbx_had_rewritten_accumulates_and_forwarded_contacts_do_not_count() {
     assert_eq!(c.rewrote, Rewrites::CONTACT.with(Rewrites::RECORD_ROUTE));
     assert_eq!(c.expires_at, 7201, "the longer of registration and dialog");
     let bye = crlf("BYE sip:100@203.0.113.1:40000 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKb\nRoute: <sip:203.0.113.1:40000;lr>\nContent-Length: 0\n\n");
+    // Each comes back as the PBX wrote it: the Contact with its port, the
+    // Record-Route without (issue #20).
     assert_eq!(
         text(&back(&mut r, &bye, 2).0),
-        text(&crlf("BYE sip:100@192.168.1.20:5060 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKb\nRoute: <sip:192.168.1.20:5060;lr>\nContent-Length: 0\n\n"))
+        text(&crlf("BYE sip:100@192.168.1.20:5060 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKb\nRoute: <sip:192.168.1.20;lr>\nContent-Length: 0\n\n"))
     );
     // A forwarded request whose Contact is another host's, nothing rewritten.
     let other = crlf("MESSAGE sip:bob@198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP pbx.lan;branch=z9hG4bKm\nCall-ID: m@x\nCSeq: 1 MESSAGE\nContact: <sip:ext@192.168.1.33:5060>\nContent-Length: 0\n\n");

@@ -13,26 +13,34 @@
  * luci-app/tests hold this file to the schema and to `sipalgd check`.
  */
 
-/* sipalgd's own checks that no LuCI datatype expresses, by schema name. */
+/*
+ * sipalgd's own checks that no LuCI datatype expresses, by schema name. Their
+ * messages read like LuCI's own ("Expecting: valid IPv4 address", from
+ * validation.js): LuCI shows a validate function's string as it is.
+ */
+function expecting(what) {
+	return _('Expecting: %s').format(what);
+}
+
 var RULES = {
 	/* sipalgd reads dotted quads strictly: 010.0.0.1 is refused */
 	ip4_no_leading_zero: function(v) {
 		return !String(v).split('/')[0].split('.').some(function(o) { return /^0[0-9]/.test(o); }) ||
-			_('an IPv4 address without leading zeros');
+			expecting(_('valid IPv4 address without leading zeros'));
 	},
 	/* an address other hosts can reach: not 0.0.0.0, 127/8, multicast, broadcast */
 	ip4_public_unicast: function(v) {
 		var o = String(v).split('.').map(Number);
 		return !((o[0] == 0 && o[1] == 0 && o[2] == 0 && o[3] == 0) || o[0] == 127 || (o[0] >= 224 && o[0] <= 239) ||
-			String(v) == '255.255.255.255') || _('the public IPv4 address of the outer router');
+			String(v) == '255.255.255.255') || expecting(_('public IPv4 address of the outer router'));
 	},
 	/* a DSCP name in any case, or a number 0-63 */
 	dscp: function(v) {
 		v = String(v);
 		if (/^[0-9]+$/.test(v))
-			return +v <= 63 || _('a DSCP number 0-63');
+			return +v <= 63 || expecting(_('valid DSCP number (0-63)'));
 		return /^(EF|VA|LE|CS[0-7]|AF[1-4][1-3])$/.test(v.toUpperCase()) ||
-			_('a DSCP name (CS0-CS7, AF11-AF43, EF, VA, LE) or a number 0-63');
+			expecting(_('valid DSCP name (CS0-CS7, AF11-AF43, EF, VA, LE) or number (0-63)'));
 	}
 };
 
@@ -98,26 +106,31 @@ return view.extend({
 		m = new form.Map('sipalg', _('SIP ALG'),
 			_('Makes SIP phones, ATAs and PBXs behind this router work with a SIP provider: keeps Linux\'s own SIP helper out of the way, keeps NAT mappings of SIP and media alive long enough, and marks voice traffic for priority. The status page shows registrations, calls and one-way audio.'));
 
-		/* main */
+		/*
+		 * main: what most people change on "General"; what only a special setup
+		 * needs on "Advanced" (LuCI form tabs).
+		 */
 		s = m.section(form.NamedSection, 'main', 'sipalg', _('General settings'));
 		s.addremove = false;
+		s.tab('general', _('General'));
+		s.tab('advanced', _('Advanced'));
 
-		o = s.option(form.Flag, 'alg', _('SIP ALG (rewrite SIP and SDP for NAT)'),
+		o = s.taboption('general', form.Flag, 'alg', _('SIP ALG (rewrite SIP and SDP for NAT)'),
 			_('Turn this on only for phones that do not handle NAT themselves (no STUN, ICE or outbound proxy and no "NAT keep-alive"/rport setting); leave it off otherwise, because those phones already send their public address and work best unmodified.'));
 		o.default = '0';
 		o.rmempty = false;
 
-		o = s.option(form.Flag, 'enabled', _('Enable service'),
+		o = s.taboption('general', form.Flag, 'enabled', _('Enable service'),
 			_('Runs sipalgd. Even with the ALG switch off it keeps the kernel SIP helper off SIP traffic, applies the SIP and media timeouts below and marks DSCP.'));
 		o.default = '1';
 		o.rmempty = false;
 
-		o = s.option(form.Flag, 'kernel_helper', _('Allow the kernel SIP helper'),
+		o = s.taboption('advanced', form.Flag, 'kernel_helper', _('Allow the kernel SIP helper'),
 			_('Leave unchecked: sipalg keeps Linux\'s nf_conntrack_sip / nf_nat_sip off SIP traffic, because a second ALG mangles SIP and causes one-way audio. Check only if you deliberately rely on the kernel helper instead of sipalg.'));
 		o.default = '0';
 		o.rmempty = false;
 
-		o = s.option(widgets.DeviceSelect, 'wan_device', _('WAN device'),
+		o = s.taboption('advanced', widgets.DeviceSelect, 'wan_device', _('WAN device'),
 			_('Network device facing the SIP provider. Empty: the device of the default route.'));
 		o.noaliases = true;
 		o.nocreate = true;
@@ -125,7 +138,7 @@ return view.extend({
 		o.rmempty = true;
 		o.default = '';
 
-		o = s.option(form.Value, 'external_address', _('External address'),
+		o = s.taboption('advanced', form.Value, 'external_address', _('External address'),
 			_('Public IPv4 address to advertise instead of the WAN address, for double NAT or carrier-grade NAT. Empty: the WAN device\'s address.'));
 		o.datatype = 'ip4addr("nomask")';
 		o.validate = rules([ 'ip4_no_leading_zero', 'ip4_public_unicast' ]);
@@ -133,19 +146,19 @@ return view.extend({
 		o.rmempty = true;
 		o.default = '';
 
-		o = s.option(form.DynamicList, 'port', _('SIP ports'),
+		o = s.taboption('advanced', form.DynamicList, 'port', _('SIP ports'),
 			_('UDP (and TCP) ports on which SIP is handled, usually 5060.'));
 		o.datatype = 'list(and(port,min(1)))';
 		o.placeholder = '5060';
 		o.default = [ '5060' ];
 		o.rmempty = false;
 
-		o = s.option(form.Flag, 'tcp', _('SIP over TCP'),
+		o = s.taboption('advanced', form.Flag, 'tcp', _('SIP over TCP'),
 			_('With the ALG on, SIP over TCP from LAN phones to the SIP ports is relayed by sipalgd (transparent proxy) and rewritten like SIP over UDP: calls, registrations, media pinholes and DSCP work the same. Connections being relayed when sipalgd stops are lost; new ones then pass unmodified. SIP over TLS (5061) is never diverted or modified.'));
 		o.default = '1';
 		o.rmempty = false;
 
-		o = s.option(form.DynamicList, 'trusted_source', _('Trusted sources'),
+		o = s.taboption('advanced', form.DynamicList, 'trusted_source', _('Trusted sources'),
 			_('Extra provider addresses or networks (IPv4 or CIDR) allowed to reach registered phones on their public contact, besides the registrar itself. Everyone else is kept out (no ghost calls from scanners).'));
 		o.datatype = 'list(or(ip4addr("nomask"),cidr4))';
 		o.validate = rules([ 'ip4_no_leading_zero' ], true);
@@ -157,14 +170,15 @@ return view.extend({
 			return L.toArray(uci.get('sipalg', section_id, 'trusted_source')).filter(function(v) { return v !== ''; });
 		};
 
-		o = s.option(form.ListValue, 'media_source', _('Media source check'),
-			_('"sdp": a media pinhole accepts packets only from the address the far end announced in its SDP (safest). "any": accept media from any address, for providers whose media servers send from other addresses than announced.'));
-		o.value('sdp', _('Only the address in the SDP (sdp)'));
-		o.value('any', _('Any address (any)'));
+		/* labels short enough for the theme's 210 px select (luci-app/tests checks the width) */
+		o = s.taboption('general', form.ListValue, 'media_source', _('Media source check'),
+			_('Which addresses may send a call\'s media (audio, video) in through the router. "SDP address only" (sdp, safest): only the address the far end announced in its SDP. "Any address" (any): for providers whose media servers send from other addresses than announced, if you hear nothing from the far end.'));
+		o.value('sdp', _('SDP address only'));
+		o.value('any', _('Any address'));
 		o.default = 'sdp';
 		o.rmempty = false;
 
-		o = s.option(form.ListValue, 'log_level', _('Log level'),
+		o = s.taboption('advanced', form.ListValue, 'log_level', _('Log level'),
 			_('How much sipalgd writes to the system log (logread -e sipalgd).'));
 		o.value('error', _('Errors (error)'));
 		o.value('warning', _('Warnings (warning)'));
@@ -178,7 +192,7 @@ return view.extend({
 			_('Idle timeouts of the NAT/conntrack entries of SIP and media flows. They apply to those flows only, not to all UDP traffic.'));
 		s.addremove = false;
 
-		o = s.option(form.Value, 'signaling', _('Signalling timeout (s)'),
+		o = s.option(form.Value, 'signaling', _('Signaling timeout (s)'),
 			_('Idle timeout of SIP flows in seconds, 120 to 604800 (a week). A registered phone\'s mapping is kept at least until its registration expires, so incoming calls keep working.'));
 		o.datatype = 'and(uinteger,range(120,604800))';
 		o.default = '3600';
@@ -203,7 +217,7 @@ return view.extend({
 		o.rmempty = false;
 
 		dscpOption(s, 'signaling_dscp', _('SIP DSCP'),
-			_('DSCP for SIP signalling: a name (CS0-CS7, AF11-AF43, EF, VA, LE) or a number 0-63. Default CS5, the RFC 4594 signalling class.'),
+			_('DSCP for SIP signaling: a name (CS0-CS7, AF11-AF43, EF, VA, LE) or a number 0-63. Default CS5, the RFC 4594 signaling class.'),
 			'CS5');
 
 		dscpOption(s, 'media_dscp', _('Media DSCP'),

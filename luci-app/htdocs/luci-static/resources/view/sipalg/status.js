@@ -41,6 +41,54 @@ function getServiceRunning() {
 	});
 }
 
+/*
+ * The daemon's words (docs/status-json.md), each given a label a translation can
+ * change; luci-app/tests checks that every documented value has one. A value the
+ * daemon adds later is shown as it comes.
+ */
+var STATES = {
+	early: _('Setting up'),
+	confirmed: _('Connected')
+};
+
+var DIRECTIONS = {
+	outbound: _('Outgoing'),
+	inbound: _('Incoming')
+};
+
+var KINDS = {
+	audio: _('Audio'),
+	video: _('Video'),
+	image: _('Fax (T.38)'),
+	application: _('Application'),
+	text: _('Text'),
+	message: _('Message'),
+	other: _('Other')
+};
+
+var BACKENDS = {
+	'nft': _('nft queue'),
+	'iptables-nft': _('iptables-nft (fallback: this kernel has no nft queue)')
+};
+
+function word(map, v) {
+	return Object.prototype.hasOwnProperty.call(map, v) ? map[v] : text(v);
+}
+
+/*
+ * A Call-ID can be long (a UUID and a host name): shown shortened so that the
+ * tables keep one line per row, in full on hover.
+ */
+function shortId(id, max) {
+	id = text(id);
+	max = max || 14;
+	return id.length > max ? E('span', { 'title': id }, [ id.substr(0, max - 2) + '…' ]) : id;
+}
+
+function count(v) {
+	return String(+v || 0);
+}
+
 function duration(secs) {
 	secs = Math.max(0, Math.floor(+secs || 0));
 
@@ -49,12 +97,13 @@ function duration(secs) {
 	    m = Math.floor(secs / 60) % 60,
 	    s = secs % 60;
 
+	/* no-break spaces: a duration never wraps inside a table cell */
 	if (d > 0)
-		return '%dd %dh %dm'.format(d, h, m);
+		return '%dd\u00a0%dh\u00a0%dm'.format(d, h, m);
 	if (h > 0)
-		return '%dh %dm %ds'.format(h, m, s);
+		return '%dh\u00a0%dm\u00a0%ds'.format(h, m, s);
 	if (m > 0)
-		return '%dm %ds'.format(m, s);
+		return '%dm\u00a0%ds'.format(m, s);
 	return '%ds'.format(s);
 }
 
@@ -106,6 +155,26 @@ function dataTable(id, titles, rows, empty) {
 
 function streamOneWay(st) {
 	return st.one_way === true;
+}
+
+/* A call's streams that are one-way (the whole call when it has one stream). */
+function callStreamsOneWay(call) {
+	var streams = Array.isArray(call.streams) ? call.streams : [];
+
+	return streams.filter(function(s) {
+		return streamOneWay(s) || (call.one_way === true && streams.length == 1);
+	});
+}
+
+/* Every one-way stream with the number of its call (1-based, as in the Calls table). */
+function oneWayStreams(calls) {
+	var out = [];
+
+	calls.forEach(function(c, i) {
+		callStreamsOneWay(c).forEach(function(s) { out.push({ call: i + 1, stream: s }); });
+	});
+
+	return out;
 }
 
 function callOneWay(call) {
@@ -175,8 +244,6 @@ return view.extend({
 		rows.push([ _('SIP ALG'), st.alg
 			? [ label('notice', _('on')), ' ', _('SIP and SDP are rewritten for phones behind NAT') ]
 			: [ label('notice', _('off')), ' ', _('SIP passes unmodified; timeouts, helper guard and DSCP still apply') ] ]);
-		rows.push([ _('Queue backend'), st.queue_backend == 'iptables-nft'
-			? _('iptables-nft (xt NFQUEUE fallback)') : text(st.queue_backend) ]);
 		rows.push([ _('WAN device'), text(wan.device) ]);
 		rows.push([ _('WAN address'), text(wan.address) ]);
 		rows.push([ _('External address'), wan.external_address ? String(wan.external_address) : _('none (the WAN address is advertised)') ]);
@@ -185,8 +252,11 @@ return view.extend({
 				: kh.attached ? _('loaded and attached to SIP flows')
 				: kh.guard ? _('loaded, kept off SIP traffic by sipalg')
 				: _('loaded, not guarded') ]);
-		rows.push([ _('Version'), text(st.version) + (st.pid ? ' (pid %d)'.format(st.pid) : '') ]);
-		rows.push([ _('Uptime'), st.uptime != null ? duration(st.uptime) : '-' ]);
+		rows.push([ _('SIP over TCP'), st.tcp_relay
+			? N_(+st.tcp_relay.connections || 0, 'relayed by sipalgd: %d connection now',
+				'relayed by sipalgd: %d connections now').format(+st.tcp_relay.connections || 0)
+			: (st.alg ? _('not relayed: SIP over TCP passes unmodified') : _('not relayed (the ALG is off)')) ]);
+		rows.push([ _('Running for'), st.uptime != null ? duration(st.uptime) : '-' ]);
 
 		return E('div', { 'class': 'cbi-section' }, [
 			E('h3', {}, _('Service')),
@@ -211,8 +281,34 @@ return view.extend({
 
 		if (oneway.length)
 			nodes.push(E('div', { 'class': 'alert-message warning', 'id': 'sipalg-one-way' }, [
-				E('strong', {}, _('One-way audio')), ': ',
-				_('%d call(s) send media in one direction only. See the Media streams table below for which direction is missing.').format(oneway.length)
+				E('strong', {}, _('One-way audio')), ' ',
+				N_(oneway.length,
+					'%d call sends media in one direction only:',
+					'%d calls send media in one direction only:').format(oneway.length),
+				E('div', {}, oneWayStreams(calls).map(function(w) {
+					return E('div', { 'class': 'sipalg-one-way-stream' },
+						[ _('Call %d, %s: %s').format(w.call, word(KINDS, w.stream.kind), oneWayHint(w.stream)) ]);
+				}))
+			]));
+
+		var relay = st.tcp_relay || {},
+		    problems = [];
+
+		if (+relay.onward_failed > 0)
+			problems.push(N_(+relay.onward_failed, '%d connection could not reach the provider.',
+				'%d connections could not reach the provider.').format(+relay.onward_failed));
+		if (+relay.refused > 0)
+			problems.push(N_(+relay.refused, '%d connection was refused: 128 were open already.',
+				'%d connections were refused: 128 were open already.').format(+relay.refused));
+		if (+relay.closed_unframable > 0)
+			problems.push(N_(+relay.closed_unframable, '%d connection was closed: its SIP could not be read (bad Content-Length or a header over 16 KB).',
+				'%d connections were closed: their SIP could not be read (bad Content-Length or a header over 16 KB).').format(+relay.closed_unframable));
+
+		if (problems.length)
+			nodes.push(E('div', { 'class': 'alert-message warning', 'id': 'sipalg-tcp-problems' }, [
+				E('strong', {}, _('SIP over TCP has problems')), ' ',
+				problems.join(' '), ' ',
+				_('Counted since sipalgd started; "logread -e sipalgd" says more.')
 			]));
 
 		if (warnings.length)
@@ -230,9 +326,9 @@ return view.extend({
 		return E('div', { 'class': 'cbi-section' }, [
 			E('h3', {}, _('Registrations')),
 			dataTable('sipalg-registrations',
-				[ _('Address of record'), _('Phone (private contact)'), _('Public contact'), _('Registrar'), _('Expires in') ],
+				[ _('Account'), _('Phone'), _('Public address'), _('Registrar'), _('Expires in') ],
 				regs.map(function(r) {
-					return { cells: [ text(r.aor), text(r.private), text(r.public), text(r.registrar),
+					return { cells: [ shortId(r.aor, 40), text(r.private), text(r.public), text(r.registrar),
 						r.expires_in != null ? duration(r.expires_in) : '-' ] };
 				}),
 				_('No registrations seen yet.'))
@@ -243,18 +339,20 @@ return view.extend({
 		var calls = Array.isArray(st.calls) ? st.calls : [],
 		    streamRows = [];
 
-		var callRows = calls.map(function(c) {
-			var streams = Array.isArray(c.streams) ? c.streams : [];
+		/* calls are numbered; a stream names its call by that number (Call-IDs are long) */
+		var callRows = calls.map(function(c, i) {
+			var streams = Array.isArray(c.streams) ? c.streams : [],
+			    oneway = callStreamsOneWay(c);
 
 			streams.forEach(function(s) {
-				var oneway = streamOneWay(s) || (c.one_way === true && streams.length == 1);
+				var one = oneway.indexOf(s) > -1;
 
 				streamRows.push({
-					cls: oneway ? 'sipalg-one-way' : '',
+					cls: one ? 'sipalg-one-way' : '',
 					cells: [
-						text(c.call_id), text(s.kind), text(s.private), text(s.public), text(s.remote),
-						String(+s.packets_out || 0), String(+s.packets_in || 0),
-						oneway ? [ label('warning', _('one-way audio')), ' ', oneWayHint(s) ] : label('success', _('both ways'))
+						String(i + 1), word(KINDS, s.kind), text(s.private), text(s.public), text(s.remote),
+						count(s.packets_out), count(s.packets_in),
+						one ? label('warning', _('one-way'), oneWayHint(s)) : label('success', _('both ways'))
 					]
 				});
 			});
@@ -262,10 +360,9 @@ return view.extend({
 			return {
 				cls: callOneWay(c) ? 'sipalg-one-way' : '',
 				cells: [
-					text(c.call_id), text(c.state), text(c.direction),
+					String(i + 1), shortId(c.call_id), word(STATES, c.state), word(DIRECTIONS, c.direction),
 					c.age != null ? duration(c.age) : '-', text(c.phone), text(c.peer),
-					String(streams.length),
-					callOneWay(c) ? label('warning', _('one-way audio')) : label('success', _('OK'))
+					callOneWay(c) ? label('warning', _('one-way')) : label('success', _('OK'))
 				]
 			};
 		});
@@ -273,30 +370,56 @@ return view.extend({
 		return E('div', { 'class': 'cbi-section' }, [
 			E('h3', {}, _('Calls')),
 			dataTable('sipalg-calls',
-				[ _('Call-ID'), _('State'), _('Direction'), _('Age'), _('Phone'), _('Peer'), _('Streams'), _('Audio') ],
+				[ _('Call'), _('Call-ID'), _('State'), _('Direction'), _('Duration'), _('Phone'), _('Far end'), _('Audio') ],
 				callRows, _('No calls in progress.')),
 			E('h3', {}, _('Media streams')),
-			E('p', {}, _('Packets out: phone to far end. Packets in: far end to phone.')),
+			E('p', {}, _('Out: packets from the phone to the far end. In: packets from the far end to the phone.')),
 			dataTable('sipalg-streams',
-				[ _('Call-ID'), _('Kind'), _('Phone side (private)'), _('Public'), _('Remote'), _('Packets out'), _('Packets in'), _('Audio') ],
+				[ _('Call'), _('Media'), _('Phone'), _('Public'), _('Far end'), _('Out'), _('In'), _('Audio') ],
 				streamRows, _('No media streams.'))
 		]);
 	},
 
 	renderCounters: function(st) {
-		var c = st.counters || {};
+		var c = st.counters || {},
+		    relay = st.tcp_relay;
 
 		return E('div', { 'class': 'cbi-section' }, [
-			E('h3', {}, _('Counters')),
+			E('h3', {}, _('SIP messages')),
 			kvTable('sipalg-counters', [
-				[ _('SIP messages seen'), String(+c.seen || 0) ],
-				[ _('Rewritten'), String(+c.rewritten || 0) ],
-				[ _('Passed unchanged'), String(+c.unchanged || 0) ],
-				[ _('Unparsable (passed unchanged)'), String(+c.unparsable || 0) ],
-				[ _('Verdict errors'), String(+c.verdict_errors || 0) ]
-			].concat(st.tcp_relay ? [
-				[ _('SIP over TCP connections relayed'), String(+st.tcp_relay.connections || 0) ],
-				[ _('SIP over TCP messages relayed'), String(+st.tcp_relay.messages || 0) ]
+				[ _('Seen'), count(c.seen) ],
+				[ _('Rewritten'), count(c.rewritten) ],
+				[ _('Passed unchanged'), count(c.unchanged) ],
+				[ _('Unreadable (passed unchanged)'), count(c.unparsable) ]
+			].concat(relay ? [
+				[ _('SIP over TCP: connections now'), count(relay.connections) ],
+				[ _('SIP over TCP: messages relayed'), count(relay.messages) ],
+				[ _('SIP over TCP: provider not reachable'), count(relay.onward_failed) ],
+				[ _('SIP over TCP: refused (too many connections)'), count(relay.refused) ],
+				[ _('SIP over TCP: closed, SIP unreadable'), count(relay.closed_unframable) ]
+			] : []))
+		]);
+	},
+
+	/* What only someone debugging needs: collapsed, in plain words with the term in brackets. */
+	renderDetails: function(st) {
+		var c = st.counters || {},
+		    relay = st.tcp_relay;
+
+		return E('details', { 'class': 'cbi-section', 'id': 'sipalg-details' }, [
+			E('summary', {}, _('Details for troubleshooting')),
+			kvTable('sipalg-details-table', [
+				[ _('How SIP reaches sipalgd'), word(BACKENDS, st.queue_backend) ],
+				[ _('Version'), st.pid ? _('%s (process %d)').format(text(st.version), st.pid) : text(st.version) ],
+				[ _('Packets the kernel did not take back (verdict errors)'), count(c.verdict_errors) ],
+				[ _('Firewall updates that failed'), count(c.program_errors) ],
+				[ _('SIP passed on without sipalgd, queue full (fail-open)'), count(c.fail_open) ],
+				[ _('Queue overflows'), count(c.queue_overruns) ],
+				[ _('Packets dropped at the queue'), count(c.queue_dropped) ],
+				[ _('Addresses left as received (not restored)'), count(c.not_restored) ]
+			].concat(relay ? [
+				[ _('SIP over TCP: connections accepted'), count(relay.accepted) ],
+				[ _('SIP over TCP: closed when idle'), count(relay.timed_out) ]
 			] : []))
 		]);
 	},
@@ -315,7 +438,8 @@ return view.extend({
 			this.renderSummary(st, svcRunning),
 			this.renderRegistrations(st),
 			this.renderCalls(st),
-			this.renderCounters(st));
+			this.renderCounters(st),
+			this.renderDetails(st));
 	},
 
 	render: function(data) {
