@@ -363,6 +363,25 @@ pub fn run(args: &[String]) -> i32 {
         log::info!("disabled in the configuration (enabled=0); exiting");
         return 0;
     }
+    // One daemon per socket path, and never while an earlier one is still tearing
+    // down or `sipalgd cleanup` is removing the firewall state: both hold this lock.
+    let socket = control::socket_path(opts.socket.as_deref());
+    let lock_file = control::lock_path(&socket);
+    let _lock = match control::DaemonLock::acquire(&lock_file, LOCK_WAIT) {
+        Ok(control::Lock::Held(l)) => l,
+        Ok(_) => {
+            log::error!(
+                "another sipalgd runs, or a cleanup is in progress, with {} (still locked after {}s); not starting",
+                lock_file.display(),
+                LOCK_WAIT.as_secs()
+            );
+            return 1;
+        }
+        Err(e) => {
+            log::error!("cannot lock {}: {e}; not starting", lock_file.display());
+            return 1;
+        }
+    };
     let wan = wan::detect(&cfg.wan_devices);
     let mut shared = Shared {
         processor: Processor::new(cfg.alg, cfg.timeouts.signaling),
@@ -412,7 +431,6 @@ pub fn run(args: &[String]) -> i32 {
             }
         }
     }
-    let socket = control::socket_path(opts.socket.as_deref());
     {
         let s = Arc::clone(&shared);
         if let Err(e) = control::serve(&socket, move |req| {
@@ -447,6 +465,10 @@ pub fn run(args: &[String]) -> i32 {
     }
     receive_loop(&mut queue, &shared)
 }
+
+/// How long a starting daemon waits for the lock (an earlier daemon's teardown takes
+/// well under a second; procd kills one that hangs after its `term_timeout`, 5 s).
+const LOCK_WAIT: Duration = Duration::from_secs(15);
 
 /// Packets the kernel holds for a verdict before failing open (accepting unchanged).
 const QUEUE_MAX_LEN: u32 = 8192;
