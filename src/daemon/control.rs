@@ -234,16 +234,15 @@ impl DaemonLock {
             make_state_dir(dir);
         }
         // Read-only is enough for flock; a lock file left by root stays usable.
-        let file = File::open(path)
-            .or_else(|_| {
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(0o600)
-                    .open(path)
-            })?;
+        let file = File::open(path).or_else(|_| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+        })?;
         Self::wait_for(file, wait)
     }
 
