@@ -373,23 +373,32 @@ fn sipalg_ipk_layout() {
     unpack(&ipk, &dir.0);
     let f = check_common_control(&dir.0, "sipalg", "x86_64");
     let depends = &f["Depends"];
-    for kmod in [
-        "kmod-nft-queue",
-        "kmod-nfnetlink-queue",
-        "kmod-nft-core",
-        "kmod-nf-conntrack-netlink",
-        "kmod-nft-nat",
-        // the daemon and the maintainer scripts run nft; fw4 depends on this variant
-        "nftables-json",
-        // the TCP relay: tproxy and its policy route
-        "kmod-nft-tproxy",
-        "ip-tiny",
-    ] {
-        assert!(
-            depends.split(", ").any(|d| d == kmod),
-            "Depends lacks {kmod}: {depends}"
-        );
+    // Exactly openwrt/Makefile's DEPENDS (without the architecture condition).
+    let ipk_depends: BTreeSet<&str> = depends.split(", ").collect();
+    let makefile = makefile_depends();
+    assert_eq!(
+        ipk_depends,
+        makefile
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<&str>>(),
+        "build-ipk.sh's Depends vs openwrt/Makefile's DEPENDS"
+    );
+    for d in ["ip", "kmod-nft-fib", "procd-ujail"] {
+        assert!(ipk_depends.contains(d), "Depends lacks {d}: {depends}");
     }
+    assert!(
+        !ipk_depends.contains("ip-tiny"),
+        "depend on ip (ip-tiny and ip-full both provide it): {depends}"
+    );
+    // The daemon's user: openwrt/Makefile's USERID, in the control file as
+    // include/package-pack.mk writes it; default_postinst creates it from there.
+    assert_eq!(
+        f.get("Require-User"),
+        Some(&makefile_var("openwrt/Makefile", "USERID")),
+        "control file Require-User"
+    );
+
     assert_eq!(
         std::fs::read_to_string(dir.0.join("control/conffiles")).unwrap(),
         "/etc/config/sipalg\n"
@@ -413,6 +422,7 @@ fn sipalg_ipk_layout() {
         ("./usr/sbin/sipalgd", "-rwxr-xr-x"),
         ("./etc/init.d/sipalg", "-rwxr-xr-x"),
         ("./etc/config/sipalg", "-rw-r--r--"),
+        ("./etc/capabilities/sipalg.json", "-rw-r--r--"),
     ] {
         let m = by_name
             .get(path)
@@ -441,6 +451,11 @@ fn sipalg_ipk_layout() {
         std::fs::read(root().join("files/sipalg.init")).unwrap(),
         "/etc/init.d/sipalg must be files/sipalg.init"
     );
+    assert_eq!(
+        std::fs::read(dir.0.join("data/etc/capabilities/sipalg.json")).unwrap(),
+        std::fs::read(root().join("files/capabilities.json")).unwrap(),
+        "/etc/capabilities/sipalg.json must be files/capabilities.json"
+    );
     // fw4 include files, if the repository has any.
     let nft = root().join("files/nftables.d");
     for rel in files_under(&nft) {
@@ -458,7 +473,8 @@ fn sipalg_ipk_layout() {
                 || [
                     "./usr/sbin/sipalgd",
                     "./etc/init.d/sipalg",
-                    "./etc/config/sipalg"
+                    "./etc/config/sipalg",
+                    "./etc/capabilities/sipalg.json"
                 ]
                 .contains(&n)
                 || n.starts_with("./usr/share/nftables.d/"),
@@ -1135,7 +1151,18 @@ fn expected_service(instances: &str) -> String {
 const RUNNING_INSTANCE: &str = "{\"instance1\":{\
     \"command\":[\"/usr/sbin/sipalgd\",\"--config-dir\",\"/etc/config\"],\
     \"file\":[\"/etc/config/sipalg\"],\"reload_signal\":1,\"term_timeout\":5,\
-    \"respawn\":[\"3600\",\"5\",\"5\"],\"stdout\":true,\"stderr\":true}}";
+    \"respawn\":[\"3600\",\"5\",\"5\"],\"stdout\":true,\"stderr\":true,\
+    \"jail\":{\"name\":\"sipalg\",\"requirejail\":true,\"mount\":{}},\
+    \"user\":\"sipalg\",\"group\":\"sipalg\",\
+    \"capabilities\":\"/etc/capabilities/sipalg.json\",\"no_new_privs\":true}}";
+
+/// What start and reload do to the files before procd (re)starts or signals the
+/// daemon: its state directory, and its config readable by its group.
+const PREPARE_FILES: &str = "mkdir -p /var/run/sipalg\n\
+    chown -R sipalg:sipalg /var/run/sipalg\n\
+    chmod 0700 /var/run/sipalg\n\
+    chgrp sipalg /etc/config/sipalg\n\
+    chmod 0640 /etc/config/sipalg\n";
 
 /// `start` reaches `ubus call service set` with the daemon's instance (command,
 /// respawn, reload on SIGHUP, restart when /etc/config/sipalg changes), the
@@ -1162,6 +1189,12 @@ fn init_start_hands_procd_the_service() {
     assert!(
         run.log.contains("sipalgd check --config-dir /etc/config\n"),
         "{}",
+        run.log
+    );
+    let prepared = run.log.find(PREPARE_FILES).expect("the files prepared");
+    assert!(
+        prepared < run.log.find("ubus call service set").unwrap(),
+        "files prepared before procd starts the daemon:\n{}",
         run.log
     );
     assert!(
@@ -1293,6 +1326,14 @@ fn init_reload_signals_or_restarts() {
         run.log
     );
     assert!(run.ubus("set").is_empty(), "{}", run.log);
+    // `uci commit` left a root-owned file: its group is given back before the signal.
+    assert!(
+        run.log
+            .find(PREPARE_FILES)
+            .is_some_and(|i| i < run.log.find("ubus call service signal").unwrap()),
+        "{}",
+        run.log
+    );
     // Disabled: an empty instance set (procd stops the daemon).
     let config =
         default_config().replace("option enabled '1'          #", "option enabled 'off' #");
@@ -1324,7 +1365,13 @@ fn init_stop_deletes_the_service_and_cleans_up() {
         "{}",
         run.log
     );
-    assert!(run.log.ends_with("sipalgd cleanup\n"), "{}", run.log);
+    // After procd's SIGTERM: cleanup waits for the daemon's exit, up to
+    // term_timeout (then ujail's SIGKILL) and a margin.
+    assert!(
+        run.log.ends_with("sipalgd cleanup --wait 10\n"),
+        "{}",
+        run.log
+    );
     assert!(run.stdout.ends_with("rc=0\n"), "{}", run.stdout);
 }
 
@@ -1429,4 +1476,188 @@ fn validate_data_agrees_with_sipalgd_check() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// openwrt/Makefile's `VAR:=value` (the first definition, continuation lines joined).
+fn makefile_var(file: &str, var: &str) -> String {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    let mut lines = text.lines();
+    let prefix = format!("{var}:=");
+    while let Some(l) = lines.next() {
+        if let Some(v) = l.trim().strip_prefix(&prefix) {
+            let mut v = v.to_string();
+            while v.ends_with('\\') {
+                v.pop();
+                v.push(' ');
+                v.push_str(lines.next().unwrap_or("").trim());
+            }
+            return v.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+    }
+    panic!("{file} has no {var}:=");
+}
+
+/// openwrt/Makefile's DEPENDS of Package/sipalg, without `+` and the architecture
+/// condition.
+fn makefile_depends() -> Vec<String> {
+    makefile_var("openwrt/Makefile", "DEPENDS")
+        .split_whitespace()
+        .filter(|d| !d.starts_with("$("))
+        .map(|d| d.trim_start_matches('+').to_string())
+        .collect()
+}
+
+/// A JSON object whose values are arrays of strings (files/capabilities.json).
+fn parse_string_arrays(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let body = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .expect("a JSON object");
+    let mut rest = body;
+    while let Some(q) = rest.find('"') {
+        let after = &rest[q + 1..];
+        let key_end = after.find('"').unwrap();
+        let key = after[..key_end].to_string();
+        let after = &after[key_end + 1..];
+        let open = after.find('[').expect("an array");
+        let close = after.find(']').expect("an array's end");
+        let items = after[open + 1..close]
+            .split(',')
+            .map(|i| i.trim().trim_matches('"').to_string())
+            .filter(|i| !i.is_empty())
+            .collect();
+        assert!(out.insert(key.clone(), items).is_none(), "{key} twice");
+        rest = &after[close + 1..];
+    }
+    out
+}
+
+/// The capability sets procd's ujail applies (openwrt/procd @2c1834a
+/// jail/capabilities.c): `parseOCIcapabilities_from_file` reads the five sets;
+/// `parseOCIcap` gives a set that is ABSENT all 64 bits (JAIL_CAP_ALL), which
+/// `applyOCIcapabilities` treats as "leave this set as it is", i.e. root's full set
+/// for a process procd started; a name that is not one of `capabilities_names` (built
+/// by make_capabilities_h.sh from linux/capability.h's `#define CAP_*`, compared with
+/// strcasecmp) fails the whole file, and ujail refuses to start the daemon. So: all
+/// five sets, each exactly CAP_NET_ADMIN, each name one the kernel header defines.
+#[test]
+fn capabilities_file_gives_cap_net_admin_only() {
+    let sets = parse_string_arrays(
+        &std::fs::read_to_string(root().join("files/capabilities.json")).unwrap(),
+    );
+    let names: BTreeSet<&str> = sets.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "ambient",
+            "bounding",
+            "effective",
+            "inheritable",
+            "permitted"
+        ]),
+        "a set left out stays whole (root's) under ujail"
+    );
+    for (set, caps) in &sets {
+        assert_eq!(caps, &["CAP_NET_ADMIN"], "{set}");
+    }
+    let header = std::fs::read_to_string("/usr/include/linux/capability.h")
+        .expect("linux/capability.h (apt-get install linux-libc-dev)");
+    for cap in sets.values().flatten() {
+        assert!(
+            header.lines().any(|l| {
+                let mut w = l.split_whitespace();
+                w.next() == Some("#define") && w.next() == Some(cap.as_str())
+            }),
+            "{cap} is not a capability linux/capability.h defines"
+        );
+    }
+}
+
+/// What procd does with the instance's parameters (openwrt/procd @2c1834a
+/// service/instance.c), and what the init script must therefore hand it:
+/// - `capabilities` and `no_new_privs` are only ever passed to ujail (jail_run():
+///   `-C`, `-c`); `user`/`group` without a jail make instance_run() call setgid() and
+///   setuid() before exec, which leaves a non-root process NO capability. A jail
+///   exists only with the `jail` attribute (procd_add_jail) and /sbin/ujail present;
+///   without ujail, instance_config_parse() silently drops the jail unless
+///   `requirejail` (then the instance is refused). So user + capabilities need
+///   `jail` with `requirejail` (and the package needs procd-ujail).
+/// - A jail without namespace flags (log, procfs, sysfs, ubus, udebug, ronly, netns,
+///   userns, cgroupsns) and without mounts makes ujail skip every namespace
+///   (jail/jail.c main(): no CLONE_NEWNS): sipalgd sees the router's filesystem and
+///   can run /usr/sbin/nft and ip.
+/// - The capabilities path is the file the package installs; user and group are the
+///   package's USERID (which the lab runs the daemon as: tests/common/lab.rs).
+#[test]
+fn init_procd_parameters_do_what_procd_does_with_them() {
+    let run = init_action(Some(&default_config()), "start", &[]);
+    let set = run.ubus("set");
+    let json = set.first().expect("ubus call service set");
+    let instance = &json[json.find("\"instance1\":").expect("an instance")..];
+    let field = |name: &str| -> Option<String> {
+        let key = format!("\"{name}\":");
+        let i = instance.find(&key)? + key.len();
+        let v = &instance[i..];
+        let end = if v.starts_with('{') {
+            v.find('}').unwrap() + 1
+        } else {
+            v.find([',', '}']).unwrap()
+        };
+        Some(v[..end].to_string())
+    };
+    let jail = field("jail").expect("user and capabilities need a jail (procd_add_jail)");
+    assert!(
+        jail.contains("\"requirejail\":true"),
+        "without requirejail procd runs the daemon setuid without capabilities when ujail is missing: {jail}"
+    );
+    for ns in [
+        "log",
+        "procfs",
+        "sysfs",
+        "ubus",
+        "udebug",
+        "ronly",
+        "netns",
+        "userns",
+        "cgroupsns",
+    ] {
+        assert!(
+            !jail.contains(&format!("\"{ns}\"")),
+            "{ns}: a namespace hides /usr/sbin/nft and ip from the daemon: {jail}"
+        );
+    }
+    assert!(
+        jail.ends_with("\"mount\":{}}") || jail.ends_with("\"mount\":{}"),
+        "{jail}"
+    );
+    assert_eq!(field("no_new_privs").as_deref(), Some("true"));
+    assert_eq!(
+        field("capabilities").as_deref(),
+        Some("\"/etc/capabilities/sipalg.json\"")
+    );
+    let makefile = std::fs::read_to_string(root().join("openwrt/Makefile")).unwrap();
+    assert!(
+        makefile.contains(
+            "$(INSTALL_DATA) $(SIPALG_SRC)/files/capabilities.json $(1)/etc/capabilities/sipalg.json"
+        ),
+        "openwrt/Makefile must install files/capabilities.json where the init script points"
+    );
+    let userid = makefile_var("openwrt/Makefile", "USERID");
+    let (user, group) = userid.split_once(':').unwrap();
+    let (uname, uid) = user.split_once('=').unwrap();
+    let (gname, gid) = group.split_once('=').unwrap();
+    assert_eq!(field("user"), Some(format!("\"{uname}\"")));
+    assert_eq!(field("group"), Some(format!("\"{gname}\"")));
+    let lab = std::fs::read_to_string(root().join("tests/common/lab.rs")).unwrap();
+    assert!(
+        lab.contains(&format!("pub const DAEMON_UID: u32 = {uid};"))
+            && lab.contains(&format!("pub const DAEMON_GID: u32 = {gid};")),
+        "the lab runs sipalgd as USERID's uid/gid ({uid}/{gid})"
+    );
+    assert!(
+        makefile_depends().iter().any(|d| d == "procd-ujail"),
+        "procd-ujail provides /sbin/ujail"
+    );
 }
