@@ -444,6 +444,17 @@ impl Lab {
         None
     }
 
+    /// The running daemon's process, which the lab then no longer stops.
+    pub fn take_daemon(&mut self) -> Option<Child> {
+        self.daemon.take()
+    }
+
+    /// Makes `child` (started with [`Lab::daemon_command`]) the lab's daemon.
+    pub fn adopt_daemon(&mut self, child: Child) {
+        self.kill_daemon();
+        self.daemon = Some(child);
+    }
+
     pub fn kill_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {
             // `ip netns exec` execs setpriv, which execs the daemon: the child pid is
