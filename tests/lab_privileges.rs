@@ -348,3 +348,39 @@ fn only_root_and_the_daemon_user_read_the_control_socket() {
         lab.log()
     );
 }
+
+/// ujail gives the daemon an environment of `container=ujail` and what the init script
+/// names (openwrt/procd jail/jail.c build_envp()). The init names PATH; should it ever
+/// not, libc's default search path misses /usr/sbin/nft and /sbin/ip, so the daemon
+/// falls back to OpenWrt's PATH itself.
+#[test]
+fn without_a_path_the_daemon_still_runs_nft_and_ip() {
+    let Some(mut lab) = Lab::new("nopath") else {
+        return;
+    };
+    lab.write_config("\toption alg '1'\n\toption tcp '1'");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(lab.log_path())
+        .unwrap();
+    let child = lab
+        .daemon_command()
+        .env_remove("PATH")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    lab.adopt_daemon(child);
+    lab.wait_status(Duration::from_secs(10), "the daemon up", |_| true);
+    let table = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
+    assert!(table.contains("tproxy"), "{table}\n{}", lab.log());
+    let rules = lab.exec("r", &["ip", "-4", "rule"]);
+    assert!(rules.contains("lookup 5060"), "{rules}\n{}", lab.log());
+    let pid = lab.daemon_pid().unwrap();
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        !env.split(|b| *b == 0).any(|v| v.starts_with(b"PATH=")),
+        "it was started without a PATH"
+    );
+}

@@ -1152,6 +1152,7 @@ const RUNNING_INSTANCE: &str = "{\"instance1\":{\
     \"command\":[\"/usr/sbin/sipalgd\",\"--config-dir\",\"/etc/config\"],\
     \"file\":[\"/etc/config/sipalg\"],\"reload_signal\":1,\"term_timeout\":5,\
     \"respawn\":[\"3600\",\"5\",\"5\"],\"stdout\":true,\"stderr\":true,\
+    \"env\":{\"PATH\":\"/usr/sbin:/usr/bin:/sbin:/bin\"},\
     \"jail\":{\"name\":\"sipalg\",\"requirejail\":true,\"mount\":{}},\
     \"user\":\"sipalg\",\"group\":\"sipalg\",\
     \"capabilities\":\"/etc/capabilities/sipalg.json\",\"no_new_privs\":true}}";
@@ -1633,6 +1634,23 @@ fn init_procd_parameters_do_what_procd_does_with_them() {
         "{jail}"
     );
     assert_eq!(field("no_new_privs").as_deref(), Some("true"));
+    // ujail's jailed process gets `container=ujail` and the variables procd passes
+    // with -e (the instance's env; jail/jail.c build_envp()) and nothing else: PATH
+    // must be one of them, and the lab runs the daemon with the same environment.
+    let env = field("env").expect("an env with PATH");
+    let path = env
+        .strip_prefix("{\"PATH\":\"")
+        .and_then(|e| e.strip_suffix("\"}"))
+        .unwrap_or_else(|| panic!("env: {env}"));
+    for dir in ["/usr/sbin", "/sbin"] {
+        assert!(path.split(':').any(|d| d == dir), "PATH {path} lacks {dir}");
+    }
+    assert!(
+        std::fs::read_to_string(root().join("tests/common/lab.rs"))
+            .unwrap()
+            .contains(&format!("pub const DAEMON_PATH: &str = \"{path}\";")),
+        "the lab must give the daemon PATH={path}"
+    );
     assert_eq!(
         field("capabilities").as_deref(),
         Some("\"/etc/capabilities/sipalg.json\"")

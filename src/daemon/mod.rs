@@ -359,6 +359,7 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     crate::logging::init(cfg.log_level);
+    default_path();
     if !cfg.enabled {
         log::info!("disabled in the configuration (enabled=0); exiting");
         return 0;
@@ -464,6 +465,20 @@ pub fn run(args: &[String]) -> i32 {
             .expect("spawn housekeeping thread");
     }
     receive_loop(&mut queue, &shared)
+}
+
+/// Where nft, ip and iptables-nft live on OpenWrt (procd's own PATH).
+pub const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// procd's ujail starts the daemon with an environment of `container=ujail` and the
+/// variables the init script names (openwrt/procd jail/jail.c build_envp()): without a
+/// PATH, libc's default search path (musl: /usr/local/bin:/bin:/usr/bin) misses
+/// /usr/sbin/nft and /sbin/ip. The init script passes PATH; this is the fallback.
+/// Called before any thread exists.
+fn default_path() {
+    if std::env::var_os("PATH").is_none_or(|p| p.is_empty()) {
+        std::env::set_var("PATH", DEFAULT_PATH);
+    }
 }
 
 /// How long a starting daemon waits for the lock (an earlier daemon's teardown takes

@@ -83,6 +83,10 @@ pub fn daemon_privileges() -> Vec<String> {
     ]
 }
 
+/// The environment procd's ujail gives the daemon (openwrt/procd jail/jail.c
+/// build_envp()): `container=ujail` and the init script's `procd_set_param env`, PATH.
+pub const DAEMON_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Whether every user may run `path` (o+x on it and on each directory above it).
 fn world_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -354,7 +358,10 @@ impl Lab {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.router()])
             .args(&privileges)
-            .arg(program);
+            .arg(program)
+            .env_clear()
+            .env("container", "ujail")
+            .env("PATH", DAEMON_PATH);
         cmd
     }
 
