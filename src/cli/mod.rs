@@ -11,7 +11,8 @@ const USAGE: &str = "usage:
   sipalgd [--config-dir DIR] [--socket PATH]
                                           run the daemon in the foreground
   sipalgd check [--config-dir DIR]        validate the configuration
-  sipalgd rules [--config-dir DIR]        print the nft ruleset the daemon would install
+  sipalgd rules [--config-dir DIR] [--backend nft|iptables-nft]
+                                          print the nft ruleset the daemon would install
   sipalgd status [--json] [--socket PATH] ask the running daemon for its status
   sipalgd cleanup [--socket PATH] [--wait SECONDS]
                                           remove sipalg's nft table, queue rules and policy
