@@ -12,6 +12,8 @@
 
 #[path = "common/files.rs"]
 mod files;
+#[path = "common/ubox.rs"]
+mod ubox;
 use files::files_under;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1383,95 +1385,213 @@ fn init_has_a_cleanup_command() {
     assert!(run.stdout.ends_with("rc=0\n"), "{}", run.stdout);
 }
 
-/// With SIPALG_VALIDATE_DATA set to OpenWrt's `/sbin/validate_data` (or a
-/// build of ubox's validate/validate.c with the same `<datatype> <value>`
-/// interface), checks that validate_data and `sipalgd check` accept and reject
-/// the same values for every schema datatype. Skipped (passes) otherwise.
+/// The values the LuCI settings page is held to (luci-app/tests/consistency.js, over
+/// the same file): probes + more, without empty values, quotes or surrounding blanks.
+fn shared_values() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("luci-app/tests/fixtures/datatype-values.json"))
+        .unwrap();
+    let mut out = Vec::new();
+    for key in ["\"probes\"", "\"more\""] {
+        let start = text.find(key).unwrap_or_else(|| panic!("no {key}")) + key.len();
+        let body = &text[start..];
+        let body = &body[body.find('[').unwrap() + 1..body.find(']').unwrap()];
+        // JSON strings without escapes other than \t
+        let mut rest = body;
+        while let Some(q) = rest.find('"') {
+            let after = &rest[q + 1..];
+            let end = after.find('"').unwrap();
+            out.push(after[..end].replace("\\t", "\t"));
+            rest = &after[end + 1..];
+        }
+    }
+    out.retain(|v| !v.is_empty() && !v.contains('\'') && v.trim() == v);
+    assert!(out.len() >= 93, "{} values", out.len());
+    out
+}
+
+/// Whether `sipalgd check` accepts `value` for the schema option, written as the
+/// option (or list item) of its section, in `dir`.
+fn check_accepts(
+    dir: &Path,
+    stype: &str,
+    name: &str,
+    list: bool,
+    option: &str,
+    value: &str,
+) -> bool {
+    let kw = if list { "list" } else { "option" };
+    std::fs::write(
+        dir.join("sipalg"),
+        format!("config {stype} '{name}'\n\t{kw} {option} '{value}'\n"),
+    )
+    .unwrap();
+    Command::new(sipalgd())
+        .args(["check", "--config-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The init script validates with the schema's datatypes (init_script_validation_matches_schema);
+/// validate_data must accept exactly what `sipalgd check` accepts, for every option,
+/// over the LuCI page's value table and the edge cases of ubox's number parsing
+/// (strtoul/strtol base 0: hex and octal; port's strtoul wrapping "-1"; cidr4's prefix),
+/// validate_data as ubox validate/validate.c evaluates them (tests/common/ubox.rs).
+#[test]
+fn validate_data_datatypes_accept_what_sipalgd_check_accepts() {
+    ubox::self_check();
+    let (schema, names) = schema();
+    let mut values = shared_values();
+    values.extend(
+        [
+            "0x100",
+            "0X100",
+            "0200",
+            "0150",
+            "0777",
+            "09",
+            "0x",
+            "-1",
+            "+120",
+            "120.0",
+            "1e3",
+            "00120",
+            "604800",
+            "0604800",
+            "0604801",
+            "65535",
+            "065535",
+            "65536",
+            ".",
+            "..",
+            "a/b",
+            "eth0.2",
+            "averyveryverylongname",
+            "255.255.255.255/032",
+            "1.2.3.4/ 8",
+            "10.0.0.0/+8",
+            "0.0.0.0",
+            "8.8.8.8",
+            "100.64.0.1",
+            "CS5 EF",
+            "046",
+        ]
+        .map(String::from),
+    );
+    let dir = TempDir::new("validate-model");
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    for ((stype, option), (list, datatype, _)) in &schema {
+        for value in &values {
+            let by_validate = ubox::accepts(datatype, value)
+                .unwrap_or_else(|e| panic!("{stype}.{option} {datatype}: {e}"));
+            let by_check = check_accepts(&dir.0, stype, &names[stype], *list, option, value);
+            compared += 1;
+            if by_validate != by_check {
+                mismatches.push(format!(
+                    "{stype}.{option} = {value:?}: validate_data {by_validate}, sipalgd check {by_check} ({datatype})"
+                ));
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// The numeric options' datatypes accept exactly the decimal numbers from the
+/// schema's min to its max, with any leading zeros, and nothing else made of digits:
+/// every number below 2,000, around each maximum and at every hundred's edge up to
+/// 700,000 (validate_data as ubox evaluates it, tests/common/ubox.rs).
+#[test]
+fn numeric_datatypes_are_exactly_their_decimal_range() {
+    let out = run(Command::new(sipalgd()).arg("schema"));
+    let objs = parse_schema_json(&String::from_utf8(out.stdout).unwrap());
+    let mut checked = 0;
+    for o in objs
+        .iter()
+        .filter(|o| o["min"] != "null" && o["max"] != "null")
+    {
+        let (min, max): (u64, u64) = (o["min"].parse().unwrap(), o["max"].parse().unwrap());
+        let dt = o["datatype"].as_str();
+        let edge = |n: u64| n % 100 == 0 || n % 100 == 99 || n % 997 == 0;
+        for n in (0..=700_000u64).filter(|n| *n < 2000 || edge(*n) || n.abs_diff(max) < 50) {
+            let want = (min..=max).contains(&n);
+            for v in [n.to_string(), format!("0{n}"), format!("00{n}")] {
+                assert_eq!(
+                    ubox::accepts(dt, &v).unwrap(),
+                    want,
+                    "{}.{} = {v} ({dt})",
+                    o["section_type"],
+                    o["option"]
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "signaling, media, port and the DSCPs: {checked}"
+    );
+}
+
+/// With SIPALG_VALIDATE_DATA set to OpenWrt's `/sbin/validate_data` (or a build of
+/// ubox's validate/cli.c, which takes `<datatype> <value>`), checks tests/common/ubox.rs
+/// against it over the same values and every schema datatype (and a few more), and
+/// the real one against `sipalgd check`. Skipped (passes) otherwise.
 #[test]
 fn validate_data_agrees_with_sipalgd_check() {
     let Some(validate) = std::env::var_os("SIPALG_VALIDATE_DATA") else {
-        eprintln!("SIPALG_VALIDATE_DATA not set: validate_data agreement not checked");
+        eprintln!("SIPALG_VALIDATE_DATA not set: the real validate_data was not compared");
         return;
     };
     let (schema, names) = schema();
-    let cases: &[(&str, &[&str])] = &[
-        ("enabled", &["1", "yes", "Enabled", "off", "2", "maybe"]),
-        (
-            "wan_device",
-            &[
-                "eth0",
-                "pppoe-wan",
-                "eth0 wan",
-                "eth1.2",
-                "a/b",
-                "eth0 a/b",
-                "averyveryverylongname",
-            ],
-        ),
-        (
-            "external_address",
-            &["203.0.113.7", "203.0.113", "1.2.3.4/32", "example.com"],
-        ),
-        (
-            "port",
-            &["5060", "1", "65535", "0", "65536", "5060 5061", "sip", "-1"],
-        ),
-        (
-            "trusted_source",
-            &["1.2.3.4", "10.0.0.0/8", "1.2.3.4/33", "host.example"],
-        ),
-        ("media_source", &["sdp", "any", "SDP", "x"]),
-        (
-            "log_level",
-            &["error", "warning", "info", "debug", "trace", "warn"],
-        ),
-        (
-            "signaling",
-            &["120", "3600", "604800", "119", "604801", "abc", "-5"],
-        ),
-        ("media", &["60", "300", "59", "604801"]),
-        (
-            "signaling_dscp",
-            &[
-                "CS5", "cs5", "Ef", "AF41", "af43", "63", "0", "046", "VA", "LE", "AF44", "AF51",
-                "CS8", "64", "x", "EF2",
-            ],
-        ),
-    ];
     let dir = TempDir::new("validate-data");
     let mut mismatches = Vec::new();
-    for (option, values) in cases {
-        let ((stype, _), (list, datatype, _)) = schema
-            .iter()
-            .find(|((_, o), _)| o == option)
-            .unwrap_or_else(|| panic!("{option} not in the schema"));
-        for value in *values {
-            let by_validate = Command::new(&validate)
+    let mut datatypes: Vec<String> = schema.values().map(|(_, d, _)| d.clone()).collect();
+    datatypes.extend(
+        [
+            "uinteger",
+            "uinteger(10)",
+            "range(120,604800)",
+            "port",
+            "cidr4",
+            "and(port,min(1))",
+        ]
+        .map(String::from),
+    );
+    let mut values = shared_values();
+    values.extend(["0x100", "0150", "08", "-1", "10.0.0.0/", "10.0.0.0/-8"].map(String::from));
+    for datatype in &datatypes {
+        for value in &values {
+            let real = Command::new(&validate)
                 .arg(datatype)
                 .arg(value)
                 .output()
                 .unwrap()
                 .status
                 .success();
-            let kw = if *list { "list" } else { "option" };
-            std::fs::write(
-                dir.0.join("sipalg"),
-                format!(
-                    "config {stype} '{}'\n\t{kw} {option} '{value}'\n",
-                    names[stype]
-                ),
-            )
-            .unwrap();
-            let by_check = Command::new(sipalgd())
-                .args(["check", "--config-dir"])
-                .arg(&dir.0)
+            let model = ubox::accepts(datatype, value).unwrap();
+            if real != model {
+                mismatches.push(format!(
+                    "{datatype} {value:?}: validate_data {real}, tests/common/ubox.rs {model}"
+                ));
+            }
+        }
+    }
+    for ((stype, option), (list, datatype, _)) in &schema {
+        for value in &values {
+            let real = Command::new(&validate)
+                .arg(datatype)
+                .arg(value)
                 .output()
                 .unwrap()
                 .status
                 .success();
-            if by_validate != by_check {
+            if real != check_accepts(&dir.0, stype, &names[stype], *list, option, value) {
                 mismatches.push(format!(
-                    "{stype}.{option} = '{value}': validate_data {by_validate}, sipalgd check {by_check} ({datatype})"
+                    "{stype}.{option} = {value:?}: validate_data {real} ({datatype}), sipalgd check the opposite"
                 ));
             }
         }
