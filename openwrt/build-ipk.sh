@@ -104,6 +104,7 @@ write_control() {
 		echo "Source: sipalg"
 		echo "SourceName: $pkg"
 		echo "License: $LICENSE"
+		echo "LicenseFiles: LICENSE"
 		echo "Section: $section"
 		echo "URL: $URL"
 		echo "Maintainer: $MAINTAINER"

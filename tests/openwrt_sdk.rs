@@ -1015,3 +1015,50 @@ fn the_nft_reader_refuses_what_it_does_not_know() {
     .is_err());
     assert!(iptables_needs(&["-A SIPALG_PRE -m conntrack --ctstate NEW -j ACCEPT"]).is_err());
 }
+
+/// One licence for the project: Cargo.toml's `license`, both packages' PKG_LICENSE,
+/// the LICENSE file both name in PKG_LICENSE_FILES (the feed package copies it into
+/// its build directory; the LuCI app's is a link to it), and the README's reasons.
+#[test]
+fn the_licence_is_the_same_everywhere() {
+    let sdk = sdk("licence");
+    let toml = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let cargo = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("license = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml [package] license");
+    assert_eq!(cargo, "GPL-2.0-only");
+    for dir in ["openwrt", "luci-app"] {
+        let f = dump(&sdk, dir);
+        assert_eq!(f["PKG_LICENSE"], cargo, "{dir}/Makefile PKG_LICENSE");
+        assert_eq!(
+            f["PKG_LICENSE_FILES"], "LICENSE",
+            "{dir}/Makefile PKG_LICENSE_FILES"
+        );
+    }
+    let text = std::fs::read_to_string(root().join("LICENSE")).unwrap();
+    assert!(
+        text.contains("GNU GENERAL PUBLIC LICENSE") && text.contains("Version 2, June 1991"),
+        "LICENSE must be the GPL version 2 text"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root().join("luci-app/LICENSE")).unwrap(),
+        text,
+        "luci-app/LICENSE is the repository's"
+    );
+    let mk = std::fs::read_to_string(root().join("openwrt/Makefile")).unwrap();
+    assert!(
+        mk.contains("$(SIPALG_SRC)/LICENSE $(SIPALG_SRC)/src $(PKG_BUILD_DIR)/"),
+        "Build/Prepare must copy LICENSE next to the sources (PKG_LICENSE_FILES is relative to PKG_BUILD_DIR)"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Licence")
+        .nth(1)
+        .expect("README has a Licence section");
+    assert!(
+        section.contains(cargo),
+        "README's Licence section names {cargo}"
+    );
+}

@@ -400,6 +400,8 @@ fn sipalg_ipk_layout() {
         Some(&makefile_var("openwrt/Makefile", "USERID")),
         "control file Require-User"
     );
+    assert_eq!(f.get("License"), Some(&cargo_license()));
+    assert_eq!(f.get("LicenseFiles").map(String::as_str), Some("LICENSE"));
 
     assert_eq!(
         std::fs::read_to_string(dir.0.join("control/conffiles")).unwrap(),
@@ -1626,6 +1628,15 @@ fn makefile_depends() -> Vec<String> {
         .filter(|d| !d.starts_with("$("))
         .map(|d| d.trim_start_matches('+').to_string())
         .collect()
+}
+
+fn cargo_license() -> String {
+    let toml = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    toml.lines()
+        .find_map(|l| l.strip_prefix("license = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml has a license")
+        .to_string()
 }
 
 /// A JSON object whose values are arrays of strings (files/capabilities.json).
