@@ -117,7 +117,7 @@ fn strtol_prefix(s: &str, base: u32, unsigned: bool) -> (i64, usize) {
         let u = v.min(i128::from(u64::MAX)) as u64;
         (if neg { u.wrapping_neg() } else { u }) as i64
     } else {
-        let x = v.min(i128::from(i64::MAX) + i128::from(neg)) as i128;
+        let x = v.min(i128::from(i64::MAX) + i128::from(neg));
         (if neg { -x } else { x }).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     };
     (v, i)
