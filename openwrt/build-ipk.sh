@@ -38,7 +38,10 @@ URL="https://openwrt.org/packages/pkgdata/sipalg"
 TAR_OPTS=(--format=gnu --numeric-owner --owner=0 --group=0 --sort=name "--mtime=@$EPOCH")
 # As openwrt/Makefile: the kmods, and nftables-json (the daemon and the scripts
 # below run nft; firewall4 depends on that variant, so fw4 routers have it).
-DEPENDS="kmod-nft-queue, kmod-nfnetlink-queue, kmod-nft-core, kmod-nf-conntrack-netlink, kmod-nft-nat, nftables-json, kmod-nft-tproxy, ip-tiny"
+DEPENDS="kmod-nft-queue, kmod-nfnetlink-queue, kmod-nft-core, kmod-nf-conntrack-netlink, kmod-nft-nat, nftables-json, kmod-nft-tproxy, kmod-nft-fib, ip, procd-ujail"
+# openwrt/Makefile USERID, written as include/package-pack.mk does (Require-User:);
+# default_postinst (base-files lib/functions.sh add_group_and_user) creates them.
+REQUIRE_USER="sipalg=5060:sipalg=5060"
 
 die() {
 	echo "build-ipk.sh: $*" >&2
@@ -101,10 +104,12 @@ write_control() {
 		echo "Source: sipalg"
 		echo "SourceName: $pkg"
 		echo "License: $LICENSE"
+		echo "LicenseFiles: LICENSE"
 		echo "Section: $section"
 		echo "URL: $URL"
 		echo "Maintainer: $MAINTAINER"
 		echo "Architecture: $arch"
+		[ -z "${CONTROL_REQUIRE_USER:-}" ] || echo "Require-User: $CONTROL_REQUIRE_USER"
 		echo "Installed-Size: 0"
 		echo "Description: $1"
 		shift
@@ -164,13 +169,14 @@ build_sipalg() {
 	install -D -m 0755 "$bin" "$stage/data/usr/sbin/sipalgd"
 	install -D -m 0755 "$ROOT/files/sipalg.init" "$stage/data/etc/init.d/sipalg"
 	install -D -m 0644 "$ROOT/files/sipalg.config" "$stage/data/etc/config/sipalg"
+	install -D -m 0644 "$ROOT/files/capabilities.json" "$stage/data/etc/capabilities/sipalg.json"
 	# fw4 include files, if the package ships any.
 	if [ -d "$ROOT/files/nftables.d" ] && [ -n "$(ls -A "$ROOT/files/nftables.d")" ]; then
 		install -d -m 0755 "$stage/data/usr/share/nftables.d"
 		copy_tree "$ROOT/files/nftables.d" "$stage/data/usr/share/nftables.d"
 	fi
 
-	write_control "$stage/control" sipalg "$arch" "$DEPENDS" net \
+	CONTROL_REQUIRE_USER=$REQUIRE_USER write_control "$stage/control" sipalg "$arch" "$DEPENDS" net \
 		"SIP through OpenWrt NAT done right: kernel SIP helper off, SIP/RTP timeouts, DSCP, optional correct ALG" \
 		"sipalgd keeps the broken kernel SIP helper off SIP traffic, keeps NAT" \
 		"bindings of registered phones alive, marks SIP and RTP with DSCP and," \

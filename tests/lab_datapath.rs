@@ -488,8 +488,16 @@ fn syslog_keeps_working_across_a_log_daemon_restart() {
     };
     lab.write_config("\toption alg '0'");
     let path = lab.dir.join("log.sock");
-    let logd = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-    logd.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // logd makes /dev/log writable for every user (openwrt/ubox log/syslog.c:
+    // `chmod(log_dev, 0666)`): sipalgd logs as its own user.
+    let bind_log = |path: &std::path::Path| {
+        let s = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s
+    };
+    let logd = bind_log(&path);
     lab.start_daemon_logging_to(&path);
     let read = |s: &std::os::unix::net::UnixDatagram, want: &str| {
         let mut buf = [0u8; 2048];
@@ -512,8 +520,7 @@ fn syslog_keeps_working_across_a_log_daemon_restart() {
     // The log daemon restarts: its socket is recreated at the same path.
     drop(logd);
     std::fs::remove_file(&path).unwrap();
-    let logd = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-    logd.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let logd = bind_log(&path);
     lab.write_config("\toption alg '1'");
     lab.signal("HUP");
     read(&logd, "reloaded");

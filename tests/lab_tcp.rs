@@ -813,3 +813,47 @@ fn a_port_less_via_and_contact_over_tcp_come_back_as_the_phone_wrote_them() {
     srv.send(&inv(&pub_));
     assert_eq!(phone.expect("OPTIONS"), text(&inv(me)));
 }
+
+/// A phone whose SIP port is below 1024: the relay's onward connection would leave
+/// from that port, which needs CAP_NET_BIND_SERVICE; sipalgd runs without it (the lab
+/// gives it CAP_NET_ADMIN only, as the package does), so it leaves from another port,
+/// and the call works the same (the provider answers on the connection).
+#[test]
+fn a_phone_on_a_port_below_1024_is_relayed_without_cap_net_bind_service() {
+    let Some(mut lab) = Lab::new("tcplow") else {
+        return;
+    };
+    start(&mut lab, "\toption alg '1'");
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut phone = dial_server(&lab, "lan1", PHONE1);
+    let msg = String::from_utf8(invite("low1", PHONE1, &sdp(PHONE1, &audio(4000))))
+        .unwrap()
+        .replace(&format!("{PHONE1}:5060"), &format!("{PHONE1}:1000"));
+    phone.send(msg.as_bytes());
+    let (s, from) = accept(&server);
+    assert_eq!(from.ip().to_string(), ROUTER_WAN, "{from}");
+    assert_ne!(
+        from.port(),
+        1000,
+        "bound below 1024 without the capability?"
+    );
+    let mut srv = Reader::new(s);
+    let inv = srv.expect("INVITE");
+    // The message names the port the connection really has.
+    let via = format!("Via: SIP/2.0/TCP {from};branch=z9hG4bK-low1\r\n");
+    assert!(inv.contains(&via), "{inv}");
+    length_right(&inv);
+    srv.send(
+        format!(
+            "SIP/2.0 100 Trying\r\n{via}Call-ID: low1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let back = phone.expect("100 Trying");
+    assert!(
+        back.contains(&format!(
+            "Via: SIP/2.0/TCP {PHONE1}:1000;branch=z9hG4bK-low1"
+        )),
+        "{back}"
+    );
+}

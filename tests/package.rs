@@ -12,6 +12,8 @@
 
 #[path = "common/files.rs"]
 mod files;
+#[path = "common/ubox.rs"]
+mod ubox;
 use files::files_under;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -373,23 +375,34 @@ fn sipalg_ipk_layout() {
     unpack(&ipk, &dir.0);
     let f = check_common_control(&dir.0, "sipalg", "x86_64");
     let depends = &f["Depends"];
-    for kmod in [
-        "kmod-nft-queue",
-        "kmod-nfnetlink-queue",
-        "kmod-nft-core",
-        "kmod-nf-conntrack-netlink",
-        "kmod-nft-nat",
-        // the daemon and the maintainer scripts run nft; fw4 depends on this variant
-        "nftables-json",
-        // the TCP relay: tproxy and its policy route
-        "kmod-nft-tproxy",
-        "ip-tiny",
-    ] {
-        assert!(
-            depends.split(", ").any(|d| d == kmod),
-            "Depends lacks {kmod}: {depends}"
-        );
+    // Exactly openwrt/Makefile's DEPENDS (without the architecture condition).
+    let ipk_depends: BTreeSet<&str> = depends.split(", ").collect();
+    let makefile = makefile_depends();
+    assert_eq!(
+        ipk_depends,
+        makefile
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<&str>>(),
+        "build-ipk.sh's Depends vs openwrt/Makefile's DEPENDS"
+    );
+    for d in ["ip", "kmod-nft-fib", "procd-ujail"] {
+        assert!(ipk_depends.contains(d), "Depends lacks {d}: {depends}");
     }
+    assert!(
+        !ipk_depends.contains("ip-tiny"),
+        "depend on ip (ip-tiny and ip-full both provide it): {depends}"
+    );
+    // The daemon's user: openwrt/Makefile's USERID, in the control file as
+    // include/package-pack.mk writes it; default_postinst creates it from there.
+    assert_eq!(
+        f.get("Require-User"),
+        Some(&makefile_var("openwrt/Makefile", "USERID")),
+        "control file Require-User"
+    );
+    assert_eq!(f.get("License"), Some(&cargo_license()));
+    assert_eq!(f.get("LicenseFiles").map(String::as_str), Some("LICENSE"));
+
     assert_eq!(
         std::fs::read_to_string(dir.0.join("control/conffiles")).unwrap(),
         "/etc/config/sipalg\n"
@@ -413,6 +426,7 @@ fn sipalg_ipk_layout() {
         ("./usr/sbin/sipalgd", "-rwxr-xr-x"),
         ("./etc/init.d/sipalg", "-rwxr-xr-x"),
         ("./etc/config/sipalg", "-rw-r--r--"),
+        ("./etc/capabilities/sipalg.json", "-rw-r--r--"),
     ] {
         let m = by_name
             .get(path)
@@ -441,6 +455,11 @@ fn sipalg_ipk_layout() {
         std::fs::read(root().join("files/sipalg.init")).unwrap(),
         "/etc/init.d/sipalg must be files/sipalg.init"
     );
+    assert_eq!(
+        std::fs::read(dir.0.join("data/etc/capabilities/sipalg.json")).unwrap(),
+        std::fs::read(root().join("files/capabilities.json")).unwrap(),
+        "/etc/capabilities/sipalg.json must be files/capabilities.json"
+    );
     // fw4 include files, if the repository has any.
     let nft = root().join("files/nftables.d");
     for rel in files_under(&nft) {
@@ -458,7 +477,8 @@ fn sipalg_ipk_layout() {
                 || [
                     "./usr/sbin/sipalgd",
                     "./etc/init.d/sipalg",
-                    "./etc/config/sipalg"
+                    "./etc/config/sipalg",
+                    "./etc/capabilities/sipalg.json"
                 ]
                 .contains(&n)
                 || n.starts_with("./usr/share/nftables.d/"),
@@ -1135,7 +1155,19 @@ fn expected_service(instances: &str) -> String {
 const RUNNING_INSTANCE: &str = "{\"instance1\":{\
     \"command\":[\"/usr/sbin/sipalgd\",\"--config-dir\",\"/etc/config\"],\
     \"file\":[\"/etc/config/sipalg\"],\"reload_signal\":1,\"term_timeout\":5,\
-    \"respawn\":[\"3600\",\"5\",\"5\"],\"stdout\":true,\"stderr\":true}}";
+    \"respawn\":[\"3600\",\"5\",\"5\"],\"stdout\":true,\"stderr\":true,\
+    \"env\":{\"PATH\":\"/usr/sbin:/usr/bin:/sbin:/bin\"},\
+    \"jail\":{\"name\":\"sipalg\",\"requirejail\":true,\"mount\":{}},\
+    \"user\":\"sipalg\",\"group\":\"sipalg\",\
+    \"capabilities\":\"/etc/capabilities/sipalg.json\",\"no_new_privs\":true}}";
+
+/// What start and reload do to the files before procd (re)starts or signals the
+/// daemon: its state directory, and its config readable by its group.
+const PREPARE_FILES: &str = "mkdir -p /var/run/sipalg\n\
+    chown -R sipalg:sipalg /var/run/sipalg\n\
+    chmod 0700 /var/run/sipalg\n\
+    chgrp sipalg /etc/config/sipalg\n\
+    chmod 0640 /etc/config/sipalg\n";
 
 /// `start` reaches `ubus call service set` with the daemon's instance (command,
 /// respawn, reload on SIGHUP, restart when /etc/config/sipalg changes), the
@@ -1162,6 +1194,12 @@ fn init_start_hands_procd_the_service() {
     assert!(
         run.log.contains("sipalgd check --config-dir /etc/config\n"),
         "{}",
+        run.log
+    );
+    let prepared = run.log.find(PREPARE_FILES).expect("the files prepared");
+    assert!(
+        prepared < run.log.find("ubus call service set").unwrap(),
+        "files prepared before procd starts the daemon:\n{}",
         run.log
     );
     assert!(
@@ -1293,6 +1331,14 @@ fn init_reload_signals_or_restarts() {
         run.log
     );
     assert!(run.ubus("set").is_empty(), "{}", run.log);
+    // `uci commit` left a root-owned file: its group is given back before the signal.
+    assert!(
+        run.log
+            .find(PREPARE_FILES)
+            .is_some_and(|i| i < run.log.find("ubus call service signal").unwrap()),
+        "{}",
+        run.log
+    );
     // Disabled: an empty instance set (procd stops the daemon).
     let config =
         default_config().replace("option enabled '1'          #", "option enabled 'off' #");
@@ -1324,7 +1370,13 @@ fn init_stop_deletes_the_service_and_cleans_up() {
         "{}",
         run.log
     );
-    assert!(run.log.ends_with("sipalgd cleanup\n"), "{}", run.log);
+    // After procd's SIGTERM: cleanup waits for the daemon's exit, up to
+    // term_timeout (then ujail's SIGKILL) and a margin.
+    assert!(
+        run.log.ends_with("sipalgd cleanup --wait 10\n"),
+        "{}",
+        run.log
+    );
     assert!(run.stdout.ends_with("rc=0\n"), "{}", run.stdout);
 }
 
@@ -1335,98 +1387,426 @@ fn init_has_a_cleanup_command() {
     assert!(run.stdout.ends_with("rc=0\n"), "{}", run.stdout);
 }
 
-/// With SIPALG_VALIDATE_DATA set to OpenWrt's `/sbin/validate_data` (or a
-/// build of ubox's validate/validate.c with the same `<datatype> <value>`
-/// interface), checks that validate_data and `sipalgd check` accept and reject
-/// the same values for every schema datatype. Skipped (passes) otherwise.
+/// The values the LuCI settings page is held to (luci-app/tests/consistency.js, over
+/// the same file): probes + more, without empty values, quotes or surrounding blanks.
+fn shared_values() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("luci-app/tests/fixtures/datatype-values.json"))
+        .unwrap();
+    let mut out = Vec::new();
+    for key in ["\"probes\"", "\"more\""] {
+        let start = text.find(key).unwrap_or_else(|| panic!("no {key}")) + key.len();
+        let body = &text[start..];
+        let body = &body[body.find('[').unwrap() + 1..body.find(']').unwrap()];
+        // JSON strings without escapes other than \t
+        let mut rest = body;
+        while let Some(q) = rest.find('"') {
+            let after = &rest[q + 1..];
+            let end = after.find('"').unwrap();
+            out.push(after[..end].replace("\\t", "\t"));
+            rest = &after[end + 1..];
+        }
+    }
+    out.retain(|v| !v.is_empty() && !v.contains('\'') && v.trim() == v);
+    assert!(out.len() >= 93, "{} values", out.len());
+    out
+}
+
+/// Whether `sipalgd check` accepts `value` for the schema option, written as the
+/// option (or list item) of its section, in `dir`.
+fn check_accepts(
+    dir: &Path,
+    stype: &str,
+    name: &str,
+    list: bool,
+    option: &str,
+    value: &str,
+) -> bool {
+    let kw = if list { "list" } else { "option" };
+    std::fs::write(
+        dir.join("sipalg"),
+        format!("config {stype} '{name}'\n\t{kw} {option} '{value}'\n"),
+    )
+    .unwrap();
+    Command::new(sipalgd())
+        .args(["check", "--config-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The init script validates with the schema's datatypes (init_script_validation_matches_schema);
+/// validate_data must accept exactly what `sipalgd check` accepts, for every option,
+/// over the LuCI page's value table and the edge cases of ubox's number parsing
+/// (strtoul/strtol base 0: hex and octal; port's strtoul wrapping "-1"; cidr4's prefix),
+/// validate_data as ubox validate/validate.c evaluates them (tests/common/ubox.rs).
+#[test]
+fn validate_data_datatypes_accept_what_sipalgd_check_accepts() {
+    ubox::self_check();
+    let (schema, names) = schema();
+    let mut values = shared_values();
+    values.extend(
+        [
+            "0x100",
+            "0X100",
+            "0200",
+            "0150",
+            "0777",
+            "09",
+            "0x",
+            "-1",
+            "+120",
+            "120.0",
+            "1e3",
+            "00120",
+            "604800",
+            "0604800",
+            "0604801",
+            "65535",
+            "065535",
+            "65536",
+            ".",
+            "..",
+            "a/b",
+            "eth0.2",
+            "averyveryverylongname",
+            "255.255.255.255/032",
+            "1.2.3.4/ 8",
+            "10.0.0.0/+8",
+            "0.0.0.0",
+            "8.8.8.8",
+            "100.64.0.1",
+            "CS5 EF",
+            "046",
+        ]
+        .map(String::from),
+    );
+    let dir = TempDir::new("validate-model");
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    for ((stype, option), (list, datatype, _)) in &schema {
+        for value in &values {
+            let by_validate = ubox::accepts(datatype, value)
+                .unwrap_or_else(|e| panic!("{stype}.{option} {datatype}: {e}"));
+            let by_check = check_accepts(&dir.0, stype, &names[stype], *list, option, value);
+            compared += 1;
+            if by_validate != by_check {
+                mismatches.push(format!(
+                    "{stype}.{option} = {value:?}: validate_data {by_validate}, sipalgd check {by_check} ({datatype})"
+                ));
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// The numeric options' datatypes accept exactly the decimal numbers from the
+/// schema's min to its max, with any leading zeros, and nothing else made of digits:
+/// every number below 2,000, around each maximum and at every hundred's edge up to
+/// 700,000 (validate_data as ubox evaluates it, tests/common/ubox.rs).
+#[test]
+fn numeric_datatypes_are_exactly_their_decimal_range() {
+    let out = run(Command::new(sipalgd()).arg("schema"));
+    let objs = parse_schema_json(&String::from_utf8(out.stdout).unwrap());
+    let mut checked = 0;
+    for o in objs
+        .iter()
+        .filter(|o| o["min"] != "null" && o["max"] != "null")
+    {
+        let (min, max): (u64, u64) = (o["min"].parse().unwrap(), o["max"].parse().unwrap());
+        let dt = o["datatype"].as_str();
+        let edge = |n: u64| n % 100 == 0 || n % 100 == 99 || n % 997 == 0;
+        for n in (0..=700_000u64).filter(|n| *n < 2000 || edge(*n) || n.abs_diff(max) < 50) {
+            let want = (min..=max).contains(&n);
+            for v in [n.to_string(), format!("0{n}"), format!("00{n}")] {
+                assert_eq!(
+                    ubox::accepts(dt, &v).unwrap(),
+                    want,
+                    "{}.{} = {v} ({dt})",
+                    o["section_type"],
+                    o["option"]
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "signaling, media, port and the DSCPs: {checked}"
+    );
+}
+
+/// With SIPALG_VALIDATE_DATA set to OpenWrt's `/sbin/validate_data` (or a build of
+/// ubox's validate/cli.c, which takes `<datatype> <value>`), checks tests/common/ubox.rs
+/// against it over the same values and every schema datatype (and a few more), and
+/// the real one against `sipalgd check`. Skipped (passes) otherwise.
 #[test]
 fn validate_data_agrees_with_sipalgd_check() {
     let Some(validate) = std::env::var_os("SIPALG_VALIDATE_DATA") else {
-        eprintln!("SIPALG_VALIDATE_DATA not set: validate_data agreement not checked");
+        eprintln!("SIPALG_VALIDATE_DATA not set: the real validate_data was not compared");
         return;
     };
     let (schema, names) = schema();
-    let cases: &[(&str, &[&str])] = &[
-        ("enabled", &["1", "yes", "Enabled", "off", "2", "maybe"]),
-        (
-            "wan_device",
-            &[
-                "eth0",
-                "pppoe-wan",
-                "eth0 wan",
-                "eth1.2",
-                "a/b",
-                "eth0 a/b",
-                "averyveryverylongname",
-            ],
-        ),
-        (
-            "external_address",
-            &["203.0.113.7", "203.0.113", "1.2.3.4/32", "example.com"],
-        ),
-        (
-            "port",
-            &["5060", "1", "65535", "0", "65536", "5060 5061", "sip", "-1"],
-        ),
-        (
-            "trusted_source",
-            &["1.2.3.4", "10.0.0.0/8", "1.2.3.4/33", "host.example"],
-        ),
-        ("media_source", &["sdp", "any", "SDP", "x"]),
-        (
-            "log_level",
-            &["error", "warning", "info", "debug", "trace", "warn"],
-        ),
-        (
-            "signaling",
-            &["120", "3600", "604800", "119", "604801", "abc", "-5"],
-        ),
-        ("media", &["60", "300", "59", "604801"]),
-        (
-            "signaling_dscp",
-            &[
-                "CS5", "cs5", "Ef", "AF41", "af43", "63", "0", "046", "VA", "LE", "AF44", "AF51",
-                "CS8", "64", "x", "EF2",
-            ],
-        ),
-    ];
     let dir = TempDir::new("validate-data");
     let mut mismatches = Vec::new();
-    for (option, values) in cases {
-        let ((stype, _), (list, datatype, _)) = schema
-            .iter()
-            .find(|((_, o), _)| o == option)
-            .unwrap_or_else(|| panic!("{option} not in the schema"));
-        for value in *values {
-            let by_validate = Command::new(&validate)
+    let mut datatypes: Vec<String> = schema.values().map(|(_, d, _)| d.clone()).collect();
+    datatypes.extend(
+        [
+            "uinteger",
+            "uinteger(10)",
+            "range(120,604800)",
+            "port",
+            "cidr4",
+            "and(port,min(1))",
+        ]
+        .map(String::from),
+    );
+    let mut values = shared_values();
+    values.extend(["0x100", "0150", "08", "-1", "10.0.0.0/", "10.0.0.0/-8"].map(String::from));
+    for datatype in &datatypes {
+        for value in &values {
+            let real = Command::new(&validate)
                 .arg(datatype)
                 .arg(value)
                 .output()
                 .unwrap()
                 .status
                 .success();
-            let kw = if *list { "list" } else { "option" };
-            std::fs::write(
-                dir.0.join("sipalg"),
-                format!(
-                    "config {stype} '{}'\n\t{kw} {option} '{value}'\n",
-                    names[stype]
-                ),
-            )
-            .unwrap();
-            let by_check = Command::new(sipalgd())
-                .args(["check", "--config-dir"])
-                .arg(&dir.0)
+            let model = ubox::accepts(datatype, value).unwrap();
+            if real != model {
+                mismatches.push(format!(
+                    "{datatype} {value:?}: validate_data {real}, tests/common/ubox.rs {model}"
+                ));
+            }
+        }
+    }
+    for ((stype, option), (list, datatype, _)) in &schema {
+        for value in &values {
+            let real = Command::new(&validate)
+                .arg(datatype)
+                .arg(value)
                 .output()
                 .unwrap()
                 .status
                 .success();
-            if by_validate != by_check {
+            if real != check_accepts(&dir.0, stype, &names[stype], *list, option, value) {
                 mismatches.push(format!(
-                    "{stype}.{option} = '{value}': validate_data {by_validate}, sipalgd check {by_check} ({datatype})"
+                    "{stype}.{option} = {value:?}: validate_data {real} ({datatype}), sipalgd check the opposite"
                 ));
             }
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// openwrt/Makefile's `VAR:=value` (the first definition, continuation lines joined).
+fn makefile_var(file: &str, var: &str) -> String {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    let mut lines = text.lines();
+    let prefix = format!("{var}:=");
+    while let Some(l) = lines.next() {
+        if let Some(v) = l.trim().strip_prefix(&prefix) {
+            let mut v = v.to_string();
+            while v.ends_with('\\') {
+                v.pop();
+                v.push(' ');
+                v.push_str(lines.next().unwrap_or("").trim());
+            }
+            return v.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+    }
+    panic!("{file} has no {var}:=");
+}
+
+/// openwrt/Makefile's DEPENDS of Package/sipalg, without `+` and the architecture
+/// condition.
+fn makefile_depends() -> Vec<String> {
+    makefile_var("openwrt/Makefile", "DEPENDS")
+        .split_whitespace()
+        .filter(|d| !d.starts_with("$("))
+        .map(|d| d.trim_start_matches('+').to_string())
+        .collect()
+}
+
+fn cargo_license() -> String {
+    let toml = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    toml.lines()
+        .find_map(|l| l.strip_prefix("license = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml has a license")
+        .to_string()
+}
+
+/// A JSON object whose values are arrays of strings (files/capabilities.json).
+fn parse_string_arrays(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let body = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .expect("a JSON object");
+    let mut rest = body;
+    while let Some(q) = rest.find('"') {
+        let after = &rest[q + 1..];
+        let key_end = after.find('"').unwrap();
+        let key = after[..key_end].to_string();
+        let after = &after[key_end + 1..];
+        let open = after.find('[').expect("an array");
+        let close = after.find(']').expect("an array's end");
+        let items = after[open + 1..close]
+            .split(',')
+            .map(|i| i.trim().trim_matches('"').to_string())
+            .filter(|i| !i.is_empty())
+            .collect();
+        assert!(out.insert(key.clone(), items).is_none(), "{key} twice");
+        rest = &after[close + 1..];
+    }
+    out
+}
+
+/// The capability sets procd's ujail applies (openwrt/procd @2c1834a
+/// jail/capabilities.c): `parseOCIcapabilities_from_file` reads the five sets;
+/// `parseOCIcap` gives a set that is ABSENT all 64 bits (JAIL_CAP_ALL), which
+/// `applyOCIcapabilities` treats as "leave this set as it is", i.e. root's full set
+/// for a process procd started; a name that is not one of `capabilities_names` (built
+/// by make_capabilities_h.sh from linux/capability.h's `#define CAP_*`, compared with
+/// strcasecmp) fails the whole file, and ujail refuses to start the daemon. So: all
+/// five sets, each exactly CAP_NET_ADMIN, each name one the kernel header defines.
+#[test]
+fn capabilities_file_gives_cap_net_admin_only() {
+    let sets = parse_string_arrays(
+        &std::fs::read_to_string(root().join("files/capabilities.json")).unwrap(),
+    );
+    let names: BTreeSet<&str> = sets.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "ambient",
+            "bounding",
+            "effective",
+            "inheritable",
+            "permitted"
+        ]),
+        "a set left out stays whole (root's) under ujail"
+    );
+    for (set, caps) in &sets {
+        assert_eq!(caps, &["CAP_NET_ADMIN"], "{set}");
+    }
+    let header = std::fs::read_to_string("/usr/include/linux/capability.h")
+        .expect("linux/capability.h (apt-get install linux-libc-dev)");
+    for cap in sets.values().flatten() {
+        assert!(
+            header.lines().any(|l| {
+                let mut w = l.split_whitespace();
+                w.next() == Some("#define") && w.next() == Some(cap.as_str())
+            }),
+            "{cap} is not a capability linux/capability.h defines"
+        );
+    }
+}
+
+/// What procd does with the instance's parameters (openwrt/procd @2c1834a
+/// service/instance.c), and what the init script must therefore hand it:
+/// - `capabilities` and `no_new_privs` are only ever passed to ujail (jail_run():
+///   `-C`, `-c`); `user`/`group` without a jail make instance_run() call setgid() and
+///   setuid() before exec, which leaves a non-root process NO capability. A jail
+///   exists only with the `jail` attribute (procd_add_jail) and /sbin/ujail present;
+///   without ujail, instance_config_parse() silently drops the jail unless
+///   `requirejail` (then the instance is refused). So user + capabilities need
+///   `jail` with `requirejail` (and the package needs procd-ujail).
+/// - A jail without namespace flags (log, procfs, sysfs, ubus, udebug, ronly, netns,
+///   userns, cgroupsns) and without mounts makes ujail skip every namespace
+///   (jail/jail.c main(): no CLONE_NEWNS): sipalgd sees the router's filesystem and
+///   can run /usr/sbin/nft and ip.
+/// - The capabilities path is the file the package installs; user and group are the
+///   package's USERID (which the lab runs the daemon as: tests/common/lab.rs).
+#[test]
+fn init_procd_parameters_do_what_procd_does_with_them() {
+    let run = init_action(Some(&default_config()), "start", &[]);
+    let set = run.ubus("set");
+    let json = set.first().expect("ubus call service set");
+    let instance = &json[json.find("\"instance1\":").expect("an instance")..];
+    let field = |name: &str| -> Option<String> {
+        let key = format!("\"{name}\":");
+        let i = instance.find(&key)? + key.len();
+        let v = &instance[i..];
+        let end = if v.starts_with('{') {
+            v.find('}').unwrap() + 1
+        } else {
+            v.find([',', '}']).unwrap()
+        };
+        Some(v[..end].to_string())
+    };
+    let jail = field("jail").expect("user and capabilities need a jail (procd_add_jail)");
+    assert!(
+        jail.contains("\"requirejail\":true"),
+        "without requirejail procd runs the daemon setuid without capabilities when ujail is missing: {jail}"
+    );
+    for ns in [
+        "log",
+        "procfs",
+        "sysfs",
+        "ubus",
+        "udebug",
+        "ronly",
+        "netns",
+        "userns",
+        "cgroupsns",
+    ] {
+        assert!(
+            !jail.contains(&format!("\"{ns}\"")),
+            "{ns}: a namespace hides /usr/sbin/nft and ip from the daemon: {jail}"
+        );
+    }
+    assert!(
+        jail.ends_with("\"mount\":{}}") || jail.ends_with("\"mount\":{}"),
+        "{jail}"
+    );
+    assert_eq!(field("no_new_privs").as_deref(), Some("true"));
+    // ujail's jailed process gets `container=ujail` and the variables procd passes
+    // with -e (the instance's env; jail/jail.c build_envp()) and nothing else: PATH
+    // must be one of them, and the lab runs the daemon with the same environment.
+    let env = field("env").expect("an env with PATH");
+    let path = env
+        .strip_prefix("{\"PATH\":\"")
+        .and_then(|e| e.strip_suffix("\"}"))
+        .unwrap_or_else(|| panic!("env: {env}"));
+    for dir in ["/usr/sbin", "/sbin"] {
+        assert!(path.split(':').any(|d| d == dir), "PATH {path} lacks {dir}");
+    }
+    assert!(
+        std::fs::read_to_string(root().join("tests/common/lab.rs"))
+            .unwrap()
+            .contains(&format!("pub const DAEMON_PATH: &str = \"{path}\";")),
+        "the lab must give the daemon PATH={path}"
+    );
+    assert_eq!(
+        field("capabilities").as_deref(),
+        Some("\"/etc/capabilities/sipalg.json\"")
+    );
+    let makefile = std::fs::read_to_string(root().join("openwrt/Makefile")).unwrap();
+    assert!(
+        makefile.contains(
+            "$(INSTALL_DATA) $(SIPALG_SRC)/files/capabilities.json $(1)/etc/capabilities/sipalg.json"
+        ),
+        "openwrt/Makefile must install files/capabilities.json where the init script points"
+    );
+    let userid = makefile_var("openwrt/Makefile", "USERID");
+    let (user, group) = userid.split_once(':').unwrap();
+    let (uname, uid) = user.split_once('=').unwrap();
+    let (gname, gid) = group.split_once('=').unwrap();
+    assert_eq!(field("user"), Some(format!("\"{uname}\"")));
+    assert_eq!(field("group"), Some(format!("\"{gname}\"")));
+    let lab = std::fs::read_to_string(root().join("tests/common/lab.rs")).unwrap();
+    assert!(
+        lab.contains(&format!("pub const DAEMON_UID: u32 = {uid};"))
+            && lab.contains(&format!("pub const DAEMON_GID: u32 = {gid};")),
+        "the lab runs sipalgd as USERID's uid/gid ({uid}/{gid})"
+    );
+    assert!(
+        makefile_depends().iter().any(|d| d == "procd-ujail"),
+        "procd-ujail provides /sbin/ujail"
+    );
 }

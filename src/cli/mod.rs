@@ -11,9 +11,12 @@ const USAGE: &str = "usage:
   sipalgd [--config-dir DIR] [--socket PATH]
                                           run the daemon in the foreground
   sipalgd check [--config-dir DIR]        validate the configuration
-  sipalgd rules [--config-dir DIR]        print the nft ruleset the daemon would install
+  sipalgd rules [--config-dir DIR] [--backend nft|iptables-nft]
+                                          print the nft ruleset the daemon would install
   sipalgd status [--json] [--socket PATH] ask the running daemon for its status
-  sipalgd cleanup                         remove sipalg's nft table and queue rules
+  sipalgd cleanup [--socket PATH] [--wait SECONDS]
+                                          remove sipalg's nft table, queue rules and policy
+                                          route (after the running daemon, if any, exits)
   sipalgd rewrite --from IP:PORT --public IP:PORT [--inbound [--request FILE]] [--explain]
                                           rewrite one SIP message read on stdin
   sipalgd --version";

@@ -1,16 +1,38 @@
-//! `sipalgd rules [--config-dir DIR]`: print the nft ruleset the daemon would install
-//! for the current configuration and WAN (without the per-flow SNAT elements, which
-//! only exist while it runs).
+//! `sipalgd rules [--config-dir DIR] [--backend nft|iptables-nft]`: print the nft
+//! ruleset the daemon would install for the current configuration and WAN (without the
+//! per-flow SNAT elements, which only exist while it runs). The queue backend is the
+//! one this kernel would get (nft's `queue` when `nft_queue` is loaded), unless
+//! `--backend` names one.
 
 use crate::config;
 use crate::daemon::ruleset::{describe, Backend, Input};
 use crate::daemon::{ruleset_input, trusted_sources, wan};
 
+const USAGE: &str = "usage: sipalgd rules [--config-dir DIR] [--backend nft|iptables-nft]";
+
 pub fn run(args: &[String]) -> i32 {
-    let dir = match super::check::config_dir(args) {
+    // --backend is ours; the rest is check's --config-dir.
+    let mut backend = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--backend" {
+            backend = match it.next().map(String::as_str) {
+                Some("nft") => Some(Backend::Nft),
+                Some("iptables-nft") => Some(Backend::IptablesNft),
+                other => {
+                    eprintln!("sipalgd rules: unknown backend {other:?}\n{USAGE}");
+                    return 2;
+                }
+            };
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    let dir = match super::check::config_dir(&rest) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("sipalgd rules: {e}\nusage: sipalgd rules [--config-dir DIR]");
+            eprintln!("sipalgd rules: {e}\n{USAGE}");
             return 2;
         }
     };
@@ -27,11 +49,11 @@ pub fn run(args: &[String]) -> i32 {
         return 1;
     }
     // Without nft_queue in the kernel the daemon queues through iptables-nft; show both.
-    let backend = if std::path::Path::new("/sys/module/nft_queue").exists() {
+    let backend = backend.unwrap_or(if std::path::Path::new("/sys/module/nft_queue").exists() {
         Backend::Nft
     } else {
         Backend::IptablesNft
-    };
+    });
     let trusted = trusted_sources(&cfg);
     let input = Input {
         backend,

@@ -70,7 +70,7 @@ mod tests {
     fn shape() {
         let j = to_json(SCHEMA);
         assert!(j.starts_with("[\n  {\"section\": \"main\", \"section_type\": \"sipalg\", \"option\": \"enabled\", \"list\": false, \"datatype\": \"bool\", \"default\": \"1\", \"luci_datatype\": \"\", \"min\": null, \"max\": null, \"values\": [], \"luci_rules\": []},\n"), "{j}");
-        assert!(j.contains("\"option\": \"port\", \"list\": true, \"datatype\": \"list(and(port,min(1)))\", \"default\": \"5060\", \"luci_datatype\": \"list(and(port,min(1)))\", \"min\": 1, \"max\": 65535, \"values\": [], \"luci_rules\": []}"), "{j}");
+        assert!(j.contains("\"option\": \"port\", \"list\": true, \"datatype\": \"list(regex('0*([1-9]|[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]{3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])'))\", \"default\": \"5060\", \"luci_datatype\": \"list(and(port,min(1)))\", \"min\": 1, \"max\": 65535, \"values\": [], \"luci_rules\": []}"), "{j}");
         assert!(j.contains("\"values\": [\"sdp\", \"any\"]"), "{j}");
         assert!(j.ends_with("}\n]"));
         assert_eq!(j.lines().count(), SCHEMA.len() + 2);

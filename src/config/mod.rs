@@ -388,8 +388,40 @@ impl OptionSpec {
 /// `validate_data` splits on them.)
 const DSCP_DATATYPE: &str = "regex('(0*([0-9]|[1-5][0-9]|6[0-3])|[Cc][Ss][0-7]|[Aa][Ff][1-4][1-3]|[Ee][Ff]|[Vv][Aa]|[Ll][Ee])')";
 
-/// `validate_data` expression for network device names.
-const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex('.*/.*'))))";
+/// `validate_data` expression for network device names (not `.` or `..` either).
+/// ubox puts `^`/`$` around a regex without grouping it: alternatives go in ().
+const DEVICE_DATATYPE: &str = "list(and(rangelength(1,15),not(regex('(.*/.*|[.][.]?)'))))";
+
+// The `validate_data` expressions below accept exactly what the daemon does. ubox's
+// number datatypes do not: `uinteger`, `range`, `min` and `max` read C's strtoul/strtol
+// with base 0 (0x100 is 256, 0150 is octal 104, 08 is refused), `port` wraps a
+// negative number, cidr4 takes an empty or signed prefix (ubox validate/validate.c),
+// whereas sipalgd reads decimal digits (leading zeros allowed). So the numbers are
+// regexes (decimal ranges with any leading zeros). No ',' ':' '"' '\' '$' or '`':
+// validate_data splits on the first two, procd.sh eval's the rest (tests/package.rs).
+
+/// A dotted-quad IPv4 address as Rust's parser reads it (no leading zeros).
+macro_rules! ipv4_re {
+    () => {
+        "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.](25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.](25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.](25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    };
+}
+
+/// `validate_data` expression for the signalling timeout: 120-604800 (decimal).
+const SIGNALING_TIMEOUT_DATATYPE: &str = "regex('0*(12[0-9]|1[3-9][0-9]|[2-9][0-9]{2}|[1-9][0-9]{3}|[1-9][0-9]{4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)')";
+/// `validate_data` expression for the media timeout: 60-604800 (decimal).
+const MEDIA_TIMEOUT_DATATYPE: &str = "regex('0*([6-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]{3}|[1-9][0-9]{4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)')";
+/// `validate_data` expression for SIP ports: 1-65535 (decimal).
+const PORT_DATATYPE: &str = "list(regex('0*([1-9]|[1-9][0-9]|[1-9][0-9]{2}|[1-9][0-9]{3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])'))";
+/// `validate_data` expression for the external address: an IPv4 address that is not
+/// unspecified, loopback, multicast or broadcast.
+const EXTERNAL_DATATYPE: &str = "and(ip4addr,not(regex('(0[.]0[.]0[.]0|127[.].*|22[4-9][.].*|23[0-9][.].*|255[.]255[.]255[.]255)')))";
+/// `validate_data` expression for trusted sources: addresses or address/prefix.
+const TRUSTED_DATATYPE: &str = concat!(
+    "list(regex('",
+    ipv4_re!(),
+    "(/0*([0-9]|[12][0-9]|3[0-2]))?'))"
+);
 
 fn push_new<T: PartialEq>(v: &mut Vec<T>, x: T) {
     if !v.contains(&x) {
@@ -415,7 +447,7 @@ pub const SCHEMA: &[OptionSpec] = &[
         push_new(&mut c.wan_devices, parse_device(v)?);
         Ok(())
     }),
-    opt("main", "external_address", "ip4addr", "", |c, v| {
+    opt("main", "external_address", EXTERNAL_DATATYPE, "", |c, v| {
         c.external_address = Some(parse_external(v)?);
         Ok(())
     })
@@ -423,7 +455,7 @@ pub const SCHEMA: &[OptionSpec] = &[
         "ip4addr(\"nomask\")",
         &["ip4_no_leading_zero", "ip4_public_unicast"],
     ),
-    opt("main", "port", "list(and(port,min(1)))", "5060", |c, v| {
+    opt("main", "port", PORT_DATATYPE, "5060", |c, v| {
         push_new(&mut c.ports, parse_port(v)?);
         Ok(())
     })
@@ -434,7 +466,7 @@ pub const SCHEMA: &[OptionSpec] = &[
         c.tcp = parse_bool(v)?;
         Ok(())
     }),
-    opt("main", "trusted_source", "list(cidr4)", "", |c, v| {
+    opt("main", "trusted_source", TRUSTED_DATATYPE, "", |c, v| {
         push_new(&mut c.trusted_sources, v.parse::<Cidr>()?);
         Ok(())
     })
@@ -462,7 +494,7 @@ pub const SCHEMA: &[OptionSpec] = &[
     opt(
         "timeouts",
         "signaling",
-        "and(uinteger,range(120,604800))",
+        SIGNALING_TIMEOUT_DATATYPE,
         "3600",
         |c, v| {
             c.timeouts.signaling = parse_timeout(v, MIN_SIGNALING_TIMEOUT)?;
@@ -474,7 +506,7 @@ pub const SCHEMA: &[OptionSpec] = &[
     opt(
         "timeouts",
         "media",
-        "and(uinteger,range(60,604800))",
+        MEDIA_TIMEOUT_DATATYPE,
         "300",
         |c, v| {
             c.timeouts.media = parse_timeout(v, MIN_MEDIA_TIMEOUT)?;

@@ -359,10 +359,30 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     crate::logging::init(cfg.log_level);
+    default_path();
     if !cfg.enabled {
         log::info!("disabled in the configuration (enabled=0); exiting");
         return 0;
     }
+    // One daemon per socket path, and never while an earlier one is still tearing
+    // down or `sipalgd cleanup` is removing the firewall state: both hold this lock.
+    let socket = control::socket_path(opts.socket.as_deref());
+    let lock_file = control::lock_path(&socket);
+    let _lock = match control::DaemonLock::acquire(&lock_file, LOCK_WAIT) {
+        Ok(control::Lock::Held(l)) => l,
+        Ok(_) => {
+            log::error!(
+                "another sipalgd runs, or a cleanup is in progress, with {} (still locked after {}s); not starting",
+                lock_file.display(),
+                LOCK_WAIT.as_secs()
+            );
+            return 1;
+        }
+        Err(e) => {
+            log::error!("cannot lock {}: {e}; not starting", lock_file.display());
+            return 1;
+        }
+    };
     let wan = wan::detect(&cfg.wan_devices);
     let mut shared = Shared {
         processor: Processor::new(cfg.alg, cfg.timeouts.signaling),
@@ -412,7 +432,6 @@ pub fn run(args: &[String]) -> i32 {
             }
         }
     }
-    let socket = control::socket_path(opts.socket.as_deref());
     {
         let s = Arc::clone(&shared);
         if let Err(e) = control::serve(&socket, move |req| {
@@ -447,6 +466,24 @@ pub fn run(args: &[String]) -> i32 {
     }
     receive_loop(&mut queue, &shared)
 }
+
+/// Where nft, ip and iptables-nft live on OpenWrt (procd's own PATH).
+pub const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// procd's ujail starts the daemon with an environment of `container=ujail` and the
+/// variables the init script names (openwrt/procd jail/jail.c build_envp()): without a
+/// PATH, libc's default search path (musl: /usr/local/bin:/bin:/usr/bin) misses
+/// /usr/sbin/nft and /sbin/ip. The init script passes PATH; this is the fallback.
+/// Called before any thread exists.
+fn default_path() {
+    if std::env::var_os("PATH").is_none_or(|p| p.is_empty()) {
+        std::env::set_var("PATH", DEFAULT_PATH);
+    }
+}
+
+/// How long a starting daemon waits for the lock (an earlier daemon's teardown takes
+/// well under a second; procd kills one that hangs after its `term_timeout`, 5 s).
+const LOCK_WAIT: Duration = Duration::from_secs(15);
 
 /// Packets the kernel holds for a verdict before failing open (accepting unchanged).
 const QUEUE_MAX_LEN: u32 = 8192;

@@ -295,7 +295,8 @@ fn tune(s: &TcpStream, keepalive_idle: u32) {
 }
 
 /// Opens the onward connection from `bind` (falling back to any port when that one is
-/// taken) to `peer`.
+/// taken, or below 1024: binding those needs CAP_NET_BIND_SERVICE, which sipalgd runs
+/// without; the provider answers on the connection either way) to `peer`.
 fn connect(bind_to: SocketAddrV4, peer: SocketAddrV4) -> io::Result<TcpStream> {
     let attempt = |b: SocketAddrV4| -> io::Result<TcpStream> {
         let fd = tcp_socket()?;
@@ -338,7 +339,8 @@ fn connect(bind_to: SocketAddrV4, peer: SocketAddrV4) -> io::Result<TcpStream> {
     match attempt(bind_to) {
         Err(e)
             if e.raw_os_error() == Some(libc::EADDRINUSE)
-                || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) =>
+                || e.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+                || e.raw_os_error() == Some(libc::EACCES) =>
         {
             attempt(SocketAddrV4::new(*bind_to.ip(), 0))
         }

@@ -5,6 +5,10 @@
 //!
 //! Lab tests need root. Without it they print SKIP and pass, unless
 //! `SIPALG_REQUIRE_ROOT` is set (as in CI), where they fail.
+//!
+//! sipalgd itself does not run as root here: [`Lab::daemon_command`] starts it with the
+//! identity the package gives it on a router (user and group 5060, CAP_NET_ADMIN only,
+//! no_new_privs), as procd's ujail applies it.
 
 #![allow(dead_code)]
 
@@ -45,6 +49,72 @@ pub fn bin() -> PathBuf {
                 .join("sipalgd")
         }
     }
+}
+
+/// The uid and gid sipalgd runs with: the package's `USERID:=sipalg=5060:sipalg=5060`
+/// (openwrt/Makefile). Numeric, so the lab needs no account in /etc/passwd.
+pub const DAEMON_UID: u32 = 5060;
+pub const DAEMON_GID: u32 = 5060;
+
+/// `setpriv` arguments giving the command that follows them the identity procd gives
+/// sipalgd (files/sipalg.init: `procd_add_jail sipalg requirejail`, `user`/`group`
+/// sipalg, `capabilities /etc/capabilities/sipalg.json`, `no_new_privs 1`). What ujail
+/// does with those (openwrt/procd jail/jail.c `post_start_hook`, jail/capabilities.c
+/// `applyOCIcapabilities`): bounding set cut to the JSON's `bounding`; `initgroups`,
+/// `setregid`, `setreuid` with SECBIT_NO_SETUID_FIXUP (capabilities survive the uid
+/// change); securebits then locked (KEEP_CAPS, NO_SETUID_FIXUP, NOROOT locked off);
+/// effective/permitted/inheritable set to the JSON's; ambient raised for the JSON's
+/// `ambient`; PR_SET_NO_NEW_PRIVS; exec. The JSON lists CAP_NET_ADMIN in all five
+/// sets, so after exec: CapInh = CapPrm = CapEff = CapBnd = CapAmb = CAP_NET_ADMIN,
+/// NoNewPrivs 1, and the programs sipalgd runs (nft, ip, iptables-nft) get the same
+/// through the ambient set. `--groups` gives the supplementary groups `initgroups`
+/// gives a user that is in no other group.
+pub fn daemon_privileges() -> Vec<String> {
+    vec![
+        "setpriv".into(),
+        format!("--reuid={DAEMON_UID}"),
+        format!("--regid={DAEMON_GID}"),
+        format!("--groups={DAEMON_GID}"),
+        "--inh-caps=-all,+net_admin".into(),
+        "--ambient-caps=-all,+net_admin".into(),
+        "--bounding-set=-all,+net_admin".into(),
+        "--securebits=+noroot_locked,+no_setuid_fixup_locked,+keep_caps_locked".into(),
+        "--no-new-privs".into(),
+    ]
+}
+
+/// The environment procd's ujail gives the daemon (openwrt/procd jail/jail.c
+/// build_envp()): `container=ujail` and the init script's `procd_set_param env`, PATH.
+pub const DAEMON_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Whether every user may run `path` (o+x on it and on each directory above it).
+fn world_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode());
+    matches!(mode(path), Ok(m) if m & 0o005 == 0o005)
+        && path
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .all(|a| matches!(mode(a), Ok(m) if m & 0o001 != 0))
+}
+
+/// Makes `dir` the daemon user's (mode 0700), as files/sipalg.init does with
+/// /var/run/sipalg.
+fn give_to_daemon(dir: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: chown on a path we just created.
+    assert_eq!(
+        unsafe { libc::chown(c.as_ptr(), DAEMON_UID, DAEMON_GID) },
+        0,
+        "chown {}: {}",
+        dir.display(),
+        std::io::Error::last_os_error()
+    );
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 fn is_root() -> bool {
@@ -102,6 +172,7 @@ impl Lab {
             alive,
             _serial: serial,
         };
+        give_to_daemon(&lab.run_dir());
         lab.script("up");
         lab.watchdog(Duration::from_secs(180));
         Some(lab)
@@ -253,8 +324,56 @@ impl Lab {
         std::fs::write(self.config_path(), text).unwrap();
     }
 
+    /// The daemon's state directory (its /var/run/sipalg): owned by its user, mode 0700.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
     pub fn socket(&self) -> PathBuf {
-        self.dir.join("sipalgd.sock")
+        self.run_dir().join("sipalgd.sock")
+    }
+
+    /// `program` as a path every user can run: itself when every user may, else a
+    /// copy in the lab directory (a checkout under /root is not).
+    pub fn runnable(&self, program: &Path) -> PathBuf {
+        if world_executable(program) {
+            return program.to_path_buf();
+        }
+        let copy = self.dir.join(program.file_name().expect("a program file"));
+        if !copy.exists() {
+            std::fs::copy(program, &copy)
+                .unwrap_or_else(|e| panic!("copy {} into the lab: {e}", program.display()));
+        }
+        copy
+    }
+
+    fn daemon_binary(&self) -> PathBuf {
+        self.runnable(&bin())
+    }
+
+    /// The command that runs `program args...` in the router namespace with the
+    /// daemon's identity ([`daemon_privileges`]).
+    pub fn as_daemon_user(&self, program: &Path) -> Command {
+        let privileges = daemon_privileges();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.router()])
+            .args(&privileges)
+            .arg(program)
+            .env_clear()
+            .env("container", "ujail")
+            .env("PATH", DAEMON_PATH);
+        cmd
+    }
+
+    /// The command that starts sipalgd in the router, as the package runs it on a
+    /// router: its own user, CAP_NET_ADMIN only ([`daemon_privileges`]).
+    pub fn daemon_command(&self) -> Command {
+        let mut cmd = self.as_daemon_user(&self.daemon_binary());
+        cmd.arg("--config-dir")
+            .arg(&self.dir)
+            .arg("--socket")
+            .arg(self.socket());
+        cmd
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -278,13 +397,8 @@ impl Lab {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.router()])
-            .arg(bin())
-            .arg("--config-dir")
-            .arg(&self.dir)
-            .arg("--socket")
-            .arg(self.socket())
+        let child = self
+            .daemon_command()
             .env("SIPALG_LOG_SOCKET", log_socket)
             .stdout(Stdio::null())
             .stderr(log)
@@ -337,9 +451,21 @@ impl Lab {
         None
     }
 
+    /// The running daemon's process, which the lab then no longer stops.
+    pub fn take_daemon(&mut self) -> Option<Child> {
+        self.daemon.take()
+    }
+
+    /// Makes `child` (started with [`Lab::daemon_command`]) the lab's daemon.
+    pub fn adopt_daemon(&mut self, child: Child) {
+        self.kill_daemon();
+        self.daemon = Some(child);
+    }
+
     pub fn kill_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {
-            // `ip netns exec` execs the daemon, so the child pid is the daemon's.
+            // `ip netns exec` execs setpriv, which execs the daemon: the child pid is
+            // the daemon's.
             let _ = c.kill();
             let _ = c.wait();
         }

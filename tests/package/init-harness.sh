@@ -17,7 +17,16 @@
 #   SIM_INVALID   options the validate_data stand-in reports invalid
 #   SIM_VALIDATE_DATA  a real validate_data to use instead of
 #                 tests/package/validate_data.sh (it must read $UCI_CONFDIR)
+#   SIM_DAEMON_PID  a process standing for the running daemon: on `ubus call
+#                 service delete` the harness does what procd does then
+#                 (service/instance.c instance_stop(); with a jail, ujail's
+#                 jail/jail.c jail_handle_signal() the same): SIGTERM, return
+#                 at once, SIGKILL after SIM_TERM_TIMEOUT (default 5) seconds
+#                 if it still runs. It logs "procd: SIGTERM <pid>", "procd:
+#                 SIGKILL <pid>" and "procd: <pid> exited".
 #
+# chown and chgrp (the daemon's user does not exist here) only log what they
+# would do; chmod and mkdir run on the simulated root and log too.
 # The pieces below are re-implementations (not copies) of OpenWrt's, written
 # from these sources, keeping what matters for the init script:
 #   openwrt/openwrt package/base-files/files/etc/rc.common  (actions, procd glue)
@@ -60,9 +69,54 @@ logger() {
 	fi
 }
 
+chown() {
+	sim_log "chown $*"
+}
+chgrp() {
+	sim_log "chgrp $*"
+}
+chmod() {
+	sim_log "chmod $*"
+	command chmod "$@"
+}
+mkdir() {
+	sim_log "mkdir $*"
+	command mkdir "$@"
+}
+
+# Whether process $1 still runs (a zombie has exited: its files, locks
+# included, are closed).
+sim_alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	_state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null)
+	case $_state in
+	Z* | X* | '') return 1 ;;
+	esac
+}
+
+# procd stopping the instance (see SIM_DAEMON_PID): the watcher runs on after
+# the ubus call has returned, as procd's timer does.
+sim_procd_stop() {
+	_pid=$SIM_DAEMON_PID
+	kill -TERM "$_pid" 2>/dev/null && sim_log "procd: SIGTERM $_pid"
+	(
+		_ticks=0
+		while sim_alive "$_pid"; do
+			if [ "$_ticks" -ge "$((${SIM_TERM_TIMEOUT:-5} * 10))" ]; then
+				kill -KILL "$_pid" 2>/dev/null && sim_log "procd: SIGKILL $_pid"
+				_ticks=0
+			fi
+			sleep 0.1
+			_ticks=$((_ticks + 1))
+		done
+		sim_log "procd: $_pid exited"
+	) &
+}
+
 # ubus call service <method> <json>
 ubus() {
 	sim_log "ubus $*"
+	[ "$3" = delete ] && [ -n "$SIM_DAEMON_PID" ] && sim_procd_stop
 	if [ "$3" = list ]; then
 		if [ "${SIM_RUNNING:-0}" = 1 ]; then
 			echo '{"sipalg":{"instances":{"instance1":{"running":true}}}}'
@@ -255,6 +309,41 @@ procd_set_param() {
 	esac
 }
 
+# procd.sh _procd_add_jail: a "jail" object, each known flag a boolean, and an
+# empty "mount" object procd_add_jail_mount fills.
+procd_add_jail() {
+	json_add_object jail
+	json_add_string name "$1"
+	shift
+	for _a in "$@"; do
+		case $_a in
+		log | ubus | udebug | procfs | sysfs | ronly | requirejail | netns | userns | cgroupsns)
+			json_add_boolean "$_a" 1
+			;;
+		esac
+	done
+	json_add_object mount
+	json_close_object
+	json_close_object
+}
+
+_procd_jail_mount() {
+	_flag=$1
+	shift
+	_json_no_warning=1
+	json_select jail || return
+	json_select mount || {
+		json_select ..
+		return
+	}
+	for _a in "$@"; do json_add_string "$_a" "$_flag"; done
+	json_select ..
+	json_select ..
+	_json_no_warning=''
+}
+procd_add_jail_mount() { _procd_jail_mount 0 "$@"; }
+procd_add_jail_mount_rw() { _procd_jail_mount 1 "$@"; }
+
 procd_close_instance() {
 	_json_no_warning=1
 	if json_select respawn; then
@@ -405,6 +494,8 @@ service_running() { procd_running "${1:-$(basename "$initscript")}" "${2:-*}"; }
 PROG="$SIM_ROOT/usr/sbin/sipalgd"
 # shellcheck disable=SC2034 # read by the init script
 CONFIG_DIR="$SIM_ROOT/etc/config"
+# shellcheck disable=SC2034 # read by the init script
+RUN_DIR="$SIM_ROOT/var/run/sipalg"
 
 [ -n "$USE_PROCD" ] || {
 	echo "init-harness: $initscript does not set USE_PROCD" >&2
