@@ -28,6 +28,7 @@ pub use edit::{Edit, Edits, Field};
 pub use facts::{Contact, Facts, MediaKind, Sdp, Skip, Stream, StreamDirection};
 pub use restore::{AssumeRewritten, Memory, Recall, Recalled, Restoration, Rewrites, Written};
 
+use crate::wire::method::Method;
 use crate::wire::sip::{FrameError, Framer, Message};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -372,9 +373,8 @@ fn tell(
             *slot = Some(&message[e.range()]);
         }
     }
-    let registration = facts
-        .method
-        .is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"))
+    let registration = Method::Register
+        .is(facts.method)
         .then(|| {
             facts
                 .contacts()

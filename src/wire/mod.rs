@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod ipv4;
+pub mod method;
 pub mod sdp;
 pub mod search;
 pub mod sip;
