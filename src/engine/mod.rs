@@ -19,8 +19,6 @@
 pub mod edit;
 pub mod facts;
 mod headers;
-#[doc(hidden)]
-pub mod invariants;
 pub mod restore;
 mod sdp;
 
