@@ -14,6 +14,8 @@
 //!   the control socket and status, WAN detection, signals.
 //! - [`netlink`]: nfnetlink encoders/decoders (NFQUEUE, nftables set elements, ctnetlink).
 //! - [`config`]: UCI configuration loading and validation.
+//! - [`relay`]: the transparent TCP relay for SIP over TCP.
+//! - [`sys`]: the raw socket-call helpers the edges share.
 //! - [`logging`]: syslog that survives log daemon restarts.
 //! - [`cli`]: the `sipalgd` subcommands.
 
@@ -26,6 +28,7 @@ pub mod logging;
 pub mod netlink;
 pub mod relay;
 pub mod state;
+pub mod sys;
 pub mod wire;
 
 #[cfg(test)]

@@ -7,11 +7,11 @@
 //! with nothing known of the outbound side, nothing changes at all (fail-open: only
 //! what the ALG rewrote is restored); and a request's answer echoing its top Via,
 //! Contact and Record-Route as they left comes back with them exactly as the phone
-//! wrote them, as does a request aimed at its Contact (`engine::invariants::round_trip`).
+//! wrote them, as does a request aimed at its Contact (`common/invariants.rs`,
+//! `round_trip`).
 //!
 //! The corpus lives in `../shared/corpus` beside the repository (or `$SIPALG_CORPUS`).
 
-use sipalg::engine::invariants::round_trip;
 use sipalg::engine::{plan, plan_with, Direction, KeepPorts, MediaRequest, Nat};
 use sipalg::state::restore::Restore;
 use sipalg::wire::sip::{Message, Name};
@@ -20,7 +20,10 @@ use sipalg::wire::via::Via;
 use std::net::{Ipv4Addr, SocketAddrV4};
 #[path = "common/corpus.rs"]
 mod common;
+#[path = "common/invariants.rs"]
+mod invariants;
 use common::{first_connection_address, load_corpus, Item};
+use invariants::round_trip;
 
 /// The sender's address as the message states it (top Via, else first Contact, else
 /// the first SDP c=), so that the outbound rewrite has something to do.

@@ -1,6 +1,8 @@
-//! `wire::search` (ours: SSE2/NEON, SWAR elsewhere) against the `memchr` crate, on the
-//! line lengths SIP and SDP have. The daemon keeps its own only while it measures at
-//! least as fast here (docs/performance.md).
+//! `wire::search` (the `memchr` crate's SSE2 searcher on x86-64, `memchr::memchr`
+//! elsewhere) against `memchr::memchr` (run-time AVX2/SSE2 choice) and the portable
+//! word-at-a-time searcher that MIPS routers get, on the line lengths SIP and SDP have.
+//! Until issue #21, `wire::search` was the project's own SSE2/NEON/SWAR code; the
+//! figures that replaced it are in `src/wire/search.rs` and docs/dependencies.md.
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use sipalg::wire::text::find_lf;
 use sipalg_bench::INVITE;
@@ -23,6 +25,18 @@ fn search(c: &mut Criterion) {
     });
     g.bench_function("memchr", |b| {
         b.iter(|| lines(&|s| memchr::memchr(b'\n', black_box(s))))
+    });
+    // memchr's SSE2 searcher called directly: no run-time dispatch to AVX2 through a
+    // function pointer, so it can be inlined into the line reader.
+    #[cfg(target_arch = "x86_64")]
+    g.bench_function("memchr sse2 One", |b| {
+        let one = memchr::arch::x86_64::sse2::memchr::One::new(b'\n').unwrap();
+        b.iter(|| lines(&|s| one.find(black_box(s))))
+    });
+    // memchr's portable word-at-a-time searcher: what `memchr::memchr` is on MIPS.
+    g.bench_function("memchr all One (SWAR)", |b| {
+        let one = memchr::arch::all::memchr::One::new(b'\n');
+        b.iter(|| lines(&|s| one.find(black_box(s))))
     });
     g.finish();
 }

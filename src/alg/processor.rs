@@ -17,6 +17,7 @@ use crate::state::ports::PortPool;
 use crate::state::registrations::Registrations;
 use crate::state::restore::Restore;
 use crate::wire::ipv4::UdpPacket;
+use crate::wire::method::Method;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -501,16 +502,15 @@ impl Processor {
         now: u64,
     ) {
         let from_phone = direction == Direction::Outbound;
-        let is_register = |m: Option<&[u8]>| m.is_some_and(|m| m.eq_ignore_ascii_case(b"REGISTER"));
         let policy = self.policy();
         let actions = if from_phone {
             &mut self.trailing
         } else {
             &mut self.before
         };
-        if from_phone && is_register(facts.method) {
+        if from_phone && Method::Register.is(facts.method) {
             self.registrations.on_request(facts, phone);
-        } else if !from_phone && facts.status.is_some() && is_register(facts.cseq_method) {
+        } else if !from_phone && facts.status.is_some() && Method::Register.is(facts.cseq_method) {
             let mut registered = self
                 .registrations
                 .on_response(facts, phone, public, peer, now);

@@ -18,6 +18,7 @@
 pub mod conn;
 
 use crate::engine::Direction;
+use crate::sys::{cvt, setsockopt};
 use conn::{Framing, Limits, Step};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -151,31 +152,13 @@ struct Ctx {
     keepalive_idle: u32,
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 fn setsockopt_int(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
     v: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: an int option value of the stated size.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
+    setsockopt(fd, level, name, &v)
 }
 
 fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {

@@ -34,6 +34,7 @@
 
 use crate::engine::restore::{Answer, Memory, Recall, Recalled, Rewrites, Sent, Written};
 use crate::engine::Nat;
+use crate::wire::method::Method;
 use crate::wire::text::Inline;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -285,10 +286,6 @@ pub struct At<'a> {
     now: u64,
 }
 
-fn is_invite(method: &[u8]) -> bool {
-    method == b"INVITE"
-}
-
 /// A copy of what the phone wrote, if any and if it fits (else not known: the
 /// restoration then writes the private address, with a port iff the token had one).
 fn copy(bytes: Option<&[u8]>) -> Inline {
@@ -323,8 +320,13 @@ impl Memory for At<'_> {
                 let key = self.table.key(nat.private, branch, method, sent_by);
                 let rewrote = Rewrites(sent.rewrote.0 & Rewrites::ALL.0);
                 let via = copy(sent.phone_wrote.via);
-                self.table
-                    .record_transaction(key, rewrote, is_invite(method), via, now);
+                self.table.record_transaction(
+                    key,
+                    rewrote,
+                    Method::Invite.is(Some(method)),
+                    via,
+                    now,
+                );
             }
         }
         let flags = Rewrites(sent.rewrote.0 & (Rewrites::CONTACT.0 | Rewrites::RECORD_ROUTE.0));

@@ -1,16 +1,35 @@
 //! Finding one byte (a line feed, a colon) in a buffer: the operation every SIP and
-//! SDP line costs. Sixteen bytes per step with the vector unit every x86-64 and
-//! AArch64 CPU has (SSE2, NEON); eight bytes per step in a general-purpose register
-//! (SWAR) on the others (MIPS, 32-bit ARM). All three give the same answers; the tests
-//! below check each against a plain byte loop.
+//! SDP line costs. The `memchr` crate does it: SSE2 on x86-64, NEON on AArch64, a
+//! word-at-a-time (SWAR) loop on the others (MIPS, 32-bit ARM).
+//!
+//! This module had its own SSE2/NEON/SWAR search (two `unsafe` blocks); it was measured
+//! against `memchr` and replaced (issue #21, 2026-12-06; docs/dependencies.md):
+//!
+//! | instructions per message (stateless INVITE / daemon's path / 200 restored) | own | `memchr` |
+//! |---|---|---|
+//! | x86-64, callgrind (`bench/examples/profile.rs`) | 12,831 / 13,682 / 12,164 | 12,955 / 13,806 / 12,247 (+1.0 %) |
+//! | AArch64, qemu-counted | 14,572 / 15,133 / 13,301 | 14,757 / 15,318 / 13,351 (+1.3 %) |
+//! | mipsel (routers), qemu-counted | 25,439 / 27,319 / 23,590 | 24,928 / 26,808 / 23,292 (−2.0 %) |
+//!
+//! Size (stripped static musl `sipalgd`, `.text`): +912 bytes on x86-64, +2,096 on mipsel.
+//! On x86-64, `memchr::memchr` itself picks AVX2 or SSE2 at run time through a function
+//! pointer, which the line reader cannot inline: 13,672 instructions (+6.6 %). Its SSE2
+//! searcher is called directly instead (SSE2 is part of the x86-64 baseline).
 
 /// Index of the first `needle` in `s`.
 #[inline]
 pub fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    if s.len() < 16 {
-        swar(s, needle)
-    } else {
-        vector::find(s, needle)
+    #[cfg(target_arch = "x86_64")]
+    {
+        // `One::new` is `None` only without SSE2, which no x86-64 CPU lacks.
+        match memchr::arch::x86_64::sse2::memchr::One::new(needle) {
+            Some(one) => one.find(s),
+            None => memchr::memchr(needle, s),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        memchr::memchr(needle, s)
     }
 }
 
@@ -18,113 +37,6 @@ pub fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
 #[inline]
 pub fn find_lf(s: &[u8]) -> Option<usize> {
     find_byte(s, b'\n')
-}
-
-/// Eight bytes at a time: after XOR with the needle repeated, a matching byte is zero;
-/// the lowest flagged byte is the first match (the word is read little-endian, and
-/// only flags above a true zero byte can be false).
-fn swar(s: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut i = 0;
-    while i + 8 <= s.len() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        let x = u64::from_le_bytes(w) ^ pattern;
-        let t = x.wrapping_sub(LO) & !x & HI;
-        if t != 0 {
-            return Some(i + (t.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    s[i..].iter().position(|&b| b == needle).map(|p| p + i)
-}
-
-// The vector searches take an `s` of at least 16 bytes; its last block is read so
-// that it ends with `s` (overlapping the block before), and the bytes already searched
-// are masked off.
-
-#[cfg(target_arch = "x86_64")]
-mod vector {
-    use core::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-
-    #[inline]
-    pub fn find(s: &[u8], needle: u8) -> Option<usize> {
-        // SAFETY: SSE2 is part of the x86-64 baseline. Every load reads 16 bytes at
-        // `at` with `at + 16 <= s.len()` (unaligned loads are allowed).
-        unsafe {
-            let n = _mm_set1_epi8(needle as i8);
-            let matches = |at: usize| {
-                let v = _mm_loadu_si128(s.as_ptr().add(at).cast::<__m128i>());
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, n)) as u32
-            };
-            let mut i = 0;
-            while i + 16 <= s.len() {
-                let m = matches(i);
-                if m != 0 {
-                    return Some(i + m.trailing_zeros() as usize);
-                }
-                i += 16;
-            }
-            if i == s.len() {
-                return None;
-            }
-            // The last, partly searched block again, without the bytes already seen.
-            let last = s.len() - 16;
-            let m = matches(last) >> (i - last);
-            (m != 0).then(|| i + m.trailing_zeros() as usize)
-        }
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod vector {
-    use core::arch::aarch64::{
-        vceqq_u8, vdupq_n_u8, vget_lane_u64, vld1q_u8, vreinterpret_u64_u8, vreinterpretq_u16_u8,
-        vshrn_n_u16,
-    };
-
-    #[inline]
-    pub fn find(s: &[u8], needle: u8) -> Option<usize> {
-        // SAFETY: NEON is part of the AArch64 baseline. Every load reads 16 bytes at
-        // `at` with `at + 16 <= s.len()`.
-        unsafe {
-            let n = vdupq_n_u8(needle);
-            // Four bits per byte: narrowing the 0x00/0xff comparison result by a
-            // shift of four keeps one nibble of each byte in a 64-bit mask.
-            let matches = |at: usize| {
-                let eq = vceqq_u8(vld1q_u8(s.as_ptr().add(at)), n);
-                let nibbles = vshrn_n_u16::<4>(vreinterpretq_u16_u8(eq));
-                vget_lane_u64::<0>(vreinterpret_u64_u8(nibbles))
-            };
-            let mut i = 0;
-            while i + 16 <= s.len() {
-                let m = matches(i);
-                if m != 0 {
-                    return Some(i + (m.trailing_zeros() / 4) as usize);
-                }
-                i += 16;
-            }
-            if i == s.len() {
-                return None;
-            }
-            let last = s.len() - 16;
-            let m = matches(last) >> (4 * (i - last));
-            (m != 0).then(|| i + (m.trailing_zeros() / 4) as usize)
-        }
-    }
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-mod vector {
-    /// No vector unit to rely on: the SWAR search does all the work.
-    #[inline]
-    pub fn find(s: &[u8], needle: u8) -> Option<usize> {
-        super::swar(s, needle)
-    }
 }
 
 #[cfg(test)]
@@ -173,13 +85,11 @@ mod tests {
                             let mut w = s.to_vec();
                             w[at] = needle;
                             assert_eq!(find_byte(&w, needle), Some(at));
-                            assert_eq!(swar(&w, needle), Some(at));
                             if at + 3 < len {
                                 w[at + 3] = needle;
                                 assert_eq!(find_byte(&w, needle), naive(&w, needle));
                             }
                         }
-                        assert_eq!(swar(s, needle), None);
                     }
                 }
             }

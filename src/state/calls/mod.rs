@@ -8,6 +8,7 @@ use super::actions::Action;
 use super::ports::PortPool;
 use super::restore::Prehashed;
 use crate::engine::{Facts, MediaKind, MediaRequest, PortMap, Role, StreamDirection};
+use crate::wire::method::Method;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault};
@@ -179,10 +180,6 @@ impl PortMap for MediaPorts<'_> {
     }
 }
 
-fn is(b: Option<&[u8]>, what: &[u8]) -> bool {
-    b.is_some_and(|m| m.eq_ignore_ascii_case(what))
-}
-
 impl Calls {
     fn hash(&self, phone: SocketAddrV4, call_id: &str) -> u64 {
         self.keys.hash_one((phone, call_id))
@@ -351,7 +348,7 @@ impl Calls {
             Err(_) => String::from_utf8_lossy(call_id),
         };
         let hash = self.hash(phone, &call_id);
-        let is_invite_request = is(facts.method, b"INVITE");
+        let is_invite_request = Method::Invite.is(facts.method);
         let slot = match self.find(hash, phone, &call_id) {
             Some(slot) => slot,
             None => {
@@ -390,10 +387,10 @@ impl Calls {
             }
         };
         // Ending the call.
-        let ends = is(facts.method, b"BYE")
-            || is(facts.method, b"CANCEL")
+        let ends = Method::Bye.is(facts.method)
+            || Method::Cancel.is(facts.method)
             || (facts.status.is_some_and(|s| s >= 300)
-                && is(facts.cseq_method, b"INVITE")
+                && Method::Invite.is(facts.cseq_method)
                 && self.slots[slot]
                     .as_ref()
                     .is_some_and(|c| c.state == CallState::Early && c.invite_cseq == facts.cseq));
@@ -413,7 +410,8 @@ impl Calls {
         if is_invite_request && facts.to_tag.is_none() {
             call.invite_cseq = facts.cseq;
         }
-        if facts.status.is_some_and(|s| (200..300).contains(&s)) && is(facts.cseq_method, b"INVITE")
+        if facts.status.is_some_and(|s| (200..300).contains(&s))
+            && Method::Invite.is(facts.cseq_method)
         {
             call.state = CallState::Confirmed;
         }

@@ -1,16 +1,21 @@
 //! The properties every rewrite must have, checked on arbitrary input by the fuzzer
-//! (`fuzz/fuzz_targets/engine.rs`) and by the replay of its findings
-//! (`tests/fuzz_regressions.rs`). Not used by the daemon.
+//! (`fuzz/fuzz_targets/engine.rs`), by the replay of its findings
+//! (`tests/fuzz_regressions.rs`) and on the shared corpus (`tests/corpus.rs`). Test
+//! code only: it lives outside `src/`, so the library (and the daemon) does not carry
+//! it, and it may use every layer's public API (the restoration memory of `state`
+//! included) without the engine depending on `state` (docs/architecture.md). Each user
+//! includes it with `#[path]`.
 //!
 //! Input layout: 13 header bytes (private IPv4, port BE, public IPv4, port BE,
 //! direction bit), then the message.
+#![allow(dead_code)]
 
-use super::{plan, plan_with, Direction, Field, KeepPorts, MediaRequest, Nat};
-use crate::state::restore::Restore;
-use crate::wire::sip::{Message, Name};
-use crate::wire::text::{parse_ipv4, parse_port};
-use crate::wire::uri;
-use crate::wire::via::Via;
+use sipalg::engine::{plan, plan_with, Direction, Field, KeepPorts, MediaRequest, Nat};
+use sipalg::state::restore::Restore;
+use sipalg::wire::sip::{Message, Name};
+use sipalg::wire::text::{parse_ipv4, parse_port};
+use sipalg::wire::uri;
+use sipalg::wire::via::Via;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// What the phone wrote and what the ALG wrote in its place.
@@ -20,7 +25,7 @@ type Tokens<'a> = (&'a [u8], &'a [u8]);
 fn names(token: &[u8], at: SocketAddrV4) -> bool {
     let (host, port) = match token.iter().position(|&b| b == b':') {
         Some(i) => (&token[..i], parse_port(&token[i + 1..])),
-        None => (token, Some(crate::wire::uri::DEFAULT_PORT)),
+        None => (token, Some(uri::DEFAULT_PORT)),
     };
     port == Some(at.port()) && parse_ipv4(host) == Some(*at.ip())
 }
