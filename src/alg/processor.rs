@@ -84,13 +84,9 @@ pub struct Counters {
     /// Messages towards the LAN that carried the public mapping where the ALG had not
     /// written it (a NAT-aware phone's) or no longer knew (fail-open): left as received.
     pub not_restored: u64,
-    /// Packets the kernel passed on without us (fail-open: our socket was full), seen
-    /// as gaps in the queue's packet ids.
-    pub fail_open: u64,
-    /// Times our queue socket overflowed (`ENOBUFS`).
-    pub queue_overruns: u64,
-    /// Packets the kernel dropped at the queue (`/proc/net/netfilter/nfnetlink_queue`;
-    /// 0 while fail-open is on). Filled in for the status report.
+    /// Packets the kernel dropped at the queue because sipalgd could not keep up (the
+    /// queue or our socket was full; `/proc/net/netfilter/nfnetlink_queue`): their
+    /// senders retransmit. Filled in for the status report.
     pub queue_dropped: u64,
 }
 

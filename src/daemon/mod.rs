@@ -448,15 +448,21 @@ pub fn run(args: &[String]) -> i32 {
     receive_loop(&mut queue, &shared)
 }
 
-/// Packets the kernel holds for a verdict before failing open (accepting unchanged).
+/// Packets the kernel holds for a verdict (in our socket or held by us) before it drops
+/// new ones: more than the socket below holds even of the smallest messages, so the
+/// socket fills first and the kernel's drops show as gaps in the packet ids.
 const QUEUE_MAX_LEN: u32 = 8192;
-/// Receive buffer asked for (the kernel doubles it for its bookkeeping): room for
-/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), dozens of
-/// bursts, yet fewer than [`QUEUE_MAX_LEN`] even for the smallest: should sipalgd ever
-/// fall that far behind, the socket fills before the queue does, and the kernel numbers
-/// the packets it then lets through, so each one is counted (`fail_open`); a full
-/// queue's would not be (lab test `a_stalled_daemon_fails_open_and_counts_...`).
+/// Receive buffer asked for (the kernel doubles it for its own bookkeeping): room for
+/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), enough to ride
+/// out a scheduling gap of a slow or busy CPU during a registration storm.
 const QUEUE_RCVBUF: usize = 2 << 20;
+/// The overload policy (issue #22): no `NFQA_CFG_F_FAIL_OPEN`. When sipalgd cannot keep
+/// up, what does not fit is DROPPED by the kernel, never passed unrewritten: a REGISTER
+/// that left with the phone's private Contact would bind an unreachable address at the
+/// registrar until the next refresh, whereas a dropped one is retransmitted by the
+/// phone (RFC 3261 timers A/E) and rewritten then. With no daemon at all, the rules'
+/// `bypass` lets SIP through unmodified (the kernel finds no listener: -ESRCH).
+const QUEUE_FLAGS: u32 = 0;
 /// Datagrams taken in one burst (their verdicts go out together).
 const BURST: usize = 64;
 /// Burst buffer: what one burst may hold (at least one largest message more).
@@ -469,13 +475,13 @@ fn open_queue() -> std::io::Result<Queue> {
         &nfqueue::Config {
             queue: ruleset::QUEUE_NUM,
             max_len: QUEUE_MAX_LEN,
-            flags: nfqueue::NFQA_CFG_F_FAIL_OPEN,
+            flags: QUEUE_FLAGS,
         },
         QUEUE_RCVBUF,
         BURST_BYTES,
     )?;
     if granted < QUEUE_RCVBUF {
-        log::warn!("the queue's receive buffer is {granted} bytes, not {QUEUE_RCVBUF}: under load SIP may pass un-rewritten (fail-open); see `sipalgd status`");
+        log::warn!("the queue's receive buffer is {granted} bytes, not {QUEUE_RCVBUF}: under load the kernel drops more SIP (senders retransmit); see `sipalgd status`");
     }
     Ok(q)
 }
@@ -511,8 +517,6 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             let mut guard = Some(lock());
             if let Some(g) = guard.as_mut() {
                 g.processor.counters.verdict_errors += events.verdict_errors;
-                g.processor.counters.fail_open += events.missed;
-                g.processor.counters.queue_overruns += events.overruns;
                 // The last burst's verdicts are sent: their packet buffers serve this one.
                 for (_, v) in verdicts.drain(..) {
                     if let Verdict::Replace(b) = v {

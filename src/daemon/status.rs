@@ -136,9 +136,9 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"fail_open\":{},\"queue_overruns\":{},\"queue_dropped\":{}}}",
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"queue_dropped\":{}}}",
             c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
-            c.not_restored, c.fail_open, c.queue_overruns, c.queue_dropped
+            c.not_restored, c.queue_dropped
         );
         key(&mut o, &mut f, "tcp_relay");
         match &self.tcp_relay {
@@ -265,8 +265,8 @@ impl Status {
         );
         let _ = writeln!(
             s,
-            "queue:          {} passed without sipalgd (fail-open), {} overruns, {} dropped",
-            c.fail_open, c.queue_overruns, c.queue_dropped
+            "overload:       {} dropped by the kernel's queue (senders retransmit; nothing passes unrewritten)",
+            c.queue_dropped
         );
         if c.not_restored > 0 {
             let _ = writeln!(

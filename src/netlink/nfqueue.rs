@@ -39,7 +39,9 @@ const NFQA_CFG_FLAGS: u16 = 5;
 const NFQNL_CFG_CMD_BIND: u8 = 1;
 const NFQNL_COPY_PACKET: u8 = 2;
 
-/// Accept the packet when the queue is full or the socket cannot take it.
+/// Accept the packet (unmodified) when the queue is full or the socket cannot take it;
+/// without it, the kernel drops such a packet (counted in
+/// `/proc/net/netfilter/nfnetlink_queue`). sipalgd does not set it: see [`Config`].
 pub const NFQA_CFG_F_FAIL_OPEN: u32 = 1;
 /// Hand over GSO packets whole (we do not want them: checksums would be partial).
 pub const NFQA_CFG_F_GSO: u32 = 4;
@@ -110,7 +112,8 @@ pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     pub queue: u16,
-    /// Packets the kernel keeps waiting for a verdict before failing open.
+    /// Packets the kernel keeps waiting for a verdict (in our socket or held by us);
+    /// beyond it, a new packet is dropped (or, with `NFQA_CFG_F_FAIL_OPEN`, accepted).
     pub max_len: u32,
     /// `NFQA_CFG_F_*` flags to set (all others of `NFQA_CFG_F_FAIL_OPEN | GSO` cleared).
     pub flags: u32,
@@ -158,10 +161,11 @@ fn config_messages(c: &Config, seq: u32) -> Vec<Vec<u8>> {
 pub struct Events {
     /// Error replies to earlier verdicts.
     pub verdict_errors: u64,
-    /// Packets the kernel numbered but could not hand to us (the socket was full): with
-    /// fail-open they went on unchanged. Seen as gaps in the packet ids.
+    /// Packets the kernel numbered but could not hand to us (the socket was full):
+    /// dropped (without `NFQA_CFG_F_FAIL_OPEN`). Seen as gaps in the packet ids.
     pub missed: u64,
-    /// `ENOBUFS` from recv: the socket overflowed at least once.
+    /// `ENOBUFS` from recv: the socket overflowed at least once (never reported once
+    /// [`NetlinkSocket::set_no_enobufs`] is on).
     pub overruns: u64,
     /// Messages that were neither packets nor errors.
     pub other: u64,
@@ -182,11 +186,13 @@ pub struct Queue {
 
 impl Queue {
     /// Binds queue `c.queue` (copy whole packets) with the given length and flags, and
-    /// asks for a receive buffer of `rcvbuf` bytes. Returns the queue and the buffer
-    /// size the kernel granted.
+    /// asks for a receive buffer of `rcvbuf` bytes; a packet that finds it full is
+    /// refused alone (`NETLINK_NO_ENOBUFS`), not everything until it is empty. Returns
+    /// the queue and the buffer size the kernel granted.
     pub fn open(c: &Config, rcvbuf: usize, burst_bytes: usize) -> io::Result<(Queue, usize)> {
         let mut sock = NetlinkSocket::open(NETLINK_NETFILTER)?;
         let granted = sock.set_recv_buffer(rcvbuf)?;
+        sock.set_no_enobufs()?;
         let seq = sock.next_seqs(3);
         for (i, m) in config_messages(c, seq).iter().enumerate() {
             sock.request(m, seq + i as u32, |_| {})?;
@@ -297,9 +303,9 @@ impl Queue {
 pub struct QueueStats {
     /// Packets waiting for a verdict now.
     pub waiting: u64,
-    /// Dropped because the queue was full (without fail-open).
+    /// Dropped because the queue was full (`queue_dropped`; without fail-open).
     pub dropped: u64,
-    /// Dropped because our socket was full (without fail-open).
+    /// Dropped because our socket was full (`queue_user_dropped`; without fail-open).
     pub user_dropped: u64,
     /// The last packet id the kernel assigned.
     pub id_sequence: u64,
