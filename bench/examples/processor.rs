@@ -155,6 +155,7 @@ fn main() {
                 match v {
                     Verdict::Replace(b) => b.hash(&mut hasher),
                     Verdict::Accept => "accept".hash(&mut hasher),
+                    Verdict::Drop => "drop".hash(&mut hasher),
                 }
             }
         }

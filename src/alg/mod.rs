@@ -11,6 +11,7 @@
 //! [`Action`]: crate::state::actions::Action
 
 mod media;
+pub mod overload;
 mod processor;
 mod stream;
 

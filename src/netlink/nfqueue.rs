@@ -46,6 +46,8 @@ pub const NFQA_CFG_F_FAIL_OPEN: u32 = 1;
 /// Hand over GSO packets whole (we do not want them: checksums would be partial).
 pub const NFQA_CFG_F_GSO: u32 = 4;
 
+/// `NF_DROP`
+pub const NF_DROP: u32 = 0;
 /// `NF_ACCEPT`
 pub const NF_ACCEPT: u32 = 1;
 
@@ -91,6 +93,15 @@ pub const MAX_REPLACEMENT: usize = u16::MAX as usize - 4;
 /// Appends one verdict message: accept packet `id`, with `replacement` if given and
 /// not over [`MAX_REPLACEMENT`] (a longer one is dropped: the packet passes unchanged).
 pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<&[u8]>) {
+    put(b, queue, id, NF_ACCEPT, replacement)
+}
+
+/// Appends one verdict message: drop packet `id` (its sender retransmits it).
+pub fn put_drop(b: &mut MsgBuilder, queue: u16, id: u32) {
+    put(b, queue, id, NF_DROP, None)
+}
+
+fn put(b: &mut MsgBuilder, queue: u16, id: u32, verdict: u32, replacement: Option<&[u8]>) {
     let o = b.begin(
         nfnl_type(NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT),
         NLM_F_REQUEST,
@@ -99,7 +110,7 @@ pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<
         queue,
     );
     let mut hdr = [0u8; 8];
-    hdr[..4].copy_from_slice(&NF_ACCEPT.to_be_bytes());
+    hdr[..4].copy_from_slice(&verdict.to_be_bytes());
     hdr[4..].copy_from_slice(&id.to_be_bytes());
     b.attrs().put(NFQA_VERDICT_HDR, &hdr);
     if let Some(p) = replacement.filter(|p| p.len() <= MAX_REPLACEMENT) {
@@ -271,17 +282,22 @@ impl Queue {
         (packets, events)
     }
 
-    /// Sends verdicts (accept, optionally with a replacement packet) in order, several
-    /// per datagram (at most `max_bytes` each).
+    /// Sends verdicts: drops for `drops`, then accepts (optionally with a replacement
+    /// packet) in order, several per datagram (at most `max_bytes` each).
     pub fn send_verdicts<'p>(
         &mut self,
+        drops: &[u32],
         verdicts: impl IntoIterator<Item = (u32, Option<&'p [u8]>)>,
         max_bytes: usize,
     ) -> io::Result<()> {
         self.out.buf.clear();
         let mut result = Ok(());
-        for (id, replacement) in verdicts {
-            put_verdict(&mut self.out, self.queue, id, replacement);
+        let all = drops
+            .iter()
+            .map(|&id| (id, NF_DROP, None))
+            .chain(verdicts.into_iter().map(|(id, r)| (id, NF_ACCEPT, r)));
+        for (id, verdict, replacement) in all {
+            put(&mut self.out, self.queue, id, verdict, replacement);
             if self.out.buf.len() >= max_bytes {
                 if let Err(e) = self.sock.send(&self.out.buf) {
                     result = Err(e);
@@ -391,6 +407,20 @@ mod tests {
                 0, 0, 0x13, 0xc4, //
                 12, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 8, // id 8
                 7, 0, 10, 0, 0x45, 0, 0, 0, // NFQA_PAYLOAD (3 bytes + pad)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drop_verdict() {
+        let mut b = MsgBuilder::new();
+        put_drop(&mut b, 5060, 9);
+        assert_eq!(
+            b.buf,
+            [
+                32, 0, 0, 0, 0x01, 0x03, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, // VERDICT, REQUEST
+                0, 0, 0x13, 0xc4, // AF_UNSPEC, v0, queue 5060
+                12, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9, // NFQA_VERDICT_HDR: NF_DROP, id 9
             ]
         );
     }
