@@ -46,6 +46,8 @@ pub struct PortPool {
     pub exhausted: u64,
     /// A request was refused since the last [`PortPool::take_refusal`].
     refused: bool,
+    /// Where the next search of the spare range starts (offset in it).
+    next_spare: u32,
 }
 
 impl Default for PortPool {
@@ -58,6 +60,7 @@ impl Default for PortPool {
             spare_owned: 0,
             exhausted: 0,
             refused: false,
+            next_spare: 0,
         }
     }
 }
@@ -87,7 +90,10 @@ impl PortPool {
         } else {
             let (lo, hi) = (*self.spare.start(), *self.spare.end());
             let span = u32::from(hi - lo) + 1;
-            let start = u32::from(want) % span;
+            // From just after the last spare port handed out: ports are mostly handed
+            // out in order, so the search finds a free one at once instead of walking
+            // over every port taken so far.
+            let start = self.next_spare % span;
             let step = if pair { 2 } else { 1 };
             if self.spare_owned + step > span as usize {
                 None
@@ -103,6 +109,9 @@ impl PortPool {
             self.refused = true;
             return None;
         };
+        if self.spare.contains(&port) {
+            self.next_spare = u32::from(port - self.spare.start()) + if pair { 2 } else { 1 };
+        }
         self.own(port, private);
         if pair && port < u16::MAX {
             self.own(port + 1, rtcp);
