@@ -393,21 +393,10 @@ impl Backlog {
 mod tests {
     use super::*;
 
+    /// An IPv4/UDP packet with IP id `ip_id` (a retransmission gets a new one).
     fn udp(src: &str, dst: &str, payload: &[u8], ip_id: u16) -> Vec<u8> {
-        let (s, d): (std::net::SocketAddrV4, std::net::SocketAddrV4) =
-            (src.parse().unwrap(), dst.parse().unwrap());
-        let total = (28 + payload.len()) as u16;
-        let mut p = vec![0x45, 0];
-        p.extend_from_slice(&total.to_be_bytes());
-        p.extend_from_slice(&ip_id.to_be_bytes());
-        p.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
-        p.extend_from_slice(&s.ip().octets());
-        p.extend_from_slice(&d.ip().octets());
-        p.extend_from_slice(&s.port().to_be_bytes());
-        p.extend_from_slice(&d.port().to_be_bytes());
-        p.extend_from_slice(&(total - 20).to_be_bytes());
-        p.extend_from_slice(&[0, 0]);
-        p.extend_from_slice(payload);
+        let mut p = crate::alg::processor::tests::udp(src, dst, payload);
+        p[4..6].copy_from_slice(&ip_id.to_be_bytes());
         p
     }
 
@@ -420,6 +409,16 @@ mod tests {
 
     fn ok(n: u32) -> Vec<u8> {
         format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK{n}\r\nCSeq: {n} REGISTER\r\nContent-Length: 0\r\n\r\n").into_bytes()
+    }
+
+    /// Admits phone 192.168.1.20's REGISTER number `n` as packet `id`.
+    fn admit_register(b: &mut Backlog, shed: &mut Vec<u32>, id: u32, n: u32, ip_id: u16) {
+        b.admit(
+            id,
+            Hook::Outbound,
+            &udp(PHONE, SERVER, &register(n), ip_id),
+            shed,
+        );
     }
 
     fn ids(held: &[Held]) -> Vec<u32> {
@@ -452,25 +451,10 @@ mod tests {
     fn a_retransmission_waiting_behind_its_original_replaces_it() {
         let mut b = Backlog::new(Limits::default());
         let mut shed = Vec::new();
-        b.admit(
-            1,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(1), 100),
-            &mut shed,
-        );
-        b.admit(
-            2,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(2), 101),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 1, 1, 100);
+        admit_register(&mut b, &mut shed, 2, 2, 101);
         // The phone retransmits REGISTER 1: a new IP id, the same SIP.
-        b.admit(
-            3,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(1), 102),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 3, 1, 102);
         assert_eq!(shed, vec![1]);
         assert_eq!(
             b.shed,
@@ -499,12 +483,7 @@ mod tests {
         assert_eq!(ids(&out), vec![2, 3, 4, 5], "arrival order kept");
         assert!(b.is_empty() && b.index.is_empty());
         // Once decided, a later copy is a new message again (decided, not shed).
-        b.admit(
-            6,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(1), 103),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 6, 1, 103);
         assert_eq!(shed, vec![1]);
     }
 
@@ -552,31 +531,16 @@ mod tests {
         });
         let mut shed = Vec::new();
         b.admit(1, Hook::Inbound, &udp(SERVER, PHONE, &ok(1), 1), &mut shed);
-        b.admit(
-            2,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(2), 1),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 2, 2, 1);
         b.admit(
             3,
             Hook::Outbound,
             &udp(PHONE, SERVER, b"\x00junk", 1),
             &mut shed,
         );
-        b.admit(
-            4,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(4), 1),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 4, 4, 1);
         assert!(shed.is_empty());
-        b.admit(
-            5,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(5), 1),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 5, 5, 1);
         assert_eq!(shed, vec![3], "the garbage");
         b.admit(6, Hook::Inbound, &udp(SERVER, PHONE, &ok(6), 1), &mut shed);
         assert_eq!(shed, vec![3, 2], "then the oldest new request");
@@ -607,12 +571,7 @@ mod tests {
         });
         assert!(b.has_room(3, 1000) && !b.has_room(4, 100) && !b.has_room(1, 3001));
         let mut shed = Vec::new();
-        b.admit(
-            1,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(1), 1),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 1, 1, 1);
         assert!(b.has_room(2, 1000) && !b.has_room(3, 100));
     }
 
@@ -640,18 +599,8 @@ mod tests {
         let mut shed = Vec::new();
         let r = udp(PHONE, SERVER, &register(1), 1);
         b.admit(1, Hook::Outbound, &r, &mut shed);
-        b.admit(
-            2,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(2), 1),
-            &mut shed,
-        );
-        b.admit(
-            3,
-            Hook::Outbound,
-            &udp(PHONE, SERVER, &register(3), 1),
-            &mut shed,
-        );
+        admit_register(&mut b, &mut shed, 2, 2, 1);
+        admit_register(&mut b, &mut shed, 3, 3, 1);
         assert_eq!(shed, vec![1], "overflow");
         b.admit(4, Hook::Outbound, &r, &mut shed);
         assert_eq!(shed, vec![1, 2], "1 is gone already: 4 is new, 2 overflows");

@@ -594,7 +594,7 @@ impl Processor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::wire::ipv4::checksums_ok;
 
@@ -671,7 +671,7 @@ mod tests {
     }
 
     /// An IPv4/UDP packet `src -> dst` carrying `payload`, lengths and checksums right.
-    fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
         let (s, d): (SocketAddrV4, SocketAddrV4) = (src.parse().unwrap(), dst.parse().unwrap());
         let total = (28 + payload.len()) as u16;
         let mut p = vec![0x45, 0];
