@@ -335,13 +335,6 @@ fn a_stalled_daemon_never_lets_an_unrewritten_register_through_and_retransmissio
         counter(&st, "queue_dropped") > 0,
         "the kernel dropped what did not fit (the stall overflowed the queue): {st}"
     );
-    // What the queue held after the stall was mostly copies of the same REGISTERs:
-    // sipalgd decided each once, as its newest copy, and dropped the older ones.
-    assert!(counter(&st, "shed_duplicates") > 0, "{st}");
-    assert_eq!(
-        counter(&st, "shed"),
-        counter(&st, "shed_duplicates") + counter(&st, "shed_overflow")
-    );
 }
 
 #[test]

@@ -11,7 +11,6 @@
 //! [`Action`]: crate::state::actions::Action
 
 mod media;
-pub mod overload;
 mod processor;
 mod stream;
 

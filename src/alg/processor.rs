@@ -88,11 +88,6 @@ pub struct Counters {
     /// queue or our socket was full; `/proc/net/netfilter/nfnetlink_queue`): their
     /// senders retransmit. Filled in for the status report.
     pub queue_dropped: u64,
-    /// Packets sipalgd dropped under overload because a newer copy (a retransmission)
-    /// was waiting behind them ([`crate::alg::overload`]).
-    pub shed_duplicates: u64,
-    /// Packets sipalgd dropped under overload because its backlog was full.
-    pub shed_overflow: u64,
 }
 
 #[derive(Debug)]

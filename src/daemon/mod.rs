@@ -19,7 +19,6 @@ pub mod status;
 pub mod tcp;
 pub mod wan;
 
-use crate::alg::overload::{self, Backlog};
 use crate::alg::{Hook, Processor, Resume, Step, Verdict};
 use crate::config::{self, Config};
 use crate::netlink::nfqueue::{self, Queue};
@@ -515,11 +514,9 @@ pub fn run(args: &[String]) -> i32 {
 /// socket fills first and the kernel's drops show as gaps in the packet ids.
 const QUEUE_MAX_LEN: u32 = 8192;
 /// Receive buffer asked for (the kernel doubles it for its own bookkeeping): room for
-/// a thousand or more queued SIP messages (~0.8-2.5 KB of kernel memory each) beside
-/// the daemon's own backlog (2,048), enough to ride out a scheduling gap of a slow or
-/// busy CPU during a registration storm, small enough that what waits in it is not
-/// much older than the phones' first retransmission.
-const QUEUE_RCVBUF: usize = 1 << 20;
+/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), enough to ride
+/// out a scheduling gap of a slow or busy CPU during a registration storm.
+const QUEUE_RCVBUF: usize = 2 << 20;
 /// The overload policy (issue #22): no `NFQA_CFG_F_FAIL_OPEN`. When sipalgd cannot keep
 /// up, what does not fit is DROPPED by the kernel, never passed unrewritten: a REGISTER
 /// that left with the phone's private Contact would bind an unreachable address at the
@@ -529,13 +526,6 @@ const QUEUE_RCVBUF: usize = 1 << 20;
 const QUEUE_FLAGS: u32 = 0;
 /// Datagrams taken in one burst (their verdicts go out together).
 const BURST: usize = 64;
-/// Datagrams read from the queue between two bursts at most: reading is cheap next to
-/// deciding, so what waits is mostly in the backlog, where the core orders it
-/// (responses first) and drops the originals of retransmissions.
-const DRAIN: usize = 4 * BURST;
-/// The size a read of [`BURST`] datagrams is assumed to need per datagram in the
-/// backlog (a SIP datagram is usually below the MTU).
-const READ_SIZE: usize = 1500;
 /// Burst buffer: what one burst may hold (at least one largest message more).
 const BURST_BYTES: usize = 256 << 10;
 /// Verdicts are sent in datagrams of about this size.
@@ -557,73 +547,41 @@ fn open_queue() -> std::io::Result<Queue> {
     Ok(q)
 }
 
-/// The packet path: read what the queue holds into the [`Backlog`] (which drops an
-/// older copy of a retransmitted message, or what no longer fits: the core's overload
-/// policy), take a burst from it (responses and in-dialog requests first), decide every
-/// packet of the burst under the lock, then (lock released) commit in ONE nft batch what
-/// must precede these verdicts plus what trailed the previous ones, then send the drops
-/// and all verdicts. What may trail waits for the next burst, or is committed as soon
-/// as the queue is quiet.
+/// The packet path: receive a burst, decide every packet under the lock, then (lock
+/// released) commit in ONE nft batch what must precede these verdicts plus what
+/// trailed the previous ones, then send the drops (what cannot leave rewritten) and all
+/// verdicts in arrival order. What may trail waits for the next burst, or is committed
+/// as soon as the queue is quiet. Under overload the queue's socket fills and the kernel
+/// drops what does not fit (`QUEUE_FLAGS`).
 fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
     // Our own netlink sockets for the datapath writes, used without the lock.
     let mut datapath = kernel::NetlinkKernel::default();
     let mut trailing: Vec<Action> = Vec::new();
     let mut due: Vec<Action> = Vec::new();
     let mut verdicts: Vec<(u32, Verdict)> = Vec::with_capacity(BURST);
-    let mut backlog = Backlog::new(overload::Limits::default());
-    let mut burst: Vec<overload::Held> = Vec::with_capacity(BURST);
-    // Packets to drop: what the backlog shed, and what cannot leave rewritten.
+    // Packets that cannot leave rewritten (no public port free): dropped.
     let mut drops: Vec<u32> = Vec::new();
-    let mut verdict_errors = 0;
     let mut wan_ip = None;
     loop {
-        // Read what waits (blocking for the first datagram only when idle), at most
-        // DRAIN datagrams between two bursts, and only while the backlog has room.
-        let mut read = 0;
-        while backlog.has_room(BURST, READ_SIZE) {
-            let block = read == 0 && backlog.is_empty() && trailing.is_empty();
-            let got = match queue.recv_burst(block, BURST) {
-                Ok(n) => n,
-                Err(e) => {
-                    log::debug!("nfqueue: {e}");
-                    0
-                }
-            };
-            if got == 0 {
-                break;
+        let got = match queue.recv_burst(trailing.is_empty(), BURST) {
+            Ok(n) => n,
+            Err(e) => {
+                log::debug!("nfqueue: {e}");
+                0
             }
-            let (packets, events) = queue.packets();
-            verdict_errors += events.verdict_errors;
-            for p in &packets {
-                let hook = if p.hook == NF_INET_PRE_ROUTING {
-                    Hook::Inbound
-                } else {
-                    Hook::Outbound
-                };
-                backlog.admit(p.id, hook, p.payload, &mut drops);
-            }
-            read += got;
-            if got < BURST || read >= DRAIN {
-                break;
-            }
-        }
-        if backlog.is_empty() {
+        };
+        if got == 0 {
             // The queue is quiet: what trailed the last verdicts goes now.
-            send_verdicts(queue, &drops, &[], shared);
-            drops.clear();
             commit(&mut datapath, &trailing, wan_ip, shared);
             trailing.clear();
             continue;
         }
-        backlog.take(BURST, &mut burst);
         {
+            let (packets, events) = queue.packets();
             let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
             let mut guard = Some(lock());
             if let Some(g) = guard.as_mut() {
-                let c = &mut g.processor.counters;
-                c.verdict_errors += std::mem::take(&mut verdict_errors);
-                c.shed_duplicates = backlog.shed.duplicates;
-                c.shed_overflow = backlog.shed.overflow;
+                g.processor.counters.verdict_errors += events.verdict_errors;
                 // The last burst's verdicts are sent: their packet buffers serve this one.
                 for (_, v) in verdicts.drain(..) {
                     if let Verdict::Replace(b) = v {
@@ -631,12 +589,17 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
                     }
                 }
             }
-            for p in &burst {
+            for p in &packets {
+                let hook = if p.hook == NF_INET_PRE_ROUTING {
+                    Hook::Inbound
+                } else {
+                    Hook::Outbound
+                };
                 let mut resume = None;
                 loop {
                     let g = guard.get_or_insert_with(lock);
                     let now = g.now();
-                    match g.processor.handle(p.hook, &p.packet, now, resume.as_ref()) {
+                    match g.processor.handle(hook, p.payload, now, resume.as_ref()) {
                         Step::Verdict(Verdict::Drop) => {
                             drops.push(p.id);
                             break;
@@ -664,9 +627,6 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
         commit(&mut datapath, &due, wan_ip, shared);
         send_verdicts(queue, &drops, &verdicts, shared);
         drops.clear();
-        for h in burst.drain(..) {
-            backlog.recycle(h.packet);
-        }
     }
 }
 

@@ -152,10 +152,9 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"shed\":{},\"shed_duplicates\":{},\"shed_overflow\":{},\"queue_dropped\":{}}}",
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"queue_dropped\":{}}}",
             c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
-            c.not_restored, c.shed_duplicates + c.shed_overflow, c.shed_duplicates, c.shed_overflow,
-            c.queue_dropped
+            c.not_restored, c.queue_dropped
         );
         key(&mut o, &mut f, "tcp_relay");
         match &self.tcp_relay {
@@ -295,8 +294,8 @@ impl Status {
         );
         let _ = writeln!(
             s,
-            "overload:       {} shed by sipalgd ({} retransmitted meanwhile, {} over its backlog), {} dropped by the kernel's queue (senders retransmit; nothing passes unrewritten)",
-            c.shed_duplicates + c.shed_overflow, c.shed_duplicates, c.shed_overflow, c.queue_dropped
+            "overload:       {} dropped by the kernel's queue (senders retransmit; nothing passes unrewritten)",
+            c.queue_dropped
         );
         let _ = writeln!(
             s,
@@ -456,7 +455,7 @@ mod tests {
             r#""counters":{"seen":0,"rewritten":0,"unchanged":0,"unparsable":0"#,
             r#""warnings":["a \"quoted\" warning"]"#,
             r#""limits":{"calls":{"now":1,"max":4096,"evicted":0},"registrations":{"now":1,"max":16384,"refused":2}}"#,
-            r#""shed":0,"shed_duplicates":0,"shed_overflow":0,"queue_dropped":0}"#,
+            r#""not_restored":0,"queue_dropped":0}"#,
             r#""registrations":[{"aor":"sip:100@x","private":"192.168.1.20:5060","public":"198.51.100.1:5060","registrar":"198.51.100.10:5060","expires_in":60}]"#,
             r#""calls":[{"call_id":"c1","state":"confirmed","direction":"outbound","age":3,"phone":"192.168.1.20:5060","peer":"198.51.100.10:5060","one_way":true,"streams":[{"kind":"audio","private":"192.168.1.20:4000","public":"198.51.100.1:4000","remote":null,"packets_out":10,"packets_in":0,"one_way":true}]}]"#,
         ] {

@@ -236,9 +236,11 @@ def phones_main(args):
                     p.inv_rtx += 1
                     p.inv_interval *= 2  # timer A doubles without a cap
                     at(now + p.inv_interval, "inv_rtx", p)
-        # The call burst: once every phone is registered, or 60 s into the storm.
+        # The call burst: at --invite-at s into the storm, else once every phone is
+        # registered, or 60 s into the storm.
         if invite_at is None and args.invite_fraction > 0:
-            if all(p.registered_at for p in phones) or now > start + 60:
+            if (now >= start + args.invite_at if args.invite_at is not None
+                    else all(p.registered_at for p in phones) or now > start + 60):
                 invite_at = now
                 k = max(1, int(n * args.invite_fraction))
                 callers = [phones[(j * n) // k] for j in range(k)]
@@ -292,11 +294,17 @@ def phones_main(args):
             break
         if now > limit + 60:
             break
-    registered = [p.registered_at for p in phones if p.registered_at is not None]
+    registered = sorted(p.registered_at for p in phones if p.registered_at is not None)
+
+    def pct(q):
+        return registered[min(len(registered) - 1, int(q * len(registered)))] if registered else None
+
     report = dict(stats)
     report.update({
         "phones": n,
         "registered": len(registered),
+        "registered_p50_s": pct(0.5),
+        "registered_p90_s": pct(0.9),
         "all_registered_s": max(registered) if len(registered) == n else None,
         "register_sent": sum(p.reg_tx for p in phones),
         "register_retransmissions": sum(p.reg_rtx for p in phones),
@@ -306,6 +314,8 @@ def phones_main(args):
         "answered": sum(1 for p in callers if p.inv_state == "answered"),
         "all_answered_s": (max(p.answered_at for p in callers) - (invite_at - start))
         if callers and all(p.answered_at for p in callers) else None,
+        "answered_p50_s": (sorted(p.answered_at for p in callers if p.answered_at)[len([1 for p in callers if p.answered_at]) // 2]
+                           - (invite_at - start)) if any(p.answered_at for p in callers) else None,
         "invite_retransmissions": sum(p.inv_rtx for p in callers),
         "acks_sent": sum(p.acks for p in callers),
     })
@@ -666,7 +676,8 @@ def storm_run(name, binary, percent, n, args, prefix):
                                       "--start-at", str(start), "--report", report, "--probe-done", probed])
         phones = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-lan1", sys.executable, __file__, "phones",
                                    "--n", str(n), "--start-at", str(start), "--limit", str(args.limit),
-                                   "--invite-fraction", str(args.invite_fraction), "--done", done, "--stop", stop],
+                                   "--invite-fraction", str(args.invite_fraction), "--done", done, "--stop", stop]
+                                  + (["--invite-at", str(args.invite_at)] if args.invite_at is not None else []),
                                   stdout=subprocess.PIPE, text=True)
         st0 = lab.status(tries=5)
         cpu0, thr0 = lab.cpu_s(), lab.cap.throttled_s()
@@ -704,12 +715,16 @@ def storm_run(name, binary, percent, n, args, prefix):
             "unrestored_responses": ph["unrestored"],
             "bound_correctly": rg["bound_correctly"], "bound_private": rg["bound_private"],
             "reachable": rg["reachable"],
-            "all_bound_s": rg["all_bound_s"], "all_registered_s": ph["all_registered_s"],
+            # Only when every phone ended bound correctly (else: never).
+            "all_bound_s": rg["all_bound_s"] if rg["bound_correctly"] == n else None,
+            "all_registered_s": ph["all_registered_s"],
+            "registered_p50_s": ph["registered_p50_s"], "registered_p90_s": ph["registered_p90_s"],
             "register_retransmissions": ph["register_retransmissions"],
             "phones_that_retransmitted": ph["phones_that_retransmitted"],
             "register_failures": ph["register_failures"],
             "register_copies_at_registrar": rg["register_copies"],
             "callers": ph["callers"], "answered": ph["answered"], "all_answered_s": ph["all_answered_s"],
+            "answered_p50_s": ph["answered_p50_s"], "invite_at": args.invite_at,
             "invite_retransmissions": ph["invite_retransmissions"],
             "ok_retransmissions": rg["ok_retransmissions"], "calls_acked": rg["calls_acked"],
             "daemon_seen": seen,
@@ -739,16 +754,17 @@ def fmt(v, unit=""):
 
 def storm_table(results):
     lines = [
-        "| build | CPU | phones | unrewritten | bound correctly | reachable | all bound after | kernel dropped / daemon shed | phone REGISTER retransmissions (phones) | far end's 200 retransmissions | calls answered | daemon CPU / message | peak RSS |",
+        "| build | CPU | phones | unrewritten | bound correctly | reachable | all bound after (phones registered: p50, p90) | kernel dropped / daemon shed | phone REGISTER retransmissions (phones) | far end's 200 retransmissions | calls answered | daemon CPU / message | peak RSS |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['binary']} | {fmt(r['budget'], ' %') if r['budget'] else 'uncapped'} | {r['phones']} | "
             f"{r['unrewritten']} ({r['unrewritten_register']} REGISTER) | {r['bound_correctly']} (private: {r['bound_private']}) | "
-            f"{r['reachable']} | {fmt(r['all_bound_s'], ' s')} | {r['kernel_dropped']} / {r['daemon_shed']} | "
+            f"{r['reachable']} | {fmt(r['all_bound_s'], ' s') if r['all_bound_s'] is not None else 'never'} "
+            f"({fmt(r['registered_p50_s'], ' s')}, {fmt(r['registered_p90_s'], ' s')}) | {r['kernel_dropped']} / {r['daemon_shed']} | "
             f"{r['register_retransmissions']} ({r['phones_that_retransmitted']}) | {r['ok_retransmissions']} | "
-            f"{r['answered']}/{r['callers']} in {fmt(r['all_answered_s'], ' s')} | {fmt(r['cpu_us_per_msg'], ' µs')} | "
+            f"{r['answered']}/{r['callers']} in {fmt(r['all_answered_s'], ' s')} (p50 {fmt(r.get('answered_p50_s'), ' s')}) | {fmt(r['cpu_us_per_msg'], ' µs')} | "
             f"{r['peak_rss_kb'] / 1024:.1f} MB |")
     return "\n".join(lines)
 
@@ -976,6 +992,8 @@ def main():
     p.add_argument("--binary", action="append", help="NAME=PATH of a sipalgd build (repeatable)")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--invite-fraction", type=float, default=0.2)
+    p.add_argument("--invite-at", type=float, help="start the call burst this many seconds into the storm "
+                   "(default: once every phone is registered)")
     p.add_argument("--limit", type=float, default=150)
     p.add_argument("--write")
     p.add_argument("--json")

@@ -293,7 +293,7 @@ return view.extend({
 				[ _('Rewritten'), String(+c.rewritten || 0) ],
 				[ _('Passed unchanged'), String(+c.unchanged || 0) ],
 				[ _('Unparsable (passed unchanged)'), String(+c.unparsable || 0) ],
-				[ _('Dropped under overload (senders retransmit)'), String((+c.shed || 0) + (+c.queue_dropped || 0)) ],
+				[ _('Dropped under overload (senders retransmit)'), String(+c.queue_dropped || 0) ],
 				[ _('Verdict errors'), String(+c.verdict_errors || 0) ]
 			].concat(st.tcp_relay ? [
 				[ _('SIP over TCP connections relayed'), String(+st.tcp_relay.connections || 0) ],
