@@ -644,7 +644,8 @@ class Lab:
         for l in out.splitlines():
             f = l.split()
             if f and f[0] == "5060":
-                return {"waiting": int(f[2]), "queue_full_dropped": int(f[5]), "socket_full_dropped": int(f[6])}
+                return {"waiting": int(f[2]), "queue_full_dropped": int(f[5]), "socket_full_dropped": int(f[6]),
+                        "id_sequence": int(f[7])}
         return {}
 
     def cpu_s(self):
@@ -707,7 +708,11 @@ def storm_run(name, binary, percent, n, args, prefix):
         ph = json.loads(out.strip().splitlines()[-1])
         rg = json.load(open(report))
         c0, c1 = st0["counters"], st1["counters"]
-        seen = c1.get("seen", 0) - c0.get("seen", 0)
+        q = lab.queue_proc()
+        kernel_dropped = q.get("queue_full_dropped", 0) + q.get("socket_full_dropped", 0)
+        # A starved daemon may not answer `status` (15 s): then what it received is what
+        # the kernel numbered minus what it dropped at the socket (all since its start).
+        seen = c1["seen"] - c0.get("seen", 0) if "seen" in c1 else q.get("id_sequence", 0) - q.get("socket_full_dropped", 0)
         res = {
             "binary": name, "budget": percent, "phones": n,
             "unrewritten": rg["unrewritten"] + ph["unrestored"],
@@ -728,7 +733,8 @@ def storm_run(name, binary, percent, n, args, prefix):
             "invite_retransmissions": ph["invite_retransmissions"],
             "ok_retransmissions": rg["ok_retransmissions"], "calls_acked": rg["calls_acked"],
             "daemon_seen": seen,
-            "kernel_dropped": c1.get("queue_dropped", 0) - c0.get("queue_dropped", 0),
+            "kernel_dropped": kernel_dropped,
+            "status_answered": "seen" in c1,
             "daemon_shed": c1.get("shed", 0) - c0.get("shed", 0),
             "daemon_shed_duplicates": c1.get("shed_duplicates", 0) - c0.get("shed_duplicates", 0),
             "daemon_shed_overflow": c1.get("shed_overflow", 0) - c0.get("shed_overflow", 0),
@@ -738,7 +744,7 @@ def storm_run(name, binary, percent, n, args, prefix):
             "peak_rss_kb": max(peak_rss, proc_status(lab.daemon.pid, "VmHWM") or 0),
             "registrations_in_status": len(st1.get("registrations", [])),
         }
-        res.update({"proc_" + k: v for k, v in lab.queue_proc().items()})
+        res.update({"proc_" + k: v for k, v in q.items()})
         return res
     finally:
         lab.close()
@@ -788,26 +794,40 @@ def scale_main(args):
         gen = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-lan1", sys.executable, __file__, "load",
                                 "--registrations", ",".join(map(str, rpoints)), "--calls", ",".join(map(str, cpoints))],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        prev = {"cpu": lab.cpu_s(), "seen": lab.status()["counters"]["seen"]}
+        # The CPU of each step is read from just before the generator starts it to just
+        # after it reports it done (every message answered); messages are counted by the
+        # queue's packet ids (/proc: nothing is dropped at this pace). `status` is asked
+        # only at the end: its JSON grows with the state and would leave its own mark on
+        # the RSS of every later step.
+        seq0 = lab.queue_proc().get("id_sequence", 0)
+        cpu0 = lab.cpu_s()
         for line in gen.stdout:
+            cpu1 = lab.cpu_s()
             step = json.loads(line)
-            time.sleep(0.5)  # let the last responses through
-            st = lab.status()
-            cpu, seen = lab.cpu_s(), st["counters"]["seen"]
             pid = lab.daemon.pid
+            time.sleep(0.5)  # let the last ACKs through
+            q = lab.queue_proc()
+            seq = q.get("id_sequence", 0)
             point = dict(step)
             point.update({
                 "rss_kb": proc_status(pid, "VmRSS"), "hwm_kb": proc_status(pid, "VmHWM"),
-                "registrations_in_status": len(st.get("registrations", [])), "calls_in_status": len(st.get("calls", [])),
-                "messages": seen - prev["seen"],
-                "cpu_us_per_msg": (cpu - prev["cpu"]) * 1e6 / (seen - prev["seen"]) if seen > prev["seen"] else None,
+                "messages": seq - seq0,
+                "kernel_dropped": q.get("queue_full_dropped", 0) + q.get("socket_full_dropped", 0),
+                "cpu_us_per_msg": (cpu1 - cpu0) * 1e6 / (seq - seq0) if seq > seq0 else None,
                 "unrewritten": step.get("unrestored", 0),
             })
-            prev = {"cpu": cpu, "seen": seen}
+            seq0 = seq
             points.append(point)
             print(json.dumps(point), flush=True)
+            cpu0 = lab.cpu_s()
             gen.stdin.write("next\n")
             gen.stdin.flush()
+        st = lab.status(tries=3) or {}
+        hwm = proc_status(lab.daemon.pid, "VmHWM")
+        for p in points:
+            p["registrations_in_status"] = len(st.get("registrations", []))
+            p["calls_in_status"] = len(st.get("calls", []))
+            p["hwm_after_status_kb"] = hwm
         gen.wait(30)
         server.send_signal(signal.SIGTERM)
         server.wait(10)
@@ -923,10 +943,10 @@ def svg_plot(points, path, title):
     """Two panels (registrations, calls): RSS (MB, left axis, solid) and CPU per message
     (µs, right axis, dashed) against the count, log-scaled x. Plain SVG."""
     import math
-    W, H, M = 760, 300, 60
+    W, H, M, GAP = 880, 300, 60, 100
     panels = [("registrations", [p for p in points if p["kind"] == "registrations"]),
               ("calls", [p for p in points if p["kind"] == "calls"])]
-    pw = (W - 2 * M) / 2 - 20
+    pw = (W - 2 * M - GAP) / 2
     rss_max = max(p["rss_kb"] for p in points) / 1024 * 1.2
     cpu_max = max((p["cpu_us_per_msg"] or 0) for p in points) * 1.2 or 1
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">',
@@ -935,8 +955,8 @@ def svg_plot(points, path, title):
     for k, (name, pts) in enumerate(panels):
         if not pts:
             continue
-        x0 = M + k * (pw + 40)
-        y0, y1 = H - 45, 35
+        x0 = M + k * (pw + GAP)
+        y0, y1 = H - 70, 40
         xs = [p["n"] for p in pts]
         lo, hi = math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.1
 
@@ -953,12 +973,14 @@ def svg_plot(points, path, title):
         for v in xs:
             out.append(f'<line x1="{X(v):.1f}" y1="{y0}" x2="{X(v):.1f}" y2="{y0 + 4}" stroke="#333"/>'
                        f'<text x="{X(v):.1f}" y="{y0 + 16}" text-anchor="middle">{v:,}</text>')
-        out.append(f'<text x="{x0 + pw / 2}" y="{H - 8}" text-anchor="middle">{name} (log scale)</text>')
+        out.append(f'<text x="{x0 + pw / 2}" y="{y0 + 30}" text-anchor="middle">{name} (log scale)</text>')
         for i in range(5):
             v = rss_max * i / 4
             out.append(f'<text x="{x0 - 4}" y="{Yr(v) + 4:.1f}" text-anchor="end" fill="#1f5fbf">{v:.1f}</text>')
             c = cpu_max * i / 4
             out.append(f'<text x="{x0 + pw + 4}" y="{Yc(c) + 4:.1f}" fill="#c0392b">{c:.0f}</text>')
+        out.append(f'<text x="{x0 - 4}" y="{y1 - 6}" text-anchor="end" fill="#1f5fbf">MB</text>')
+        out.append(f'<text x="{x0 + pw + 4}" y="{y1 - 6}" fill="#c0392b">µs</text>')
         rss = " ".join(f"{X(p['n']):.1f},{Yr(p['rss_kb'] / 1024):.1f}" for p in pts)
         out.append(f'<polyline points="{rss}" fill="none" stroke="#1f5fbf" stroke-width="2"/>')
         cpts = [p for p in pts if p["cpu_us_per_msg"]]
@@ -968,19 +990,25 @@ def svg_plot(points, path, title):
             out.append(f'<circle cx="{X(p["n"]):.1f}" cy="{Yr(p["rss_kb"] / 1024):.1f}" r="3" fill="#1f5fbf"/>')
         for p in cpts:
             out.append(f'<circle cx="{X(p["n"]):.1f}" cy="{Yc(p["cpu_us_per_msg"]):.1f}" r="3" fill="#c0392b"/>')
-    out.append(f'<text x="{M}" y="{30}" fill="#1f5fbf">RSS (MB)</text>')
-    out.append(f'<text x="{W - M}" y="{30}" text-anchor="end" fill="#c0392b">daemon CPU per message (µs), dashed</text>')
+    out.append(f'<text x="{W / 2}" y="{H - 24}" text-anchor="middle"><tspan fill="#1f5fbf">solid: RSS (MB, left axes)</tspan>'
+               f'   <tspan fill="#c0392b">dashed: daemon CPU per message (µs, right axes)</tspan></text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
 
 
 def scale_table(points):
-    lines = ["| state | messages in the step | RSS | peak RSS | daemon CPU / message | in status |", "|---|---|---|---|---|---|"]
+    lines = ["| state | messages in the step | RSS | daemon CPU / message of the step | unrewritten |", "|---|---|---|---|---|"]
     for p in points:
-        shown = p["registrations_in_status"] if p["kind"] == "registrations" else p["calls_in_status"]
-        lines.append(f"| {p['n']:,} {p['kind']} | {p['messages']} | {p['rss_kb'] / 1024:.1f} MB | {p['hwm_kb'] / 1024:.1f} MB | "
-                     f"{fmt(p['cpu_us_per_msg'], ' µs')} | {shown} |")
+        regs = max((q["n"] for q in points if q["kind"] == "registrations"), default=0)
+        state = f"{p['n']:,} registrations" if p["kind"] == "registrations" else f"{p['n']:,} calls (+ {regs:,} registrations)"
+        lines.append(f"| {state} | {p['messages']} | {p['rss_kb'] / 1024:.1f} MB | {fmt(p['cpu_us_per_msg'], ' µs')} | {p['unrewritten']} |")
+    if points:
+        lines.append("")
+        lines.append(f"At the end `sipalgd status` listed {points[-1]['registrations_in_status']:,} registrations and "
+                     f"{points[-1]['calls_in_status']:,} calls; the daemon's peak RSS (VmHWM) was "
+                     f"{max(p['hwm_kb'] for p in points) / 1024:.1f} MB before and "
+                     f"{points[-1]['hwm_after_status_kb'] / 1024:.1f} MB after building that status.")
     return "\n".join(lines)
 
 
