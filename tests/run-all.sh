@@ -54,7 +54,7 @@ unit() {
 }
 
 lab() {
-  cargo test --test lab_datapath --test lab_calls --test lab_tcp -- --test-threads=1
+  cargo test --test lab_datapath --test lab_calls --test lab_tcp --test lab_overload -- --test-threads=1
 }
 
 demo() {
