@@ -48,7 +48,7 @@ fn send(p: &mut Processor, hook: Hook, src: &str, dst: &str, msg: &str, now: u64
                 p.recycle(b);
                 break;
             }
-            Step::Verdict(Verdict::Accept) => break,
+            Step::Verdict(Verdict::Accept | Verdict::Drop) => break,
             Step::Lookup(request) => {
                 resume = Some(Resume {
                     request,

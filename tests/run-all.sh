@@ -54,8 +54,8 @@ unit() {
 }
 
 lab() {
-  cargo test --test lab_datapath --test lab_calls --test lab_tcp --test lab_init --test lab_privileges \
-    -- --test-threads=1
+  cargo test --test lab_datapath --test lab_calls --test lab_tcp --test lab_overload --test lab_init \
+    --test lab_privileges -- --test-threads=1
 }
 
 demo() {

@@ -8,7 +8,11 @@
 //! the daemon does after a burst.
 //! Past 4,096 calls every new call evicts the oldest.
 //!
-//! `processor [N] [digest]` (default 20,000) prints N, the allocations in the loop and
+//! With `--register` each transaction is instead a NEW phone (a new endpoint of
+//! 192.168.1.20, its own port kept on the WAN) registering: its REGISTER and the
+//! registrar's 200 (a registration storm's work per phone), up to 25,000 phones.
+//!
+//! `processor [N] [digest] [--register]` (default 20,000) prints N, the allocations in the loop and
 //! per transaction; with `digest` also a hash of every action (in order) and every
 //! verdict, to compare two builds' behaviour. Instructions per transaction: callgrind's total for N minus the total
 //! for N=0 (start-up), divided by N. The packets are patched in place from two
@@ -47,12 +51,18 @@ const SERVER: [u8; 4] = [198, 51, 100, 10];
 const INVITE: &str = "INVITE sip:bob@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK########;rport\r\nMax-Forwards: 70\r\nTo: Bob <sip:bob@198.51.100.10>\r\nFrom: Alice <sip:alice@192.168.1.20>;tag=1928301774\r\nCall-ID: ########@192.168.1.20\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.20:5060>\r\nUser-Agent: bench\r\nContent-Type: application/sdp\r\nContent-Length: LEN\r\n\r\nv=0\r\no=alice 2890844526 2890844526 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio PPPPP RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
 const OK: &str = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK########;rport=5060;received=198.51.100.1\r\nTo: Bob <sip:bob@198.51.100.10>;tag=a6c85cf\r\nFrom: Alice <sip:alice@192.168.1.20>;tag=1928301774\r\nCall-ID: ########@192.168.1.20\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@198.51.100.10:5060>\r\nContent-Type: application/sdp\r\nContent-Length: LEN\r\n\r\nv=0\r\no=bob 2808844564 2808844564 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\nm=audio RRRRR RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
+/// A phone's REGISTER (`--register`): `PPPPP` is the phone's own port (every phone a
+/// new endpoint of 192.168.1.20, keeping its port on the WAN), `#` the transaction.
+const REGISTER: &str = "REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:PPPPP;branch=z9hG4bK########;rport\r\nMax-Forwards: 70\r\nFrom: <sip:########@198.51.100.10>;tag=1928301774\r\nTo: <sip:########@198.51.100.10>\r\nCall-ID: ########@192.168.1.20\r\nCSeq: 1 REGISTER\r\nContact: <sip:########@192.168.1.20:PPPPP>\r\nExpires: 3600\r\nUser-Agent: bench\r\nContent-Length: LEN\r\n\r\n";
+/// The registrar's 200 to it, at the phone's public mapping.
+const REGISTER_OK: &str = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:PPPPP;branch=z9hG4bK########;rport=PPPPP;received=198.51.100.1\r\nFrom: <sip:########@198.51.100.10>;tag=1928301774\r\nTo: <sip:########@198.51.100.10>;tag=37GkEhwl6\r\nCall-ID: ########@192.168.1.20\r\nCSeq: 1 REGISTER\r\nContact: <sip:########@198.51.100.1:PPPPP>;expires=3600\r\nContent-Length: LEN\r\n\r\n";
+
 /// An IPv4/UDP packet around `payload` (UDP checksum 0), and where in it the
 /// placeholders are.
 struct Template {
     packet: Vec<u8>,
     number: Vec<usize>,
-    port: usize,
+    ports: Vec<usize>,
 }
 
 impl Template {
@@ -74,11 +84,14 @@ impl Template {
             .match_indices("########")
             .map(|(i, _)| 28 + i)
             .collect();
-        let port = 28 + payload.find(port_mark).unwrap();
+        let ports = payload
+            .match_indices(port_mark)
+            .map(|(i, _)| 28 + i)
+            .collect();
         Template {
             packet: p,
             number,
-            port,
+            ports,
         }
     }
 
@@ -86,7 +99,14 @@ impl Template {
         for &at in &self.number {
             write_digits(&mut self.packet[at..at + 8], n);
         }
-        write_digits(&mut self.packet[self.port..self.port + 5], u32::from(port));
+        for &at in &self.ports {
+            write_digits(&mut self.packet[at..at + 5], u32::from(port));
+        }
+    }
+
+    /// Sets the UDP source (`at` 20) or destination (`at` 22) port.
+    fn set_udp_port(&mut self, at: usize, port: u16) {
+        self.packet[at..at + 2].copy_from_slice(&port.to_be_bytes());
     }
 }
 
@@ -102,10 +122,20 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
+    let register = std::env::args().any(|a| a == "--register");
     let mut p = Processor::new(true, 3600);
     p.wan_ip = Some(WAN.into());
-    let mut invite = Template::new((PHONE, 5060), (SERVER, 5060), INVITE, "PPPPP");
-    let mut ok = Template::new((SERVER, 5060), (WAN, 5060), OK, "RRRRR");
+    let (mut invite, mut ok) = if register {
+        (
+            Template::new((PHONE, 10000), (SERVER, 5060), REGISTER, "PPPPP"),
+            Template::new((SERVER, 5060), (WAN, 10000), REGISTER_OK, "PPPPP"),
+        )
+    } else {
+        (
+            Template::new((PHONE, 5060), (SERVER, 5060), INVITE, "PPPPP"),
+            Template::new((SERVER, 5060), (WAN, 5060), OK, "RRRRR"),
+        )
+    };
     let (mut before, mut trailing) = (Vec::with_capacity(64), Vec::with_capacity(64));
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(2);
     let (mut rewritten, mut actions) = (0u64, 0u64);
@@ -118,6 +148,11 @@ fn main() {
         let port = 10_000 + 2 * (i % 25_000) as u16;
         invite.set(i, port);
         ok.set(i, port);
+        if register {
+            // A new phone (endpoint) each time, registering and answered.
+            invite.set_udp_port(20, port);
+            ok.set_udp_port(22, port);
+        }
         let now = u64::from(i / 1000);
         for (hook, packet) in [
             (Hook::Outbound, &invite.packet[..]),
@@ -155,6 +190,7 @@ fn main() {
                 match v {
                     Verdict::Replace(b) => b.hash(&mut hasher),
                     Verdict::Accept => "accept".hash(&mut hasher),
+                    Verdict::Drop => "drop".hash(&mut hasher),
                 }
             }
         }
@@ -172,7 +208,11 @@ fn main() {
     let allocs = ALLOCS.load(Ordering::Relaxed) - allocs;
     if n > 0 {
         assert_eq!(rewritten, 2 * u64::from(n), "both messages rewritten");
-        assert_eq!(p.calls.len(), n.min(4096) as usize);
+        if register {
+            assert_eq!(p.registrations.len(), n.min(16384) as usize);
+        } else {
+            assert_eq!(p.calls.len(), n.min(4096) as usize);
+        }
     }
     println!(
         "transactions {n}, rewritten {rewritten}, actions {actions}, allocations {allocs} ({:.2}/tx)",

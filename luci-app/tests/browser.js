@@ -243,6 +243,8 @@ async function statusChecks(browser, srv, file, label, screenshot) {
 	const c = st.counters || {};
 	check(`${label}: counters shown`, [ 'seen', 'rewritten', 'unchanged', 'unparsable' ]
 		.every((k) => counters.includes(String(c[k] || 0))) && details && details.text.includes(String(c.verdict_errors || 0)), counters);
+	check(`${label}: what the kernel's queue dropped under overload shown`,
+		new RegExp(`Dropped under overload[^0-9]*${c.queue_dropped || 0}`).test(counters), counters);
 	if (st.tcp_relay) {
 		const r = st.tcp_relay, row = (name) => (new RegExp(`${name}\\s+(\\d+)`).exec(counters) || [])[1];
 		check(`${label}: SIP over TCP: connections, messages and the relay's failures (provider not reachable, refused, unreadable) shown`,

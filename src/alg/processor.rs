@@ -85,13 +85,10 @@ pub struct Counters {
     /// Messages towards the LAN that carried the public mapping where the ALG had not
     /// written it (a NAT-aware phone's) or no longer knew (fail-open): left as received.
     pub not_restored: u64,
-    /// Packets the kernel passed on without us (fail-open: our socket was full), seen
-    /// as gaps in the queue's packet ids.
-    pub fail_open: u64,
-    /// Times our queue socket overflowed (`ENOBUFS`).
-    pub queue_overruns: u64,
-    /// Packets the kernel dropped at the queue (`/proc/net/netfilter/nfnetlink_queue`;
-    /// 0 while fail-open is on). Filled in for the status report.
+    /// Packets the kernel dropped at the queue because sipalgd could not keep up (the
+    /// queue or our socket was full): their senders retransmit. Counted by the daemon
+    /// from gaps in the queue's packet ids; the status report takes the kernel's
+    /// figure (`/proc/net/netfilter/nfnetlink_queue`, readable by root only) when larger.
     pub queue_dropped: u64,
 }
 
@@ -100,6 +97,9 @@ pub enum Verdict {
     Accept,
     /// Accept with this new packet (IP header onwards).
     Replace(Vec<u8>),
+    /// Drop it: it cannot leave rewritten (no public port is free for its signalling
+    /// or media), and it must not leave with private addresses. Its sender retransmits.
+    Drop,
 }
 
 /// Who a SIP message is between: the phone (its private signalling address), the far
@@ -140,6 +140,8 @@ pub struct Processor {
     trailing: Vec<Action>,
     /// Buffers of sent verdicts given back ([`Processor::recycle`]) for new packets.
     buffers: Vec<Vec<u8>>,
+    /// The message being planned could not get a public port for its media.
+    pub(crate) refused: bool,
 }
 
 /// Packet buffers kept for reuse: a burst's worth (the daemon's burst is 64 packets),
@@ -165,6 +167,7 @@ impl Processor {
             before: Vec::new(),
             trailing: Vec::new(),
             buffers: Vec::new(),
+            refused: false,
         }
     }
 
@@ -265,7 +268,7 @@ impl Processor {
         wan_ip: Ipv4Addr,
         now: u64,
         resume: Option<&Resume>,
-    ) -> Result<u16, LookupRequest> {
+    ) -> Result<Option<u16>, LookupRequest> {
         let timeout = self.signaling_timeout;
         if self.mappings.by_private(src).is_none() {
             if let Some(public) = answer(resume, LookupRequest::NatOfOutbound { src, dst })? {
@@ -279,13 +282,16 @@ impl Processor {
                         public_port: public.port(),
                         seconds: timeout,
                     });
-                    return Ok(public.port());
+                    return Ok(Some(public.port()));
                 }
             }
         }
-        let (m, program) = self
-            .mappings
-            .outbound(&mut self.pool, src, now, u64::from(timeout / 2));
+        let Some((m, program)) =
+            self.mappings
+                .outbound(&mut self.pool, src, now, u64::from(timeout / 2))
+        else {
+            return Ok(None);
+        };
         if let Program::Snat {
             private,
             public_port,
@@ -297,7 +303,7 @@ impl Processor {
                 seconds: timeout,
             });
         }
-        Ok(m.public_port)
+        Ok(Some(m.public_port))
     }
 
     fn inbound_mapping(
@@ -361,7 +367,12 @@ impl Processor {
                 }
                 // With the ALG off, masquerade picks the port and nothing needs it here.
                 let port = if self.alg {
-                    self.outbound_mapping(src, dst, wan_ip, now, resume)?
+                    match self.outbound_mapping(src, dst, wan_ip, now, resume)? {
+                        Some(port) => port,
+                        // A new endpoint and no public port free: it cannot leave
+                        // rewritten, so it does not leave (counted by the pool).
+                        None => return Ok(Verdict::Drop),
+                    }
                 } else {
                     src.port()
                 };
@@ -386,6 +397,9 @@ impl Processor {
             transport: "",
         };
         self.plan_message(payload, direction, &flow, now, |p, plan| {
+            if std::mem::take(&mut p.refused) {
+                return Ok(Verdict::Drop);
+            }
             let Some(plan) = plan else {
                 return Ok(Verdict::Accept);
             };
@@ -450,6 +464,10 @@ impl Processor {
             }
         };
         let mut keep = KeepPorts;
+        // A refusal before this message (its signalling mapping's, a relayed
+        // connection's) is not this message's.
+        self.pool.take_refusal();
+        self.refused = false;
         self.pool.begin();
         let mut media = MediaPorts {
             pool: &mut self.pool,
@@ -463,6 +481,13 @@ impl Processor {
             self.counters.unparsable += 1;
             return finish(self, None);
         };
+        if self.pool.take_refusal() && self.alg && plan.facts.skipped.is_none() {
+            // A media port could not be had: nothing of this message is kept (its
+            // ports go back, no call state), and it must not leave (see Verdict::Drop).
+            self.pool.rollback();
+            self.refused = true;
+            return finish(self, None);
+        }
         if plan.facts.skipped.is_some() {
             self.pool.rollback();
         } else {
@@ -509,7 +534,7 @@ impl Processor {
             &mut self.before
         };
         if from_phone && Method::Register.is(facts.method) {
-            self.registrations.on_request(facts, phone);
+            self.registrations.on_request(facts, phone, now);
         } else if !from_phone && facts.status.is_some() && Method::Register.is(facts.cseq_method) {
             let mut registered = self
                 .registrations
@@ -565,7 +590,7 @@ impl Processor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::wire::ipv4::checksums_ok;
 
@@ -642,7 +667,7 @@ mod tests {
     }
 
     /// An IPv4/UDP packet `src -> dst` carrying `payload`, lengths and checksums right.
-    fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
         let (s, d): (SocketAddrV4, SocketAddrV4) = (src.parse().unwrap(), dst.parse().unwrap());
         let total = (28 + payload.len()) as u16;
         let mut p = vec![0x45, 0];
@@ -867,6 +892,90 @@ mod tests {
         assert!(matches!(v, Verdict::Accept), "passed unchanged");
         assert_eq!(p.pool.owner(4000), None, "no media port leaks");
         assert_eq!(p.pool.len(), 1, "only the signalling port: {:?}", p.pool);
+    }
+
+    #[test]
+    fn with_no_public_port_free_a_message_is_dropped_never_sent_with_private_addresses() {
+        let mut p = processor();
+        p.pool.spare = 40000..=40003;
+        let mut k = FakeKernel::default();
+        // Phone .20 owns 5060 and 4000/4001; four others on 5060 take the spare ports.
+        k.handle(
+            &mut p,
+            Hook::Outbound,
+            &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
+            0,
+        );
+        for i in 21..25 {
+            let reg = String::from_utf8_lossy(REGISTER)
+                .replace("192.168.1.20", &format!("192.168.1.{i}"));
+            assert!(matches!(
+                k.handle(
+                    &mut p,
+                    Hook::Outbound,
+                    &udp(
+                        &format!("192.168.1.{i}:5060"),
+                        "198.51.100.10:5060",
+                        reg.as_bytes()
+                    ),
+                    0
+                ),
+                Verdict::Replace(_)
+            ));
+        }
+        // A fifth endpoint on 5060: no port for its signalling.
+        let reg = String::from_utf8_lossy(REGISTER).replace("192.168.1.20", "192.168.1.30");
+        let pkt = udp("192.168.1.30:5060", "198.51.100.10:5060", reg.as_bytes());
+        assert!(matches!(
+            k.handle(&mut p, Hook::Outbound, &pkt, 0),
+            Verdict::Drop
+        ));
+        assert_eq!(p.pool.exhausted, 1);
+        assert!(p
+            .mappings
+            .by_private("192.168.1.30:5060".parse().unwrap())
+            .is_none());
+        // Phone .21 (it has a mapping) calls with media on 4000, which .20 holds: no
+        // spare pair left, so the INVITE is dropped and leaves no call or port behind.
+        let sdp = "v=0\r\nc=IN IP4 192.168.1.21\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let offer = |ip: &str| {
+            format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bKx\r\nCall-ID: x-{ip}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{}", sdp.len(), sdp.replace("192.168.1.21", ip))
+        };
+        let inv20 = offer("192.168.1.20");
+        assert!(matches!(
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp("192.168.1.20:5060", "198.51.100.10:5060", inv20.as_bytes()),
+                1
+            ),
+            Verdict::Replace(_)
+        ));
+        let owned = p.pool.len();
+        let inv21 = offer("192.168.1.21");
+        assert!(matches!(
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp("192.168.1.21:5060", "198.51.100.10:5060", inv21.as_bytes()),
+                1
+            ),
+            Verdict::Drop
+        ));
+        assert_eq!(
+            (p.calls.len(), p.pool.len(), p.pool.exhausted),
+            (1, owned, 2)
+        );
+        // The next message is not refused for it.
+        assert!(matches!(
+            k.handle(
+                &mut p,
+                Hook::Outbound,
+                &udp("192.168.1.20:5060", "198.51.100.10:5060", REGISTER),
+                2
+            ),
+            Verdict::Replace(_)
+        ));
     }
 
     #[test]

@@ -26,7 +26,8 @@ impl Processor {
     /// Where a new relayed connection of `phone` (its Via endpoint) leaves from: the
     /// WAN address and the phone's public port (its UDP mapping's, else one claimed
     /// from the pool and held while the phone has relayed connections); and the address
-    /// its messages advertise. None without a WAN address.
+    /// its messages advertise. None without a WAN address, or when no public port is
+    /// free for a phone without a UDP mapping (then the connection is not relayed).
     pub fn open_stream(&mut self, phone: SocketAddrV4) -> Option<(SocketAddrV4, Ipv4Addr)> {
         let (wan_ip, advertised) = (self.wan_ip?, self.advertised_ip()?);
         let port = match self.streams.get_mut(&phone) {
@@ -37,7 +38,8 @@ impl Processor {
             None => {
                 let port = match self.mappings.by_private(phone) {
                     Some(m) => m.public_port,
-                    None => self.pool.take(phone.port(), phone, false),
+                    // No public port free: the connection is not relayed.
+                    None => self.pool.take(phone.port(), phone, false)?,
                 };
                 self.streams.insert(phone, (port, 1));
                 port
@@ -83,6 +85,11 @@ impl Processor {
             transport: " over TCP",
         };
         let out = self.plan_message(message, direction, &flow, now, |p, plan| {
+            if std::mem::take(&mut p.refused) {
+                // No public port for its media: not sent (the phone's transaction times
+                // out and it tries again), never sent with its private address.
+                return Some(Vec::new());
+            }
             let out = plan.map(|plan| plan.output());
             if out.is_some() {
                 p.counters.rewritten += 1;

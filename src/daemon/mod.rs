@@ -208,7 +208,12 @@ impl Shared {
             kernel_helper_attached: helper.attached && !guard,
             kernel_helper_guard: guard,
             counters: crate::alg::Counters {
-                queue_dropped: queue.map_or(0, |q| q.dropped + q.user_dropped),
+                // The kernel's own count where its file is readable (root only: the
+                // daemon runs as its own user on a router), else the packet ids that
+                // never arrived (a drop after the last packet shows with the next one).
+                queue_dropped: queue.map_or(self.processor.counters.queue_dropped, |q| {
+                    (q.dropped + q.user_dropped).max(self.processor.counters.queue_dropped)
+                }),
                 ..self.processor.counters
             },
             warnings,
@@ -220,6 +225,7 @@ impl Shared {
                 .collect(),
             registrations,
             calls,
+            limits: self.limits(),
             tcp_relay: self.relay.as_ref().map(|r| r.counts()),
             tcp_connections: self
                 .relay
@@ -236,6 +242,66 @@ impl Shared {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Shared {
+    /// Every cap of the state, how full it is and what happened at it.
+    fn limits(&self) -> Vec<status::LimitStatus> {
+        use crate::state::{calls, registrations, restore::Restore};
+        let p = &self.processor;
+        let limit = |name, now: usize, max: usize, at_cap, count| status::LimitStatus {
+            name,
+            now: now as u64,
+            max: max as u64,
+            at_cap,
+            count,
+        };
+        let spare = p.pool.spare.len();
+        vec![
+            limit(
+                "calls",
+                p.calls.len(),
+                calls::MAX_CALLS,
+                "evicted",
+                p.calls.evicted,
+            ),
+            limit(
+                "registrations",
+                p.registrations.len(),
+                registrations::MAX_REGISTRATIONS,
+                "refused",
+                p.registrations.refused,
+            ),
+            limit(
+                "pending_registers",
+                p.registrations.pending(),
+                registrations::MAX_PENDING,
+                "evicted",
+                p.registrations.pending_evicted,
+            ),
+            limit(
+                "transactions",
+                p.restore.transactions(),
+                Restore::MAX_TRANSACTIONS,
+                "evicted",
+                p.restore.transactions_evicted,
+            ),
+            limit(
+                "contacts",
+                p.restore.contacts(),
+                Restore::MAX_CONTACTS,
+                "evicted",
+                p.restore.contacts_evicted,
+            ),
+            limit(
+                "spare_ports",
+                p.pool.spare_owned(),
+                spare,
+                "refused",
+                p.pool.exhausted,
+            ),
+        ]
     }
 }
 
@@ -485,15 +551,21 @@ fn default_path() {
 /// well under a second; procd kills one that hangs after its `term_timeout`, 5 s).
 const LOCK_WAIT: Duration = Duration::from_secs(15);
 
-/// Packets the kernel holds for a verdict before failing open (accepting unchanged).
+/// Packets the kernel holds for a verdict (in our socket or held by us) before it drops
+/// new ones: more than the socket below holds even of the smallest messages, so the
+/// socket fills first and the kernel's drops show as gaps in the packet ids.
 const QUEUE_MAX_LEN: u32 = 8192;
-/// Receive buffer asked for (the kernel doubles it for its bookkeeping): room for
-/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), dozens of
-/// bursts, yet fewer than [`QUEUE_MAX_LEN`] even for the smallest: should sipalgd ever
-/// fall that far behind, the socket fills before the queue does, and the kernel numbers
-/// the packets it then lets through, so each one is counted (`fail_open`); a full
-/// queue's would not be (lab test `a_stalled_daemon_fails_open_and_counts_...`).
+/// Receive buffer asked for (the kernel doubles it for its own bookkeeping): room for
+/// thousands of queued SIP messages (~0.8-2.5 KB of kernel memory each), enough to ride
+/// out a scheduling gap of a slow or busy CPU during a registration storm.
 const QUEUE_RCVBUF: usize = 2 << 20;
+/// The overload policy (issue #22): no `NFQA_CFG_F_FAIL_OPEN`. When sipalgd cannot keep
+/// up, what does not fit is DROPPED by the kernel, never passed unrewritten: a REGISTER
+/// that left with the phone's private Contact would bind an unreachable address at the
+/// registrar until the next refresh, whereas a dropped one is retransmitted by the
+/// phone (RFC 3261 timers A/E) and rewritten then. With no daemon at all, the rules'
+/// `bypass` lets SIP through unmodified (the kernel finds no listener: -ESRCH).
+const QUEUE_FLAGS: u32 = 0;
 /// Datagrams taken in one burst (their verdicts go out together).
 const BURST: usize = 64;
 /// Burst buffer: what one burst may hold (at least one largest message more).
@@ -506,27 +578,31 @@ fn open_queue() -> std::io::Result<Queue> {
         &nfqueue::Config {
             queue: ruleset::QUEUE_NUM,
             max_len: QUEUE_MAX_LEN,
-            flags: nfqueue::NFQA_CFG_F_FAIL_OPEN,
+            flags: QUEUE_FLAGS,
         },
         QUEUE_RCVBUF,
         BURST_BYTES,
     )?;
     if granted < QUEUE_RCVBUF {
-        log::warn!("the queue's receive buffer is {granted} bytes, not {QUEUE_RCVBUF}: under load SIP may pass un-rewritten (fail-open); see `sipalgd status`");
+        log::warn!("the queue's receive buffer is {granted} bytes, not {QUEUE_RCVBUF}: under load the kernel drops more SIP (senders retransmit); see `sipalgd status`");
     }
     Ok(q)
 }
 
 /// The packet path: receive a burst, decide every packet under the lock, then (lock
 /// released) commit in ONE nft batch what must precede these verdicts plus what
-/// trailed the previous ones, then send all verdicts in arrival order. What may trail
-/// waits for the next burst, or is committed as soon as the queue is quiet.
+/// trailed the previous ones, then send the drops (what cannot leave rewritten) and all
+/// verdicts in arrival order. What may trail waits for the next burst, or is committed
+/// as soon as the queue is quiet. Under overload the queue's socket fills and the kernel
+/// drops what does not fit (`QUEUE_FLAGS`).
 fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
     // Our own netlink sockets for the datapath writes, used without the lock.
     let mut datapath = kernel::NetlinkKernel::default();
     let mut trailing: Vec<Action> = Vec::new();
     let mut due: Vec<Action> = Vec::new();
     let mut verdicts: Vec<(u32, Verdict)> = Vec::with_capacity(BURST);
+    // Packets that cannot leave rewritten (no public port free): dropped.
+    let mut drops: Vec<u32> = Vec::new();
     let mut wan_ip = None;
     loop {
         let got = match queue.recv_burst(trailing.is_empty(), BURST) {
@@ -548,8 +624,10 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             let mut guard = Some(lock());
             if let Some(g) = guard.as_mut() {
                 g.processor.counters.verdict_errors += events.verdict_errors;
-                g.processor.counters.fail_open += events.missed;
-                g.processor.counters.queue_overruns += events.overruns;
+                // Packets the kernel numbered but could not put into our full socket:
+                // dropped (QUEUE_MAX_LEN is above what the socket holds, so the
+                // queue's own limit, reached before numbering, is not hit first).
+                g.processor.counters.queue_dropped += events.missed;
                 // The last burst's verdicts are sent: their packet buffers serve this one.
                 for (_, v) in verdicts.drain(..) {
                     if let Verdict::Replace(b) = v {
@@ -568,6 +646,10 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
                     let g = guard.get_or_insert_with(lock);
                     let now = g.now();
                     match g.processor.handle(hook, p.payload, now, resume.as_ref()) {
+                        Step::Verdict(Verdict::Drop) => {
+                            drops.push(p.id);
+                            break;
+                        }
                         Step::Verdict(v) => {
                             verdicts.push((p.id, v));
                             break;
@@ -589,18 +671,34 @@ fn receive_loop(queue: &mut Queue, shared: &Arc<Mutex<Shared>>) -> i32 {
             g.processor.append_actions(&mut due, &mut trailing);
         }
         commit(&mut datapath, &due, wan_ip, shared);
-        let sent = queue.send_verdicts(
-            verdicts.iter().map(|(id, v)| match v {
-                Verdict::Replace(p) => (*id, Some(&p[..])),
-                Verdict::Accept => (*id, None),
-            }),
-            VERDICT_DATAGRAM,
-        );
-        if let Err(e) = sent {
-            log::debug!("nfqueue verdicts: {e}");
-            let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-            g.processor.counters.verdict_errors += 1;
-        }
+        send_verdicts(queue, &drops, &verdicts, shared);
+        drops.clear();
+    }
+}
+
+/// Sends the drops and the verdicts (errors are counted).
+fn send_verdicts(
+    queue: &mut Queue,
+    drops: &[u32],
+    verdicts: &[(u32, Verdict)],
+    shared: &Arc<Mutex<Shared>>,
+) {
+    if drops.is_empty() && verdicts.is_empty() {
+        return;
+    }
+    let sent = queue.send_verdicts(
+        drops,
+        verdicts.iter().filter_map(|(id, v)| match v {
+            Verdict::Replace(p) => Some((*id, Some(&p[..]))),
+            Verdict::Accept => Some((*id, None)),
+            Verdict::Drop => None,
+        }),
+        VERDICT_DATAGRAM,
+    );
+    if let Err(e) = sent {
+        log::debug!("nfqueue verdicts: {e}");
+        let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+        g.processor.counters.verdict_errors += 1;
     }
 }
 

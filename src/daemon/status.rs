@@ -29,6 +29,22 @@ pub struct Status {
     pub tcp_relay: Option<crate::relay::Counts>,
     /// The connections it relays.
     pub tcp_connections: Vec<TcpConnectionStatus>,
+    /// The caps of the state: how full each is, and what happened at it.
+    pub limits: Vec<LimitStatus>,
+}
+
+/// One cap of the daemon's state (docs/performance.md lists them all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitStatus {
+    /// `calls`, `registrations`, ...
+    pub name: &'static str,
+    /// How many are held now.
+    pub now: u64,
+    pub max: u64,
+    /// What happens at the cap: `evicted` (the oldest/quietest goes) or `refused`.
+    pub at_cap: &'static str,
+    /// How often it happened since the start.
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -136,9 +152,9 @@ impl Status {
         let c = &self.counters;
         let _ = write!(
             o,
-            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"fail_open\":{},\"queue_overruns\":{},\"queue_dropped\":{}}}",
+            "{{\"seen\":{},\"rewritten\":{},\"unchanged\":{},\"unparsable\":{},\"verdict_errors\":{},\"program_errors\":{},\"not_restored\":{},\"queue_dropped\":{}}}",
             c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
-            c.not_restored, c.fail_open, c.queue_overruns, c.queue_dropped
+            c.not_restored, c.queue_dropped
         );
         key(&mut o, &mut f, "tcp_relay");
         match &self.tcp_relay {
@@ -162,6 +178,19 @@ impl Status {
                 o.push('}');
             }
         }
+        key(&mut o, &mut f, "limits");
+        o.push('{');
+        for (i, l) in self.limits.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "\"{}\":{{\"now\":{},\"max\":{},\"{}\":{}}}",
+                l.name, l.now, l.max, l.at_cap, l.count
+            );
+        }
+        o.push('}');
         key(&mut o, &mut f, "warnings");
         o.push('[');
         for (i, w) in self.warnings.iter().enumerate() {
@@ -265,8 +294,17 @@ impl Status {
         );
         let _ = writeln!(
             s,
-            "queue:          {} passed without sipalgd (fail-open), {} overruns, {} dropped",
-            c.fail_open, c.queue_overruns, c.queue_dropped
+            "overload:       {} dropped by the kernel's queue (senders retransmit; nothing passes unrewritten)",
+            c.queue_dropped
+        );
+        let _ = writeln!(
+            s,
+            "limits:         {}",
+            self.limits
+                .iter()
+                .map(|l| format!("{} {}/{} ({} {})", l.name, l.now, l.max, l.count, l.at_cap))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if c.not_restored > 0 {
             let _ = writeln!(
@@ -389,6 +427,22 @@ mod tests {
                     one_way: true,
                 }],
             }],
+            limits: vec![
+                LimitStatus {
+                    name: "calls",
+                    now: 1,
+                    max: 4096,
+                    at_cap: "evicted",
+                    count: 0,
+                },
+                LimitStatus {
+                    name: "registrations",
+                    now: 1,
+                    max: 16384,
+                    at_cap: "refused",
+                    count: 2,
+                },
+            ],
             ..Status::default()
         };
         let j = st.to_json();
@@ -400,12 +454,17 @@ mod tests {
             r#""kernel_helper":{"loaded":false,"attached":false,"guard":false}"#,
             r#""counters":{"seen":0,"rewritten":0,"unchanged":0,"unparsable":0"#,
             r#""warnings":["a \"quoted\" warning"]"#,
+            r#""limits":{"calls":{"now":1,"max":4096,"evicted":0},"registrations":{"now":1,"max":16384,"refused":2}}"#,
+            r#""not_restored":0,"queue_dropped":0}"#,
             r#""registrations":[{"aor":"sip:100@x","private":"192.168.1.20:5060","public":"198.51.100.1:5060","registrar":"198.51.100.10:5060","expires_in":60}]"#,
             r#""calls":[{"call_id":"c1","state":"confirmed","direction":"outbound","age":3,"phone":"192.168.1.20:5060","peer":"198.51.100.10:5060","one_way":true,"streams":[{"kind":"audio","private":"192.168.1.20:4000","public":"198.51.100.1:4000","remote":null,"packets_out":10,"packets_in":0,"one_way":true}]}]"#,
         ] {
             assert!(j.contains(needle), "{needle} missing in {j}");
         }
         assert!(st.to_text().contains("ALG:            on"));
+        assert!(st.to_text().contains(
+            "limits:         calls 1/4096 (0 evicted), registrations 1/16384 (2 refused)"
+        ));
         assert!(st.to_text().contains("ONE-WAY AUDIO"));
     }
 }

@@ -39,11 +39,15 @@ const NFQA_CFG_FLAGS: u16 = 5;
 const NFQNL_CFG_CMD_BIND: u8 = 1;
 const NFQNL_COPY_PACKET: u8 = 2;
 
-/// Accept the packet when the queue is full or the socket cannot take it.
+/// Accept the packet (unmodified) when the queue is full or the socket cannot take it;
+/// without it, the kernel drops such a packet (counted in
+/// `/proc/net/netfilter/nfnetlink_queue`). sipalgd does not set it: see [`Config`].
 pub const NFQA_CFG_F_FAIL_OPEN: u32 = 1;
 /// Hand over GSO packets whole (we do not want them: checksums would be partial).
 pub const NFQA_CFG_F_GSO: u32 = 4;
 
+/// `NF_DROP`
+pub const NF_DROP: u32 = 0;
 /// `NF_ACCEPT`
 pub const NF_ACCEPT: u32 = 1;
 
@@ -89,6 +93,15 @@ pub const MAX_REPLACEMENT: usize = u16::MAX as usize - 4;
 /// Appends one verdict message: accept packet `id`, with `replacement` if given and
 /// not over [`MAX_REPLACEMENT`] (a longer one is dropped: the packet passes unchanged).
 pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<&[u8]>) {
+    put(b, queue, id, NF_ACCEPT, replacement)
+}
+
+/// Appends one verdict message: drop packet `id` (its sender retransmits it).
+pub fn put_drop(b: &mut MsgBuilder, queue: u16, id: u32) {
+    put(b, queue, id, NF_DROP, None)
+}
+
+fn put(b: &mut MsgBuilder, queue: u16, id: u32, verdict: u32, replacement: Option<&[u8]>) {
     let o = b.begin(
         nfnl_type(NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT),
         NLM_F_REQUEST,
@@ -97,7 +110,7 @@ pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<
         queue,
     );
     let mut hdr = [0u8; 8];
-    hdr[..4].copy_from_slice(&NF_ACCEPT.to_be_bytes());
+    hdr[..4].copy_from_slice(&verdict.to_be_bytes());
     hdr[4..].copy_from_slice(&id.to_be_bytes());
     b.attrs().put(NFQA_VERDICT_HDR, &hdr);
     if let Some(p) = replacement.filter(|p| p.len() <= MAX_REPLACEMENT) {
@@ -110,7 +123,8 @@ pub fn put_verdict(b: &mut MsgBuilder, queue: u16, id: u32, replacement: Option<
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     pub queue: u16,
-    /// Packets the kernel keeps waiting for a verdict before failing open.
+    /// Packets the kernel keeps waiting for a verdict (in our socket or held by us);
+    /// beyond it, a new packet is dropped (or, with `NFQA_CFG_F_FAIL_OPEN`, accepted).
     pub max_len: u32,
     /// `NFQA_CFG_F_*` flags to set (all others of `NFQA_CFG_F_FAIL_OPEN | GSO` cleared).
     pub flags: u32,
@@ -158,10 +172,11 @@ fn config_messages(c: &Config, seq: u32) -> Vec<Vec<u8>> {
 pub struct Events {
     /// Error replies to earlier verdicts.
     pub verdict_errors: u64,
-    /// Packets the kernel numbered but could not hand to us (the socket was full): with
-    /// fail-open they went on unchanged. Seen as gaps in the packet ids.
+    /// Packets the kernel numbered but could not hand to us (the socket was full):
+    /// dropped (without `NFQA_CFG_F_FAIL_OPEN`). Seen as gaps in the packet ids.
     pub missed: u64,
-    /// `ENOBUFS` from recv: the socket overflowed at least once.
+    /// `ENOBUFS` from recv: the socket overflowed at least once (never reported once
+    /// [`NetlinkSocket::set_no_enobufs`] is on).
     pub overruns: u64,
     /// Messages that were neither packets nor errors.
     pub other: u64,
@@ -182,11 +197,13 @@ pub struct Queue {
 
 impl Queue {
     /// Binds queue `c.queue` (copy whole packets) with the given length and flags, and
-    /// asks for a receive buffer of `rcvbuf` bytes. Returns the queue and the buffer
-    /// size the kernel granted.
+    /// asks for a receive buffer of `rcvbuf` bytes; a packet that finds it full is
+    /// refused alone (`NETLINK_NO_ENOBUFS`), not everything until it is empty. Returns
+    /// the queue and the buffer size the kernel granted.
     pub fn open(c: &Config, rcvbuf: usize, burst_bytes: usize) -> io::Result<(Queue, usize)> {
         let mut sock = NetlinkSocket::open(NETLINK_NETFILTER)?;
         let granted = sock.set_recv_buffer(rcvbuf)?;
+        sock.set_no_enobufs()?;
         let seq = sock.next_seqs(3);
         for (i, m) in config_messages(c, seq).iter().enumerate() {
             sock.request(m, seq + i as u32, |_| {})?;
@@ -265,17 +282,22 @@ impl Queue {
         (packets, events)
     }
 
-    /// Sends verdicts (accept, optionally with a replacement packet) in order, several
-    /// per datagram (at most `max_bytes` each).
+    /// Sends verdicts: drops for `drops`, then accepts (optionally with a replacement
+    /// packet) in order, several per datagram (at most `max_bytes` each).
     pub fn send_verdicts<'p>(
         &mut self,
+        drops: &[u32],
         verdicts: impl IntoIterator<Item = (u32, Option<&'p [u8]>)>,
         max_bytes: usize,
     ) -> io::Result<()> {
         self.out.buf.clear();
         let mut result = Ok(());
-        for (id, replacement) in verdicts {
-            put_verdict(&mut self.out, self.queue, id, replacement);
+        let all = drops
+            .iter()
+            .map(|&id| (id, NF_DROP, None))
+            .chain(verdicts.into_iter().map(|(id, r)| (id, NF_ACCEPT, r)));
+        for (id, verdict, replacement) in all {
+            put(&mut self.out, self.queue, id, verdict, replacement);
             if self.out.buf.len() >= max_bytes {
                 if let Err(e) = self.sock.send(&self.out.buf) {
                     result = Err(e);
@@ -297,9 +319,9 @@ impl Queue {
 pub struct QueueStats {
     /// Packets waiting for a verdict now.
     pub waiting: u64,
-    /// Dropped because the queue was full (without fail-open).
+    /// Dropped because the queue was full (`queue_dropped`; without fail-open).
     pub dropped: u64,
-    /// Dropped because our socket was full (without fail-open).
+    /// Dropped because our socket was full (`queue_user_dropped`; without fail-open).
     pub user_dropped: u64,
     /// The last packet id the kernel assigned.
     pub id_sequence: u64,
@@ -385,6 +407,20 @@ mod tests {
                 0, 0, 0x13, 0xc4, //
                 12, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 8, // id 8
                 7, 0, 10, 0, 0x45, 0, 0, 0, // NFQA_PAYLOAD (3 bytes + pad)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drop_verdict() {
+        let mut b = MsgBuilder::new();
+        put_drop(&mut b, 5060, 9);
+        assert_eq!(
+            b.buf,
+            [
+                32, 0, 0, 0, 0x01, 0x03, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, // VERDICT, REQUEST
+                0, 0, 0x13, 0xc4, // AF_UNSPEC, v0, queue 5060
+                12, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9, // NFQA_VERDICT_HDR: NF_DROP, id 9
             ]
         );
     }

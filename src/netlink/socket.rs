@@ -17,6 +17,9 @@ use super::msg::{
 const SOL_NETLINK: libc::c_int = 270;
 /// `NETLINK_CAP_ACK`: error messages do not echo the failed request's payload.
 const NETLINK_CAP_ACK: libc::c_int = 10;
+/// `NETLINK_NO_ENOBUFS`: an overrun drops only what does not fit (see
+/// [`NetlinkSocket::set_no_enobufs`]).
+const NETLINK_NO_ENOBUFS: libc::c_int = 5;
 /// Receive buffer; the kernel builds dump messages of at most 32 KiB.
 const RECV_BUF: usize = 64 * 1024;
 /// Reply timeout (`SO_RCVTIMEO`).
@@ -184,6 +187,20 @@ impl NetlinkSocket {
             }
             return Ok(n);
         }
+    }
+
+    /// Asks the kernel not to mark the socket congested when a message does not fit
+    /// (`NETLINK_NO_ENOBUFS`, Linux >= 2.6.30). Without it, `netlink_overrun()` sets
+    /// `NETLINK_S_CONGESTED` and every later message is refused until the receive queue
+    /// is empty again (`netlink_rcv_wake()`), and `recv` reports `ENOBUFS` once; with
+    /// it, only the messages that find the buffer full are refused.
+    pub fn set_no_enobufs(&self) -> io::Result<()> {
+        setsockopt(
+            self.fd.as_raw_fd(),
+            SOL_NETLINK,
+            NETLINK_NO_ENOBUFS,
+            &1 as &libc::c_int,
+        )
     }
 
     /// Sizes the receive buffer: `SO_RCVBUFFORCE` (root, past `rmem_max`), else

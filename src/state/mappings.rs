@@ -73,29 +73,30 @@ impl Mappings {
 
     /// The mapping of an outbound packet's source, creating one if needed. The LAN host
     /// keeps its own port when no other endpoint has it. `refresh_after` is how old an
-    /// SNAT element may get before it is programmed again.
+    /// SNAT element may get before it is programmed again. None: a new endpoint, and no
+    /// public port is free ([`PortPool::take`]).
     pub fn outbound(
         &mut self,
         pool: &mut PortPool,
         private: SocketAddrV4,
         now: u64,
         refresh_after: u64,
-    ) -> (Mapping, Program) {
+    ) -> Option<(Mapping, Program)> {
         if let Some(m) = self.by_private.get_mut(&private) {
             m.last_seen = now;
             if now.saturating_sub(m.programmed_at) >= refresh_after {
                 m.programmed_at = now;
-                return (
+                return Some((
                     *m,
                     Program::Snat {
                         private,
                         public_port: m.public_port,
                     },
-                );
+                ));
             }
-            return (*m, Program::Nothing);
+            return Some((*m, Program::Nothing));
         }
-        let public_port = pool.take(private.port(), private, false);
+        let public_port = pool.take(private.port(), private, false)?;
         let m = Mapping {
             private,
             public_port,
@@ -104,13 +105,13 @@ impl Mappings {
             last_seen: now,
         };
         self.insert(m);
-        (
+        Some((
             m,
             Program::Snat {
                 private,
                 public_port,
             },
-        )
+        ))
     }
 
     /// Records a mapping learned from conntrack.
@@ -189,7 +190,9 @@ mod tests {
     #[test]
     fn keeps_the_phones_port_when_free_and_picks_another_when_taken() {
         let (mut m, mut pool) = (Mappings::new(), PortPool::default());
-        let (one, p1) = m.outbound(&mut pool, a("192.168.1.20:5060"), 0, 1800);
+        let (one, p1) = m
+            .outbound(&mut pool, a("192.168.1.20:5060"), 0, 1800)
+            .unwrap();
         assert_eq!(one.public_port, 5060);
         assert_eq!(
             p1,
@@ -198,7 +201,9 @@ mod tests {
                 public_port: 5060
             }
         );
-        let (two, p2) = m.outbound(&mut pool, a("192.168.1.21:5060"), 0, 1800);
+        let (two, p2) = m
+            .outbound(&mut pool, a("192.168.1.21:5060"), 0, 1800)
+            .unwrap();
         assert_ne!(two.public_port, 5060);
         assert!(pool.spare.contains(&two.public_port));
         assert_eq!(
@@ -224,15 +229,21 @@ mod tests {
         let (mut m, mut pool) = (Mappings::new(), PortPool::default());
         m.outbound(&mut pool, a("192.168.1.20:5060"), 0, 100);
         assert_eq!(
-            m.outbound(&mut pool, a("192.168.1.20:5060"), 50, 100).1,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 50, 100)
+                .unwrap()
+                .1,
             Program::Nothing
         );
         assert!(matches!(
-            m.outbound(&mut pool, a("192.168.1.20:5060"), 100, 100).1,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 100, 100)
+                .unwrap()
+                .1,
             Program::Snat { .. }
         ));
         assert_eq!(
-            m.outbound(&mut pool, a("192.168.1.20:5060"), 150, 100).1,
+            m.outbound(&mut pool, a("192.168.1.20:5060"), 150, 100)
+                .unwrap()
+                .1,
             Program::Nothing
         );
     }
@@ -243,6 +254,7 @@ mod tests {
         m.observed(&mut pool, a("192.168.1.20:5060"), 61000, 0);
         assert_eq!(
             m.outbound(&mut pool, a("192.168.1.20:5060"), 10, 100)
+                .unwrap()
                 .0
                 .public_port,
             61000
@@ -271,6 +283,7 @@ mod tests {
                     0,
                     9,
                 )
+                .unwrap()
                 .0
                 .public_port
             })

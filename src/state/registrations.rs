@@ -6,7 +6,7 @@
 
 use super::actions::Action;
 use crate::engine::Facts;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Seconds a binding is kept past its expiry (re-REGISTER races, clock skew).
@@ -27,14 +27,40 @@ pub struct Registration {
 struct Pending {
     aor: String,
     requested: Option<u32>,
+    /// When it was (last) seen, and its place in [`Registrations::order`].
+    at: u64,
+    seq: u64,
 }
+
+/// Registrations tracked at most. A new phone beyond it is not tracked (its REGISTER
+/// is still rewritten; it stays reachable from its registrar through its own flow, not
+/// from the trusted sources) and counted in [`Registrations::refused`]; phones already
+/// registered keep refreshing.
+pub const MAX_REGISTRATIONS: usize = 16384;
+/// REGISTERs awaiting their response at most (one per phone in a storm of
+/// [`MAX_REGISTRATIONS`] phones); beyond it the oldest is forgotten, counted in
+/// [`Registrations::pending_evicted`]. An unanswered one is forgotten after
+/// [`PENDING_FOR`] seconds in any case.
+pub const MAX_PENDING: usize = 16384;
+/// RFC 3261 timer F (32 s) with a margin: no final response comes later.
+pub const PENDING_FOR: u64 = 64;
+
+type PendingKey = (SocketAddrV4, String, u32);
 
 #[derive(Debug, Default)]
 pub struct Registrations {
     /// In key order: expiry and replay emit actions deterministically.
     live: BTreeMap<SocketAddrV4, Registration>,
     /// REGISTERs awaiting their response, by (phone, Call-ID, CSeq).
-    pending: HashMap<(SocketAddrV4, String, u32), Pending>,
+    pending: HashMap<PendingKey, Pending>,
+    /// The order they arrived in: (key, seq); an entry whose seq no longer matches is
+    /// stale (answered, or seen again later).
+    order: VecDeque<(PendingKey, u64)>,
+    seq: u64,
+    /// New registrations not tracked because [`MAX_REGISTRATIONS`] were.
+    pub refused: u64,
+    /// Pending REGISTERs forgotten unanswered because [`MAX_PENDING`] were waiting.
+    pub pending_evicted: u64,
 }
 
 fn text(b: &[u8]) -> String {
@@ -58,8 +84,13 @@ impl Registrations {
         self.live.is_empty()
     }
 
-    /// A REGISTER from `phone` (its facts as sent, before rewriting).
-    pub fn on_request(&mut self, facts: &Facts, phone: SocketAddrV4) {
+    /// REGISTERs waiting for their response.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// A REGISTER from `phone` (its facts as sent, before rewriting) at `now`.
+    pub fn on_request(&mut self, facts: &Facts, phone: SocketAddrV4, now: u64) {
         let (Some(call_id), Some(cseq)) = (facts.call_id, facts.cseq) else {
             return;
         };
@@ -72,16 +103,32 @@ impl Registrations {
                 .find_map(|c| facts.contact_expiry(c))
                 .or(facts.expires)
         };
-        if self.pending.len() > 4096 {
-            self.pending.clear();
+        let key = (phone, text(call_id), cseq);
+        self.seq += 1;
+        let seq = self.seq;
+        let fresh = Pending {
+            aor: facts.to_uri.map(text).unwrap_or_default(),
+            requested,
+            at: now,
+            seq,
+        };
+        if self.pending.insert(key.clone(), fresh).is_none() {
+            while self.pending.len() > MAX_PENDING {
+                let Some((old, old_seq)) = self.order.pop_front() else {
+                    break;
+                };
+                if self.pending.get(&old).is_some_and(|p| p.seq == old_seq) {
+                    self.pending.remove(&old);
+                    self.pending_evicted += 1;
+                }
+            }
         }
-        self.pending.insert(
-            (phone, text(call_id), cseq),
-            Pending {
-                aor: facts.to_uri.map(text).unwrap_or_default(),
-                requested,
-            },
-        );
+        self.order.push_back((key, seq));
+        if self.order.len() > 2 * MAX_PENDING.max(self.pending.len()) {
+            let pending = &self.pending;
+            self.order
+                .retain(|(k, seq)| pending.get(k).is_some_and(|p| p.seq == *seq));
+        }
     }
 
     /// The response to a REGISTER, on its way from `registrar` to `phone`, which appears
@@ -131,6 +178,10 @@ impl Registrations {
             return actions;
         }
         let seconds = expiry.saturating_add(MARGIN);
+        if !self.live.contains_key(&phone) && self.live.len() >= MAX_REGISTRATIONS {
+            self.refused += 1;
+            return actions;
+        }
         if let Some(old) = self.live.get(&phone) {
             if old.registrar.ip() != registrar.ip() || old.public_port != public.port() {
                 actions.push(Action::Unreachable {
@@ -163,8 +214,19 @@ impl Registrations {
         actions
     }
 
-    /// Drops registrations past their expiry (plus the margin).
+    /// Drops registrations past their expiry (plus the margin), and REGISTERs that
+    /// never got a final response.
     pub fn expire(&mut self, now: u64) -> Vec<Action> {
+        while let Some((k, seq)) = self.order.front() {
+            match self.pending.get(k) {
+                Some(p) if p.seq == *seq && now < p.at + PENDING_FOR => break,
+                Some(p) if p.seq == *seq => {
+                    self.pending.remove(k);
+                }
+                _ => {}
+            }
+            self.order.pop_front();
+        }
         let gone: Vec<SocketAddrV4> = self
             .live
             .values()
@@ -187,6 +249,7 @@ impl Registrations {
     pub fn clear(&mut self) {
         self.live.clear();
         self.pending.clear();
+        self.order.clear();
     }
 }
 
@@ -216,7 +279,7 @@ mod tests {
     fn register(r: &mut Registrations, expires: u32, call: &str, cseq: u32) {
         facts_of(
             &format!("REGISTER sip:198.51.100.10 SIP/2.0\nTo: <sip:100@pbx.example.net>\nCall-ID: {call}\nCSeq: {cseq} REGISTER\nContact: <sip:100@192.168.1.20:5060>\nExpires: {expires}\n\n"),
-            |f| r.on_request(f, a(PHONE)),
+            |f| r.on_request(f, a(PHONE), 0),
         );
     }
 
@@ -303,5 +366,87 @@ mod tests {
             }]
         );
         assert!(r.is_empty());
+    }
+
+    fn register_from(r: &mut Registrations, phone: SocketAddrV4, now: u64) {
+        facts_of(
+            &format!("REGISTER sip:198.51.100.10 SIP/2.0\nTo: <sip:{}@pbx>\nCall-ID: c{}\nCSeq: 1 REGISTER\nContact: <sip:x@{phone}>\nExpires: 600\n\n", phone.port(), phone.port()),
+            |f| r.on_request(f, phone, now),
+        );
+    }
+
+    fn ok_to(r: &mut Registrations, phone: SocketAddrV4, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        facts_of(
+            &format!("SIP/2.0 200 OK\nCall-ID: c{}\nCSeq: 1 REGISTER\nContact: <sip:x@{phone}>;expires=600\n\n", phone.port()),
+            |f| out = r.on_response(f, phone, phone, a(REGISTRAR), now),
+        );
+        out
+    }
+
+    #[test]
+    fn a_storm_of_more_registers_than_the_pending_cap_forgets_only_the_oldest() {
+        let mut r = Registrations::default();
+        let phone = |i: usize| {
+            SocketAddrV4::new(
+                [10, 0, (i >> 8) as u8, i as u8].into(),
+                5060 + (i % 7) as u16,
+            )
+        };
+        // Every phone of a storm sends its REGISTER before any response is back.
+        for i in 0..MAX_PENDING + 10 {
+            register_from(&mut r, phone(i), 0);
+        }
+        assert_eq!((r.pending(), r.pending_evicted), (MAX_PENDING, 10));
+        // The ten oldest are forgotten (the phones retransmit); every other one is
+        // answered and registered (before issue #22 all pending ones were cleared).
+        assert!(ok_to(&mut r, phone(5), 1).is_empty());
+        for i in 10..MAX_PENDING + 10 {
+            assert!(!ok_to(&mut r, phone(i), 1).is_empty(), "phone {i}");
+        }
+        assert_eq!(r.len(), MAX_PENDING);
+        assert_eq!(r.pending(), 0);
+        // A retransmission of a forgotten one is awaited again (here answered at the
+        // registration cap: refused, see the next test).
+        register_from(&mut r, phone(5), 2);
+        assert_eq!(r.pending(), 1);
+        assert!(ok_to(&mut r, phone(5), 2).is_empty());
+        assert_eq!((r.pending(), r.refused), (0, 1));
+    }
+
+    #[test]
+    fn unanswered_registers_are_forgotten_after_timer_f() {
+        let mut r = Registrations::default();
+        register_from(&mut r, a(PHONE), 0);
+        register_from(&mut r, a("192.168.1.21:5060"), 40);
+        r.expire(PENDING_FOR - 1);
+        assert_eq!(r.pending(), 2);
+        r.expire(PENDING_FOR);
+        assert_eq!(r.pending(), 1, "only the older one");
+        assert!(ok_to(&mut r, a(PHONE), PENDING_FOR).is_empty());
+        assert!(!ok_to(&mut r, a("192.168.1.21:5060"), PENDING_FOR).is_empty());
+    }
+
+    #[test]
+    fn beyond_the_registration_cap_new_phones_are_refused_registered_ones_refresh() {
+        let mut r = Registrations::default();
+        let phone = |i: usize| SocketAddrV4::new([10, 1, (i >> 8) as u8, i as u8].into(), 5060);
+        for i in 0..MAX_REGISTRATIONS {
+            register_from(&mut r, phone(i), 0);
+            assert!(!ok_to(&mut r, phone(i), 0).is_empty());
+        }
+        register_from(&mut r, phone(MAX_REGISTRATIONS), 1);
+        assert!(ok_to(&mut r, phone(MAX_REGISTRATIONS), 1).is_empty());
+        assert_eq!((r.len(), r.refused), (MAX_REGISTRATIONS, 1));
+        assert!(r.get(phone(MAX_REGISTRATIONS)).is_none());
+        // A registered phone refreshes at the cap.
+        register_from(&mut r, phone(0), 2);
+        assert!(!ok_to(&mut r, phone(0), 2).is_empty());
+        assert_eq!(r.get(phone(0)).unwrap().expires_at, 602);
+        // Once one expires, a new phone is taken again.
+        r.expire(630);
+        assert_eq!(r.len(), 1, "only the refreshed one is left");
+        register_from(&mut r, phone(MAX_REGISTRATIONS), 631);
+        assert!(!ok_to(&mut r, phone(MAX_REGISTRATIONS), 631).is_empty());
     }
 }

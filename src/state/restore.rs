@@ -37,7 +37,7 @@ use crate::engine::Nat;
 use crate::wire::method::Method;
 use crate::wire::text::Inline;
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::SocketAddrV4;
 
@@ -79,6 +79,12 @@ pub struct Restore {
     /// Insertion order of `transactions`, for eviction at the cap: (key, seq).
     order: VecDeque<(u64, u64)>,
     contacts: HashMap<SocketAddrV4, ContactMemory>,
+    /// The contacts by expiry, to evict the one closest to it in O(log n).
+    by_expiry: BTreeSet<(u64, SocketAddrV4)>,
+    /// Transactions forgotten at the cap (the oldest first).
+    pub transactions_evicted: u64,
+    /// Contacts forgotten at the cap (the one closest to its expiry first).
+    pub contacts_evicted: u64,
     keys: RandomState,
     seq: u64,
     max_transactions: usize,
@@ -94,13 +100,18 @@ impl Default for Restore {
 impl Restore {
     /// 16384 transactions: 512 new transactions a second for 32 s (about 1 MB).
     pub const MAX_TRANSACTIONS: usize = 16384;
-    pub const MAX_CONTACTS: usize = 4096;
+    /// One per registered phone: as many as registrations are tracked
+    /// (`state::registrations::MAX_REGISTRATIONS`).
+    pub const MAX_CONTACTS: usize = 16384;
 
     pub fn with_caps(max_transactions: usize, max_contacts: usize) -> Self {
         Restore {
             transactions: HashMap::default(),
             order: VecDeque::new(),
             contacts: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            transactions_evicted: 0,
+            contacts_evicted: 0,
             keys: RandomState::new(),
             seq: 0,
             max_transactions: max_transactions.max(1),
@@ -128,7 +139,13 @@ impl Restore {
     /// Forgets what has expired.
     pub fn expire(&mut self, now: u64) {
         self.transactions.retain(|_, t| now < t.expires_at);
-        self.contacts.retain(|_, c| now < c.expires_at);
+        while let Some(&(at, k)) = self.by_expiry.first() {
+            if now < at {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.contacts.remove(&k);
+        }
         let live = &self.transactions;
         self.order
             .retain(|(k, seq)| live.get(k).is_some_and(|t| t.seq == *seq));
@@ -138,6 +155,7 @@ impl Restore {
         self.transactions.clear();
         self.order.clear();
         self.contacts.clear();
+        self.by_expiry.clear();
     }
 
     fn key(&self, private: SocketAddrV4, branch: &[u8], method: &[u8], sent_by: &[u8]) -> u64 {
@@ -184,6 +202,7 @@ impl Restore {
             };
             if self.transactions.get(&old).is_some_and(|t| t.seq == seq) {
                 self.transactions.remove(&old);
+                self.transactions_evicted += 1;
             }
         }
         self.seq += 1;
@@ -229,7 +248,12 @@ impl Restore {
             let same = c.rewrote == rewrote || (!c.rewrote.is_empty() && !rewrote.is_empty());
             if live && same {
                 c.rewrote = c.rewrote.with(rewrote);
-                c.expires_at = c.expires_at.max(expires_at);
+                let later = c.expires_at.max(expires_at);
+                if later != c.expires_at {
+                    self.by_expiry.remove(&(c.expires_at, nat.private));
+                    self.by_expiry.insert((later, nat.private));
+                    c.expires_at = later;
+                }
                 // The latest form the phone wrote (phones write theirs one way).
                 if !written.contact.is_empty() {
                     c.contact = written.contact;
@@ -239,16 +263,14 @@ impl Restore {
                 }
                 return;
             }
+            self.by_expiry.remove(&(c.expires_at, nat.private));
         } else if self.contacts.len() >= self.max_contacts {
-            let soonest = self
-                .contacts
-                .iter()
-                .min_by_key(|(_, c)| c.expires_at)
-                .map(|(k, _)| *k);
-            if let Some(k) = soonest {
+            if let Some((_, k)) = self.by_expiry.pop_first() {
                 self.contacts.remove(&k);
+                self.contacts_evicted += 1;
             }
         }
+        self.by_expiry.insert((expires_at, nat.private));
         self.contacts.insert(
             nat.private,
             ContactMemory {

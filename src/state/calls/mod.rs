@@ -148,6 +148,8 @@ pub struct Calls {
     changed: Vec<(Stream, Stream)>,
     /// The Call-ID and stream buffers of removed calls, emptied, for new calls.
     spare: Vec<(String, Vec<Stream>)>,
+    /// Calls forgotten because [`MAX_CALLS`] were tracked (the quietest first).
+    pub evicted: u64,
 }
 
 /// Buffers of removed calls kept for new ones (each at most a few hundred bytes).
@@ -160,14 +162,23 @@ pub struct MediaPorts<'a> {
 }
 
 impl PortMap for MediaPorts<'_> {
+    /// When no port is free, the phone's own port number is returned without claiming
+    /// it, and the pool records the refusal ([`PortPool::take_refusal`]): the caller
+    /// must not let the message out with it.
     fn public_port(&mut self, r: &MediaRequest) -> u16 {
         match (r.role, r.required) {
             (Role::Rtcp, Some(p)) => {
                 self.pool.claim(p, r.private);
                 p
             }
-            (Role::Rtcp, None) => self.pool.take(r.private.port(), r.private, false),
-            (Role::Rtp, _) => self.pool.take(r.private.port(), r.private, true),
+            (Role::Rtcp, None) => self
+                .pool
+                .take(r.private.port(), r.private, false)
+                .unwrap_or(r.private.port()),
+            (Role::Rtp, _) => self
+                .pool
+                .take(r.private.port(), r.private, true)
+                .unwrap_or(r.private.port()),
         }
     }
 
@@ -363,6 +374,7 @@ impl Calls {
                     if let Some(call) = oldest.and_then(|i| self.remove(i)) {
                         self.teardown(&call, policy, pool, actions);
                         self.recycle(call);
+                        self.evicted += 1;
                     }
                 }
                 let (mut id, streams) = self.spare.pop().unwrap_or_default();

@@ -373,6 +373,7 @@ fn an_invite_flood_cannot_grow_the_state_without_bound() {
         w.sent_by_phone(&invite(&format!("flood-{i}"), 4000), i as u64);
     }
     assert_eq!(w.calls.len(), MAX_CALLS);
+    assert_eq!(w.calls.evicted, 10);
     assert!(
         w.calls.get(a(PHONE), "flood-0").is_none(),
         "the oldest went first"

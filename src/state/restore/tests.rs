@@ -353,6 +353,54 @@ fn the_tables_are_capped_and_the_oldest_transaction_goes_first() {
     .unwrap();
     assert_eq!(r.contacts(), 1);
     assert!(r.contact(other.private).is_some());
+    // OPTIONS 1, then the two oldest before each REGISTER.
+    assert_eq!((r.transactions_evicted, r.contacts_evicted), (3, 1));
+}
+
+#[test]
+fn contacts_expire_in_order_of_their_latest_expiry_and_refreshes_move_them() {
+    let mut r = Restore::with_caps(16, 2);
+    let reg = |ip: &str, expires: u32| {
+        crlf(&format!("REGISTER sip:198.51.100.10 SIP/2.0\nVia: SIP/2.0/UDP {ip}:5060;branch=z9hG4bKr{expires}\nCall-ID: r@{ip}\nCSeq: {expires} REGISTER\nContact: <sip:a@{ip}:5060>\nExpires: {expires}\nContent-Length: 0\n\n"))
+    };
+    let nat = |ip: &str| Nat {
+        private: format!("{ip}:5060").parse().unwrap(),
+        public: "203.0.113.1:40000".parse().unwrap(),
+    };
+    let send = |r: &mut Restore, ip: &str, expires: u32, now: u64| {
+        plan_with(
+            &reg(ip, expires),
+            Direction::Outbound,
+            &nat(ip),
+            &mut KeepPorts,
+            &mut r.at(now),
+        )
+        .unwrap();
+    };
+    send(&mut r, "192.168.1.20", 100, 0); // until 132
+    send(&mut r, "192.168.1.21", 200, 0); // until 232
+    send(&mut r, "192.168.1.20", 300, 10); // refreshed: until 342
+    r.expire(300);
+    assert!(
+        r.contact(nat("192.168.1.21").private).is_none(),
+        "232 passed"
+    );
+    assert!(
+        r.contact(nat("192.168.1.20").private).is_some(),
+        "refreshed to 342"
+    );
+    // At the cap the one closest to its expiry goes: .22 (until 100 + 332) stays
+    // beside .20 until a third comes.
+    send(&mut r, "192.168.1.22", 100, 300);
+    send(&mut r, "192.168.1.23", 500, 301);
+    assert_eq!(r.contacts(), 2);
+    assert!(
+        r.contact(nat("192.168.1.20").private).is_none(),
+        "342 was the closest"
+    );
+    assert_eq!(r.contacts_evicted, 1);
+    r.expire(10_000);
+    assert_eq!(r.contacts(), 0);
 }
 
 const REGISTER: &str = "REGISTER sip:198.51.100.10 SIP/2.0

@@ -390,7 +390,8 @@ return view.extend({
 				[ _('Seen'), count(c.seen) ],
 				[ _('Rewritten'), count(c.rewritten) ],
 				[ _('Passed unchanged'), count(c.unchanged) ],
-				[ _('Unreadable (passed unchanged)'), count(c.unparsable) ]
+				[ _('Unreadable (passed unchanged)'), count(c.unparsable) ],
+				[ _('Dropped under overload (senders retransmit)'), count(c.queue_dropped) ]
 			].concat(relay ? [
 				[ _('SIP over TCP: connections now'), count(relay.connections) ],
 				[ _('SIP over TCP: messages relayed'), count(relay.messages) ],
@@ -413,9 +414,6 @@ return view.extend({
 				[ _('Version'), st.pid ? _('%s (process %d)').format(text(st.version), st.pid) : text(st.version) ],
 				[ _('Packets the kernel did not take back (verdict errors)'), count(c.verdict_errors) ],
 				[ _('Firewall updates that failed'), count(c.program_errors) ],
-				[ _('SIP passed on without sipalgd, queue full (fail-open)'), count(c.fail_open) ],
-				[ _('Queue overflows'), count(c.queue_overruns) ],
-				[ _('Packets dropped at the queue'), count(c.queue_dropped) ],
 				[ _('Addresses left as received (not restored)'), count(c.not_restored) ]
 			].concat(relay ? [
 				[ _('SIP over TCP: connections accepted'), count(relay.accepted) ],
