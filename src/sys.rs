@@ -1,7 +1,8 @@
-//! The two helpers every edge that makes raw socket calls needs, written once: turning
-//! a `-1` return into the thread's `errno`, and setting a socket option from a value of
-//! any plain type. Used by [`crate::netlink`] and [`crate::relay`]; never by the pure
-//! core (docs/architecture.md).
+//! The helpers every edge that makes raw socket calls needs, written once: turning a
+//! `-1` return into the thread's `errno`, setting a socket option from a value of any
+//! plain type, and `poll(2)` (which neither std nor `socket2` offers). Used by
+//! [`crate::netlink`] and [`crate::relay`]; never by the pure core
+//! (docs/architecture.md).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -28,6 +29,16 @@ pub fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) ->
         )
     })
     .map(|_| ())
+}
+
+/// `poll(2)` on `fds` for at most `timeout_ms` milliseconds (negative: no limit):
+/// the number of entries with events. A negative `fd` is ignored (its `revents` is 0).
+/// An interrupted call is an error of kind `Interrupted`.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+    // SAFETY: `fds` is a live, exclusively borrowed slice of pollfd of the stated
+    // length; the kernel writes only their `revents`.
+    let n = cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })?;
+    Ok(n as usize)
 }
 
 #[cfg(test)]
@@ -70,5 +81,30 @@ mod tests {
         assert_eq!(read(libc::SO_BROADCAST), 0);
         let e = setsockopt(-1, libc::SOL_SOCKET, libc::SO_BROADCAST, &1 as &libc::c_int);
         assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn poll_reports_the_readable_socket_and_ignores_a_negative_fd() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let pollfd = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds = [pollfd(a.as_raw_fd()), pollfd(-1), pollfd(b.as_raw_fd())];
+        assert_eq!(poll(&mut fds, 0).unwrap(), 0, "nothing to read yet");
+        a.send_to(b"x", b.local_addr().unwrap()).unwrap();
+        assert_eq!(poll(&mut fds, 5000).unwrap(), 1);
+        assert_eq!(fds[0].revents, 0);
+        assert_eq!(fds[1].revents, 0, "a negative fd is ignored");
+        assert_eq!(fds[2].revents & libc::POLLIN, libc::POLLIN);
+        let mut bad = [pollfd(i32::MAX)];
+        assert_eq!(poll(&mut bad, 0).unwrap(), 1);
+        assert_eq!(
+            bad[0].revents,
+            libc::POLLNVAL,
+            "a closed fd is reported, not an error"
+        );
     }
 }

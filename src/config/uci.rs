@@ -244,7 +244,6 @@ pub fn parse(text: &str) -> Result<UciFile, Vec<SyntaxError>> {
             }
         };
         let line = tokens[0].line;
-        let err = |message: String| SyntaxError { line, message };
         let words: Vec<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
         // libuci also accepts the one-letter forms p, c, o and l.
         let keyword = match words[0] {
@@ -257,81 +256,38 @@ pub fn parse(text: &str) -> Result<UciFile, Vec<SyntaxError>> {
         match keyword {
             "package" => match words.len() {
                 2 => file.package = Some(words[1].to_string()),
-                _ => errors.push(err("expected: package <name>".into())),
-            },
-            "config" => {
-                orphaned = true;
-                if words.len() < 2 || words.len() > 3 {
-                    errors.push(err(
-                        "expected: config <type> ['<name>'] (quote a name containing spaces)"
-                            .into(),
-                    ));
-                    continue;
-                }
-                if !is_type(words[1]) {
-                    errors.push(err(format!(
-                        "invalid section type '{}': use letters, digits, '_' and '-'",
-                        words[1]
-                    )));
-                    continue;
-                }
-                let name = match words.get(2) {
-                    None | Some(&"") => None,
-                    Some(n) if is_name(n) => Some(n.to_string()),
-                    Some(n) => {
-                        errors.push(err(format!(
-                            "invalid section name '{n}': use letters, digits and '_'"
-                        )));
-                        continue;
-                    }
-                };
-                orphaned = false;
-                file.sections.push(Section {
-                    stype: words[1].to_string(),
-                    name,
+                _ => errors.push(SyntaxError {
                     line,
-                    entries: Vec::new(),
-                });
-            }
-            kw @ ("option" | "list") => {
-                // `option x` without a value is accepted, as libuci does: it
-                // sets nothing (the default applies).
-                if words.len() < 2 || words.len() > 3 {
-                    let what = if words.len() < 2 {
-                        format!("'{kw}' needs a name and a value: {kw} <name> '<value>'")
-                    } else {
-                        format!(
-                            "'{kw} {}' has more than one value: quote a value containing spaces",
-                            words[1]
-                        )
-                    };
-                    errors.push(err(what));
-                    continue;
+                    message: "expected: package <name>".into(),
+                }),
+            },
+            "config" => match section(&words, line) {
+                Ok(section) => {
+                    orphaned = false;
+                    file.sections.push(section);
                 }
-                if !is_name(words[1]) {
-                    errors.push(err(format!(
-                        "invalid option name '{}': use letters, digits and '_'",
-                        words[1]
-                    )));
-                    continue;
+                Err(e) => {
+                    orphaned = true;
+                    errors.push(e);
                 }
-                match file.sections.last_mut() {
-                    Some(section) if !orphaned => section.entries.push(Entry {
-                        key: words[1].to_string(),
-                        list: kw == "list",
-                        value: words.get(2).unwrap_or(&"").to_string(),
-                        line,
-                    }),
+            },
+            kw @ ("option" | "list") => match entry(kw, &words, line) {
+                Ok(entry) => match file.sections.last_mut() {
+                    Some(section) if !orphaned => section.entries.push(entry),
                     Some(_) => {}
-                    None => errors.push(err(format!(
-                        "'{kw} {}' comes before any 'config' line",
-                        words[1]
-                    ))),
-                }
-            }
-            other => errors.push(err(format!(
-                "unknown keyword '{other}': expected config, option, list or package"
-            ))),
+                    None => errors.push(SyntaxError {
+                        line,
+                        message: format!("'{kw} {}' comes before any 'config' line", words[1]),
+                    }),
+                },
+                Err(e) => errors.push(e),
+            },
+            other => errors.push(SyntaxError {
+                line,
+                message: format!(
+                    "unknown keyword '{other}': expected config, option, list or package"
+                ),
+            }),
         }
     }
     if errors.is_empty() {
@@ -339,6 +295,67 @@ pub fn parse(text: &str) -> Result<UciFile, Vec<SyntaxError>> {
     } else {
         Err(errors)
     }
+}
+
+/// A `config <type> ['<name>']` statement on `line` (its words, keyword first).
+fn section(words: &[&str], line: usize) -> Result<Section, SyntaxError> {
+    let err = |message: String| SyntaxError { line, message };
+    if words.len() < 2 || words.len() > 3 {
+        return Err(err(
+            "expected: config <type> ['<name>'] (quote a name containing spaces)".into(),
+        ));
+    }
+    if !is_type(words[1]) {
+        return Err(err(format!(
+            "invalid section type '{}': use letters, digits, '_' and '-'",
+            words[1]
+        )));
+    }
+    let name = match words.get(2) {
+        None | Some(&"") => None,
+        Some(n) if is_name(n) => Some(n.to_string()),
+        Some(n) => {
+            return Err(err(format!(
+                "invalid section name '{n}': use letters, digits and '_'"
+            )))
+        }
+    };
+    Ok(Section {
+        stype: words[1].to_string(),
+        name,
+        line,
+        entries: Vec::new(),
+    })
+}
+
+/// An `option` or `list` statement (`kw`) on `line`: `kw <name> ['<value>']`.
+fn entry(kw: &str, words: &[&str], line: usize) -> Result<Entry, SyntaxError> {
+    let err = |message: String| SyntaxError { line, message };
+    // `option x` without a value is accepted, as libuci does: it sets nothing (the
+    // default applies).
+    if words.len() < 2 {
+        return Err(err(format!(
+            "'{kw}' needs a name and a value: {kw} <name> '<value>'"
+        )));
+    }
+    if words.len() > 3 {
+        return Err(err(format!(
+            "'{kw} {}' has more than one value: quote a value containing spaces",
+            words[1]
+        )));
+    }
+    if !is_name(words[1]) {
+        return Err(err(format!(
+            "invalid option name '{}': use letters, digits and '_'",
+            words[1]
+        )));
+    }
+    Ok(Entry {
+        key: words[1].to_string(),
+        list: kw == "list",
+        value: words.get(2).unwrap_or(&"").to_string(),
+        line,
+    })
 }
 
 #[cfg(test)]

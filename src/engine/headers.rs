@@ -137,6 +137,8 @@ fn after_uri(buf: &[u8], uri: &Range<usize>) -> usize {
     }
 }
 
+/// The header pass: reads the Request-URI, then each header field in turn, then where
+/// the SDP body is.
 pub(super) fn scan<'a>(
     framer: &mut Framer<'a>,
     direction: Direction,
@@ -145,162 +147,240 @@ pub(super) fn scan<'a>(
     edits: &mut Edits,
 ) -> Result<Scan, FrameError> {
     let buf = framer.buf();
-    let mut out = Scan {
-        nat_aware: false,
-        secure: false,
-        sdp_body: None,
-        content_length: None,
-        sent_by: None,
+    let mut pass = Pass {
+        buf,
+        direction,
+        nat,
+        response: framer.status().is_some(),
+        facts,
+        edits,
+        out: Scan {
+            nat_aware: false,
+            secure: false,
+            sdp_body: None,
+            content_length: None,
+            sent_by: None,
+        },
+        is_sdp: false,
+        top_via_seen: false,
     };
-    let response = framer.status().is_some();
-    let mut is_sdp = false;
-    let mut top_via_seen = false;
-
     if let Some(uri) = framer.request_uri() {
-        match uri::scheme(buf, uri.clone()) {
-            Scheme::Sips => out.secure = true,
-            Scheme::Sip if direction == Direction::Inbound => {
-                if let Some(hp) = uri::host_port(buf, uri) {
-                    map_uri(buf, &hp, direction, nat, Field::RequestUri, edits);
-                }
-            }
-            _ => {}
-        }
+        pass.request_uri(uri);
     }
-
     while let Some(h) = framer.next_header()? {
-        let name = Name::of(&buf[h.name.clone()]);
-        let value = h.value.clone();
-        match name {
-            Name::Via if !top_via_seen => {
-                top_via_seen = true;
-                let Some(top) = SentBy::parse(buf, value.clone()) else {
-                    continue;
-                };
-                facts.transport = Some(top.transport);
-                if top.transport == Transport::Tls {
-                    out.secure = true;
-                    continue;
-                }
-                // Towards the LAN, a request's top Via is the far end's.
-                if direction == Direction::Inbound && !response {
-                    continue;
-                }
-                // The branch and sent-by key the phone's client transactions: read in
-                // its requests (the branch alone) and in the responses to them (with
-                // `received`/`rport`, which may need restoring).
-                let via = match direction {
-                    Direction::Inbound => Some(top.via(buf, value.end)),
-                    Direction::Outbound => None,
-                };
-                let branch = match &via {
-                    Some(v) => v.branch.clone(),
-                    None if !response => top.branch(buf, value.end),
-                    None => None,
-                };
-                if via.is_some() || !response {
-                    facts.branch = branch.map(|b| &buf[b]);
-                    out.sent_by = Some(top.span());
-                }
-                out.nat_aware |= map_host_port(
-                    buf,
-                    top.host.clone(),
-                    top.port.clone(),
-                    direction,
-                    nat,
-                    Field::ViaSentBy,
-                    edits,
-                );
-                if let (Direction::Inbound, Some(via)) = (direction, &via) {
-                    restore_via_params(buf, via, nat, edits);
-                }
-            }
-            Name::Contact | Name::RecordRoute | Name::Route | Name::To => {
-                let field = match name {
-                    Name::Contact => Field::Contact,
-                    Name::RecordRoute => Field::RecordRoute,
-                    Name::Route => Field::Route,
-                    _ => Field::To,
-                };
-                // From/To are never rewritten. Towards the LAN a Contact is restored only
-                // in a response (a REGISTER's 2xx lists the phone's bindings); a
-                // request's Contact is the far end's.
-                let rewrite_here = match direction {
-                    Direction::Outbound => matches!(name, Name::Contact | Name::RecordRoute),
-                    Direction::Inbound => match name {
-                        Name::Contact => response,
-                        Name::To => false,
-                        _ => true,
-                    },
-                };
-                // Outbound Route: nothing to learn, nothing to change.
-                if !rewrite_here && !matches!(name, Name::Contact | Name::To) {
-                    continue;
-                }
-                for (n, entry) in uri::entries(buf, value).enumerate() {
-                    if name == Name::Contact && &buf[entry.clone()] == b"*" {
-                        facts.contact_star = true;
-                        continue;
-                    }
-                    let Some(u) = uri::entry_uri(buf, entry.clone()) else {
-                        continue;
-                    };
-                    if name == Name::To && n == 0 {
-                        facts.to_uri = Some(&buf[u.clone()]);
-                        facts.to_tag = param(buf, after_uri(buf, &u)..entry.end, b"tag");
-                        if !rewrite_here {
-                            break;
-                        }
-                    }
-                    let Some(hp) = uri::host_port(buf, u.clone()) else {
-                        continue;
-                    };
-                    if name == Name::Contact {
-                        let expires = param(buf, after_uri(buf, &u)..entry.end, b"expires")
-                            .and_then(parse_u32);
-                        let token = hp.ipv4(buf);
-                        let address = token.as_ref().map(Ipv4HostPort::endpoint);
-                        facts.push_contact(Contact { address, expires });
-                        if let (Some(t), Scheme::Sip, true) = (&token, hp.scheme, rewrite_here) {
-                            out.nat_aware |= map_token(buf, t, direction, nat, field, edits);
-                        }
-                    } else if rewrite_here {
-                        map_uri(buf, &hp, direction, nat, field, edits);
-                    }
-                }
-            }
-            Name::CallId => facts.call_id = Some(&buf[value]),
-            Name::CSeq => {
-                let v = &buf[value.clone()];
-                let digits = v
-                    .iter()
-                    .position(|b| !b.is_ascii_digit())
-                    .unwrap_or(v.len());
-                facts.cseq = parse_u32(&v[..digits]);
-                let rest = trim(buf, value.start + digits..value.end);
-                facts.cseq_method = (!rest.is_empty()).then(|| &buf[rest]);
-            }
-            Name::Expires => facts.expires = parse_u32(&buf[value]),
-            Name::ContentLength if out.content_length.is_none() => {
-                if let Some(n) = parse_u32(&buf[value.clone()]) {
-                    out.content_length = Some((value, n));
-                }
-            }
-            Name::ContentType => is_sdp = starts_with_lower(&buf[value], b"application/sdp"),
-            _ => {}
-        }
+        pass.header(Name::of(&buf[h.name.clone()]), h.value.clone());
     }
-
     let (body, terminated) = framer.body();
-    if is_sdp && terminated {
-        let available = body.len();
-        out.sdp_body = match out.content_length {
-            Some((_, n)) if n as usize > available => None, // truncated: leave the body alone
-            Some((_, n)) => Some(body.start..body.start + n as usize),
-            None => Some(body),
-        };
+    let mut out = pass.out;
+    if pass.is_sdp && terminated {
+        out.sdp_body = sdp_body(body, &out.content_length);
     }
     Ok(out)
+}
+
+/// The SDP body's range: the body, or as much of it as Content-Length says; None when
+/// Content-Length says more than there is (truncated: the body is left alone).
+fn sdp_body(
+    body: Range<usize>,
+    content_length: &Option<(Range<usize>, u32)>,
+) -> Option<Range<usize>> {
+    let available = body.len();
+    match content_length {
+        Some((_, n)) if *n as usize > available => None,
+        Some((_, n)) => Some(body.start..body.start + *n as usize),
+        None => Some(body),
+    }
+}
+
+/// Which field an address header is, and whether its addresses are rewritten in this
+/// direction. From/To are never rewritten. Towards the LAN a Contact is restored only
+/// in a response (a REGISTER's 2xx lists the phone's bindings); a request's Contact is
+/// the far end's.
+fn address_rule(name: Name, direction: Direction, response: bool) -> (Field, bool) {
+    let field = match name {
+        Name::Contact => Field::Contact,
+        Name::RecordRoute => Field::RecordRoute,
+        Name::Route => Field::Route,
+        _ => Field::To,
+    };
+    let rewrite_here = match direction {
+        Direction::Outbound => matches!(name, Name::Contact | Name::RecordRoute),
+        Direction::Inbound => match name {
+            Name::Contact => response,
+            Name::To => false,
+            _ => true,
+        },
+    };
+    (field, rewrite_here)
+}
+
+/// One header pass over a message: where it reads, and what it has learned so far.
+struct Pass<'a, 'p> {
+    buf: &'a [u8],
+    direction: Direction,
+    nat: &'p Nat,
+    response: bool,
+    facts: &'p mut Facts<'a>,
+    edits: &'p mut Edits,
+    out: Scan,
+    /// The Content-Type is SDP.
+    is_sdp: bool,
+    top_via_seen: bool,
+}
+
+impl<'a> Pass<'a, '_> {
+    /// A request's URI: SIPS marks the message secure; towards the LAN, the URI may
+    /// carry the public mapping.
+    fn request_uri(&mut self, uri: Range<usize>) {
+        let buf = self.buf;
+        match uri::scheme(buf, uri.clone()) {
+            Scheme::Sips => self.out.secure = true,
+            Scheme::Sip if self.direction == Direction::Inbound => {
+                if let Some(hp) = uri::host_port(buf, uri) {
+                    map_uri(
+                        buf,
+                        &hp,
+                        self.direction,
+                        self.nat,
+                        Field::RequestUri,
+                        self.edits,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One header field.
+    fn header(&mut self, name: Name, value: Range<usize>) {
+        let buf = self.buf;
+        match name {
+            Name::Via if !self.top_via_seen => {
+                self.top_via_seen = true;
+                self.top_via(value);
+            }
+            Name::Contact | Name::RecordRoute | Name::Route | Name::To => {
+                self.address_list(name, value)
+            }
+            Name::CallId => self.facts.call_id = Some(&buf[value]),
+            Name::CSeq => self.cseq(value),
+            Name::Expires => self.facts.expires = parse_u32(&buf[value]),
+            Name::ContentLength if self.out.content_length.is_none() => {
+                if let Some(n) = parse_u32(&buf[value.clone()]) {
+                    self.out.content_length = Some((value, n));
+                }
+            }
+            Name::ContentType => self.is_sdp = starts_with_lower(&buf[value], b"application/sdp"),
+            _ => {}
+        }
+    }
+
+    /// The top Via: the transport, the branch and sent-by, and its address edits.
+    fn top_via(&mut self, value: Range<usize>) {
+        let (buf, direction) = (self.buf, self.direction);
+        let Some(top) = SentBy::parse(buf, value.clone()) else {
+            return;
+        };
+        self.facts.transport = Some(top.transport);
+        if top.transport == Transport::Tls {
+            self.out.secure = true;
+            return;
+        }
+        // Towards the LAN, a request's top Via is the far end's.
+        if direction == Direction::Inbound && !self.response {
+            return;
+        }
+        // The branch and sent-by key the phone's client transactions: read in its
+        // requests (the branch alone) and in the responses to them (with
+        // `received`/`rport`, which may need restoring).
+        let via = match direction {
+            Direction::Inbound => Some(top.via(buf, value.end)),
+            Direction::Outbound => None,
+        };
+        let branch = match &via {
+            Some(v) => v.branch.clone(),
+            None if !self.response => top.branch(buf, value.end),
+            None => None,
+        };
+        if via.is_some() || !self.response {
+            self.facts.branch = branch.map(|b| &buf[b]);
+            self.out.sent_by = Some(top.span());
+        }
+        self.out.nat_aware |= map_host_port(
+            buf,
+            top.host.clone(),
+            top.port.clone(),
+            direction,
+            self.nat,
+            Field::ViaSentBy,
+            self.edits,
+        );
+        if let (Direction::Inbound, Some(via)) = (direction, &via) {
+            restore_via_params(buf, via, self.nat, self.edits);
+        }
+    }
+
+    /// Contact, Record-Route, Route and To: what they tell, and their address edits.
+    fn address_list(&mut self, name: Name, value: Range<usize>) {
+        let buf = self.buf;
+        let (field, rewrite_here) = address_rule(name, self.direction, self.response);
+        // Outbound Route: nothing to learn, nothing to change.
+        if !rewrite_here && !matches!(name, Name::Contact | Name::To) {
+            return;
+        }
+        for (n, entry) in uri::entries(buf, value).enumerate() {
+            if name == Name::Contact && &buf[entry.clone()] == b"*" {
+                self.facts.contact_star = true;
+                continue;
+            }
+            let Some(u) = uri::entry_uri(buf, entry.clone()) else {
+                continue;
+            };
+            let params = after_uri(buf, &u)..entry.end;
+            if name == Name::To && n == 0 {
+                self.facts.to_uri = Some(&buf[u.clone()]);
+                self.facts.to_tag = param(buf, params.clone(), b"tag");
+                if !rewrite_here {
+                    break;
+                }
+            }
+            let Some(hp) = uri::host_port(buf, u) else {
+                continue;
+            };
+            if name == Name::Contact {
+                self.contact(&hp, params, rewrite_here);
+            } else if rewrite_here {
+                map_uri(buf, &hp, self.direction, self.nat, field, self.edits);
+            }
+        }
+    }
+
+    /// One Contact entry (its URI's host and port, and the range of its parameters):
+    /// recorded in the facts, and its address rewritten when `rewrite_here`.
+    fn contact(&mut self, hp: &HostPort, params: Range<usize>, rewrite_here: bool) {
+        let buf = self.buf;
+        let expires = param(buf, params, b"expires").and_then(parse_u32);
+        let token = hp.ipv4(buf);
+        let address = token.as_ref().map(Ipv4HostPort::endpoint);
+        self.facts.push_contact(Contact { address, expires });
+        if let (Some(t), Scheme::Sip, true) = (&token, hp.scheme, rewrite_here) {
+            let (direction, nat) = (self.direction, self.nat);
+            self.out.nat_aware |= map_token(buf, t, direction, nat, Field::Contact, self.edits);
+        }
+    }
+
+    /// CSeq: its number and its method.
+    fn cseq(&mut self, value: Range<usize>) {
+        let buf = self.buf;
+        let v = &buf[value.clone()];
+        let digits = v
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(v.len());
+        self.facts.cseq = parse_u32(&v[..digits]);
+        let rest = trim(buf, value.start + digits..value.end);
+        self.facts.cseq_method = (!rest.is_empty()).then(|| &buf[rest]);
+    }
 }
 
 /// In a message towards the LAN, the top Via's `received`/`rport` carry what the far
