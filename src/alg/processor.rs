@@ -116,6 +116,9 @@ pub(crate) struct Flow {
 pub struct Processor {
     pub alg: bool,
     pub media_any: bool,
+    /// The kernel looks the media NAT maps up as sets (Linux 6.5+), so they mark media
+    /// flows themselves ([`MediaPolicy::maps_mark_media`]); the daemon probes it.
+    pub maps_mark_media: bool,
     /// The WAN interface's IPv4 address (what SNAT uses and what arrives on the WAN).
     pub wan_ip: Option<Ipv4Addr>,
     /// `external_address`: what the messages advertise instead of the WAN address.
@@ -151,6 +154,7 @@ impl Processor {
         Processor {
             alg,
             media_any: false,
+            maps_mark_media: true,
             wan_ip: None,
             external_ip: None,
             signaling_timeout,
@@ -223,6 +227,7 @@ impl Processor {
             alg: self.alg,
             any_source: self.media_any,
             advertised: self.advertised_ip(),
+            maps_mark_media: self.maps_mark_media,
         }
     }
 
