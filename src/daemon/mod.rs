@@ -99,6 +99,7 @@ impl Shared {
                 input.tcp_relay = None;
             }
         }
+        input.maps_as_sets = self.processor.maps_mark_media;
         self.ct_timeouts = capabilities::ct_timeout();
         if !self.ct_timeouts {
             log::warn!("conntrack timeout policies are not available; SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
@@ -312,6 +313,7 @@ pub fn ruleset_input<'a>(
             .enabled
             .then_some((c.qos.signaling_dscp, c.qos.media_dscp)),
         tcp_relay: (c.tcp && c.alg).then_some(crate::relay::RELAY_PORT),
+        maps_as_sets: true,
     }
 }
 
@@ -377,6 +379,11 @@ pub fn run(args: &[String]) -> i32 {
         relay_off: None,
         installed: false,
     };
+    // Probed once: the core decides from it which set elements a call needs.
+    shared.processor.maps_mark_media = capabilities::map_lookup();
+    if !shared.processor.maps_mark_media {
+        log::info!("this kernel cannot look a map up as a set (Linux before 6.5): media flows are marked through the media endpoint set, one more set element per media port");
+    }
     shared.apply_config();
     if let Err(e) = shared.install_firewall() {
         log::error!("cannot install the firewall rules: {e}");
