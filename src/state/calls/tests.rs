@@ -623,7 +623,7 @@ fn the_media_sets_always_hold_what_the_calls_need_with_either_kernel_form() {
                 fresh.apply(&w.calls.replay(policy));
                 assert_eq!(dp, &fresh, "{step} with {policy:?}");
             };
-            let mut step = |w: &mut World, dp: &mut Datapath, acts: Vec<Action>, name: &str| {
+            let step = |w: &mut World, dp: &mut Datapath, acts: Vec<Action>, name: &str| {
                 dp.apply(&acts);
                 check(w, dp, name);
             };
