@@ -204,6 +204,7 @@ impl Processor {
                     public_port: r.public_port,
                     private: r.private,
                     seconds: left,
+                    refresh: false,
                 });
             }
         }
@@ -282,6 +283,7 @@ impl Processor {
                         private: src,
                         public_port: public.port(),
                         seconds: timeout,
+                        refresh: false,
                     });
                     return Ok(public.port());
                 }
@@ -293,12 +295,14 @@ impl Processor {
         if let Program::Snat {
             private,
             public_port,
+            refresh,
         } = program
         {
             self.before.push(Action::Snat {
                 private,
                 public_port,
                 seconds: timeout,
+                refresh,
             });
         }
         Ok(m.public_port)
@@ -1006,7 +1010,8 @@ mod tests {
                     registrar: "198.51.100.10".parse().unwrap(),
                     public_port: 5060,
                     private: "192.168.1.20:5060".parse().unwrap(),
-                    seconds: 150
+                    seconds: 150,
+                    refresh: false,
                 },
                 Action::FlowTimeout {
                     private: "192.168.1.20:5060".parse().unwrap(),

@@ -30,10 +30,11 @@ pub struct Mapping {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
     Nothing,
-    /// Add (or refresh) the SNAT element `private -> public_port`.
+    /// Add (or, `refresh`, restart the lifetime of) the SNAT element `private -> public_port`.
     Snat {
         private: SocketAddrV4,
         public_port: u16,
+        refresh: bool,
     },
 }
 
@@ -90,6 +91,7 @@ impl Mappings {
                     Program::Snat {
                         private,
                         public_port: m.public_port,
+                        refresh: true,
                     },
                 );
             }
@@ -109,6 +111,7 @@ impl Mappings {
             Program::Snat {
                 private,
                 public_port,
+                refresh: false,
             },
         )
     }
@@ -195,7 +198,8 @@ mod tests {
             p1,
             Program::Snat {
                 private: a("192.168.1.20:5060"),
-                public_port: 5060
+                public_port: 5060,
+                refresh: false,
             }
         );
         let (two, p2) = m.outbound(&mut pool, a("192.168.1.21:5060"), 0, 1800);
@@ -205,7 +209,8 @@ mod tests {
             p2,
             Program::Snat {
                 private: a("192.168.1.21:5060"),
-                public_port: two.public_port
+                public_port: two.public_port,
+                refresh: false,
             }
         );
         assert_eq!(
@@ -229,7 +234,7 @@ mod tests {
         );
         assert!(matches!(
             m.outbound(&mut pool, a("192.168.1.20:5060"), 100, 100).1,
-            Program::Snat { .. }
+            Program::Snat { refresh: true, .. }
         ));
         assert_eq!(
             m.outbound(&mut pool, a("192.168.1.20:5060"), 150, 100).1,

@@ -131,12 +131,15 @@ impl Registrations {
             return actions;
         }
         let seconds = expiry.saturating_add(MARGIN);
+        let mut refresh = false;
         if let Some(old) = self.live.get(&phone) {
             if old.registrar.ip() != registrar.ip() || old.public_port != public.port() {
                 actions.push(Action::Unreachable {
                     registrar: *old.registrar.ip(),
                     public_port: old.public_port,
                 });
+            } else {
+                refresh = true;
             }
         }
         self.live.insert(
@@ -154,6 +157,7 @@ impl Registrations {
             public_port: public.port(),
             private: phone,
             seconds,
+            refresh,
         });
         actions.push(Action::FlowTimeout {
             private: phone,
@@ -247,7 +251,8 @@ mod tests {
                     registrar: "198.51.100.10".parse().unwrap(),
                     public_port: 5060,
                     private: a(PHONE),
-                    seconds: 630
+                    seconds: 630,
+                    refresh: false,
                 },
                 Action::FlowTimeout {
                     private: a(PHONE),
@@ -260,6 +265,13 @@ mod tests {
         assert_eq!(
             (reg.aor.as_str(), reg.expires_at),
             ("sip:100@pbx.example.net", 700)
+        );
+        // The same binding again: a refresh of the same elements.
+        register(&mut r, 3600, "r1", 2);
+        let again = ok(&mut r, 600, "r1", 2, 100);
+        assert!(
+            matches!(again[0], Action::Reachable { refresh: true, .. }),
+            "{again:?}"
         );
         assert!(r.expire(729).is_empty());
         assert_eq!(
