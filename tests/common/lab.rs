@@ -292,8 +292,10 @@ impl Lab {
             .expect("start sipalgd");
         self.daemon = Some(child);
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if self.status_json().is_some() {
+        // Readiness, not a fixed time: under emulation (the VM stage) it starts slower.
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(st) = self.status_json() {
+                expect_queue_backend(&st);
                 return;
             }
             if let Some(Ok(Some(st))) = self.daemon.as_mut().map(Child::try_wait) {
@@ -301,7 +303,11 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sipalgd did not answer within 10 s:\n{}", self.log());
+        panic!(
+            "sipalgd did not answer within 60 s ({:?}):\n{}",
+            start.elapsed(),
+            self.log()
+        );
     }
 
     pub fn daemon_pid(&self) -> Option<u32> {
@@ -389,6 +395,17 @@ impl Lab {
         if self.alive.swap(false, Ordering::SeqCst) {
             self.script("down");
         }
+    }
+}
+
+/// The queue backend a run must use (`SIPALG_EXPECT_QUEUE_BACKEND`, set by the VM stage:
+/// its kernel has nft_queue, so every lab test there runs on the nft backend).
+fn expect_queue_backend(status: &str) {
+    if let Ok(want) = std::env::var("SIPALG_EXPECT_QUEUE_BACKEND") {
+        assert!(
+            status.contains(&format!("\"queue_backend\":\"{want}\"")),
+            "SIPALG_EXPECT_QUEUE_BACKEND={want}, but: {status}"
+        );
     }
 }
 
