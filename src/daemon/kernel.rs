@@ -96,6 +96,26 @@ fn deleted(r: std::io::Result<()>) -> std::io::Result<()> {
 }
 
 impl NetlinkKernel {
+    /// How many flows carrying sipalg's keep-out mark are in a flowtable (software or
+    /// hardware offload bits); `None` if conntrack cannot be asked.
+    pub fn offloaded_flows(&mut self) -> Option<usize> {
+        use crate::netlink::conntrack::{IPS_HW_OFFLOAD, IPS_OFFLOAD};
+        let mark = super::ruleset::MARK_NO_OFFLOAD;
+        match self.ct()?.dump_marked(mark, mark) {
+            Ok(entries) => Some(
+                entries
+                    .iter()
+                    .filter(|e| e.status & (IPS_OFFLOAD | IPS_HW_OFFLOAD) != 0)
+                    .count(),
+            ),
+            Err(e) => {
+                log::debug!("cannot dump conntrack by mark: {e}");
+                self.ct = None;
+                None
+            }
+        }
+    }
+
     /// Every UDP conntrack entry (for media counters).
     pub fn dump_udp(&mut self) -> std::io::Result<Vec<crate::netlink::Entry>> {
         match self.ct() {
@@ -216,7 +236,7 @@ fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
     match *action {
         // A refresh replaces the element (delete, then add, in the same batch: no
         // packet sees it missing): re-adding an existing element restarts its timeout
-        // only from Linux 6.10, and an element that expires while its registration or
+        // only from Linux 6.12, and an element that expires while its registration or
         // mapping lives would silently break it on older kernels (5.15, 6.1, 6.6).
         Action::Snat {
             private,
@@ -466,7 +486,7 @@ mod tests {
         };
         let reach = changes_of(&reachable(false), wan);
         // A refresh replaces all three elements (delete first, same batch): re-adding
-        // restarts an element's timeout only from Linux 6.10.
+        // restarts an element's timeout only from Linux 6.12.
         let again = changes_of(&reachable(true), wan);
         assert_eq!(deleted(&again), added(&reach));
         assert_eq!(added(&again), added(&reach));

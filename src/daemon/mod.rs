@@ -13,6 +13,7 @@ pub mod firewall;
 pub mod helper_guard;
 pub(crate) mod json;
 pub mod kernel;
+pub mod offload;
 pub mod ruleset;
 pub mod signals;
 pub mod status;
@@ -49,6 +50,8 @@ pub struct Shared {
     /// The last install of our firewall state succeeded (a table missing later was
     /// deleted by someone else).
     pub installed: bool,
+    /// sipalg's flows found in fw4's flowtable at the last check (conntrack).
+    pub offloaded: usize,
 }
 
 impl Shared {
@@ -151,6 +154,8 @@ impl Shared {
         if let Some(why) = &self.relay_off {
             warnings.push(why.clone());
         }
+        warnings.extend(offload::warning(helper.offload));
+        warnings.extend(offload::offloaded_warning(self.offloaded));
         if !self.ct_timeouts {
             warnings.push("this kernel has no conntrack timeout policies: SIP and media flows use the global UDP timeouts".into());
         }
@@ -208,6 +213,12 @@ impl Shared {
             kernel_helper_loaded: helper_loaded,
             kernel_helper_attached: helper.attached && !guard,
             kernel_helper_guard: guard,
+            flow_offload: status::FlowOffload {
+                offloading: helper.offload.offloading,
+                hardware: helper.offload.hardware,
+                kept_out: helper.offload.kept_out,
+                offloaded: self.offloaded,
+            },
             counters: crate::alg::Counters {
                 queue_dropped: queue.map_or(0, |q| q.dropped + q.user_dropped),
                 ..self.processor.counters
@@ -378,6 +389,7 @@ pub fn run(args: &[String]) -> i32 {
         relay: None,
         relay_off: None,
         installed: false,
+        offloaded: 0,
     };
     // Probed once: the core decides from it which set elements a call needs.
     shared.processor.maps_mark_media = capabilities::map_lookup();
@@ -390,6 +402,7 @@ pub fn run(args: &[String]) -> i32 {
         firewall::remove_all();
         return 1;
     }
+    log_offloading(helper_guard::seen().offload);
     log::info!(
         "started: alg {}, queue backend {}, WAN {:?} {}",
         if shared.config.alg { "on" } else { "off" },
@@ -657,6 +670,36 @@ fn reinstall_lost_table(shared: &Arc<Mutex<Shared>>) {
     }
 }
 
+/// Says at start what fw4's flow offloading means for sipalg (fw4 may also load later:
+/// `sipalgd status` reads it live).
+fn log_offloading(seen: offload::Seen) {
+    match offload::warning(seen) {
+        Some(w) => log::warn!("{w}"),
+        None if seen.offloading => log::info!(
+            "fw4's {} flow offloading is on: sipalg's flows are kept out of the flowtable, all others are offloaded",
+            if seen.hardware { "hardware" } else { "software" }
+        ),
+        None => log::debug!("fw4 has no flowtable (flow offloading off): nothing to keep out of it"),
+    }
+}
+
+/// Counts sipalg's flows found in fw4's flowtable anyway (conntrack's offload bits on
+/// flows with our mark), and logs when that starts and stops.
+fn check_offloaded(shared: &Arc<Mutex<Shared>>, kernel: &mut kernel::NetlinkKernel) {
+    let Some(now) = kernel.offloaded_flows() else {
+        return;
+    };
+    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if now > 0 && s.offloaded == 0 {
+        if let Some(w) = offload::offloaded_warning(now) {
+            log::warn!("{w}");
+        }
+    } else if now == 0 && s.offloaded > 0 {
+        log::info!("no flow that sipalg handles is offloaded any more");
+    }
+    s.offloaded = now;
+}
+
 /// Forgets every mapping, call and registration (the WAN changed under them).
 fn forget_flows(s: &mut Shared) {
     s.processor.forget();
@@ -713,6 +756,7 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
             commit(&mut counters, &expired, wan_ip, &shared);
         }
         if tick % 20 == 0 {
+            check_offloaded(&shared, &mut counters);
             follow_wan(&shared);
             if counters.table_present() == Some(false) {
                 reinstall_lost_table(&shared);

@@ -20,6 +20,7 @@ pub struct Status {
     pub kernel_helper_loaded: bool,
     pub kernel_helper_attached: bool,
     pub kernel_helper_guard: bool,
+    pub flow_offload: FlowOffload,
     pub counters: Counters,
     pub warnings: Vec<String>,
     pub mappings: Vec<(String, String)>,
@@ -29,6 +30,19 @@ pub struct Status {
     pub tcp_relay: Option<crate::relay::Counts>,
     /// The connections it relays.
     pub tcp_connections: Vec<TcpConnectionStatus>,
+}
+
+/// fw4's flow offloading as far as sipalg is concerned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowOffload {
+    /// fw4 has a flowtable and a `flow offload` rule.
+    pub offloading: bool,
+    /// With `flags offload` (hardware).
+    pub hardware: bool,
+    /// sipalg's rule comes before fw4's `flow offload` (or there is none).
+    pub kept_out: bool,
+    /// sipalg's flows found offloaded anyway at the last check.
+    pub offloaded: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -131,6 +145,13 @@ impl Status {
             o,
             "{{\"loaded\":{},\"attached\":{},\"guard\":{}}}",
             self.kernel_helper_loaded, self.kernel_helper_attached, self.kernel_helper_guard
+        );
+        key(&mut o, &mut f, "flow_offload");
+        let fo = &self.flow_offload;
+        let _ = write!(
+            o,
+            "{{\"offloading\":{},\"hardware\":{},\"kept_out\":{},\"offloaded\":{}}}",
+            fo.offloading, fo.hardware, fo.kept_out, fo.offloaded
         );
         key(&mut o, &mut f, "counters");
         let c = &self.counters;
@@ -257,6 +278,21 @@ impl Status {
             (false, false) => "not loaded",
         };
         let _ = writeln!(s, "kernel helper:  {kh}");
+        let fo = &self.flow_offload;
+        if fo.offloading {
+            let _ = writeln!(
+                s,
+                "flow offload:   {} on, {}",
+                if fo.hardware { "hardware" } else { "software" },
+                if fo.kept_out {
+                    "sipalg's flows kept out"
+                } else {
+                    "sipalg's flows NOT kept out"
+                }
+            );
+        } else {
+            let _ = writeln!(s, "flow offload:   off");
+        }
         let c = &self.counters;
         let _ = writeln!(
             s,
@@ -397,7 +433,7 @@ mod tests {
             r#""alg":true"#,
             r#""queue_backend":"nft""#,
             r#""wan":{"device":"eth1","address":"198.51.100.1","external_address":null}"#,
-            r#""kernel_helper":{"loaded":false,"attached":false,"guard":false}"#,
+            r#""kernel_helper":{"loaded":false,"attached":false,"guard":false},"flow_offload":{"offloading":false,"hardware":false,"kept_out":false,"offloaded":0}"#,
             r#""counters":{"seen":0,"rewritten":0,"unchanged":0,"unparsable":0"#,
             r#""warnings":["a \"quoted\" warning"]"#,
             r#""registrations":[{"aor":"sip:100@x","private":"192.168.1.20:5060","public":"198.51.100.1:5060","registrar":"198.51.100.10:5060","expires_in":60}]"#,
