@@ -49,6 +49,16 @@ pub fn map_lookup() -> bool {
     })
 }
 
+/// Asks every probe at once (each runs `nft`), so that the answers the daemon needs at
+/// start cost the time of one.
+pub fn probe_all() {
+    std::thread::scope(|s| {
+        s.spawn(nft_queue);
+        s.spawn(ct_timeout);
+        s.spawn(map_lookup);
+    });
+}
+
 /// nft's `queue` statement (`nft_queue`, kmod-nft-queue).
 pub fn nft_queue() -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();

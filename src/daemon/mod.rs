@@ -391,28 +391,38 @@ pub fn run(args: &[String]) -> i32 {
         installed: false,
         offloaded: 0,
     };
-    // Probed once: the core decides from it which set elements a call needs.
+    // The kernel's answers, asked at once (each probe runs nft; several seconds under
+    // emulation, so not one after the other). The core decides from the map lookup
+    // which set elements a call needs.
+    capabilities::probe_all();
     shared.processor.maps_mark_media = capabilities::map_lookup();
     if !shared.processor.maps_mark_media {
         log::info!("this kernel cannot look a map up as a set (Linux before 6.5): media flows are marked through the media endpoint set, one more set element per media port");
     }
     shared.apply_config();
-    if let Err(e) = shared.install_firewall() {
-        log::error!("cannot install the firewall rules: {e}");
-        firewall::remove_all();
-        return 1;
+    signals::install();
+    let shared = Arc::new(Mutex::new(shared));
+    // The relay listens before the firewall is installed, so one install diverts TCP.
+    if let Some(stats) = start_relay(&shared) {
+        shared.lock().unwrap_or_else(|p| p.into_inner()).relay = Some(stats);
     }
-    log_offloading(helper_guard::seen().offload);
-    log::info!(
-        "started: alg {}, queue backend {}, WAN {:?} {}",
-        if shared.config.alg { "on" } else { "off" },
-        shared.backend.name(),
-        shared.wan.devices,
-        shared
-            .wan
-            .address
-            .map_or("without an IPv4 address".into(), |a| a.to_string())
-    );
+    {
+        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = s.install_firewall() {
+            log::error!("cannot install the firewall rules: {e}");
+            firewall::remove_all();
+            return 1;
+        }
+        log::info!(
+            "started: alg {}, queue backend {}, WAN {:?} {}",
+            if s.config.alg { "on" } else { "off" },
+            s.backend.name(),
+            s.wan.devices,
+            s.wan
+                .address
+                .map_or("without an IPv4 address".into(), |a| a.to_string())
+        );
+    }
     let mut queue = match open_queue() {
         Ok(q) => q,
         Err(e) => {
@@ -421,17 +431,6 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
-    signals::install();
-    let shared = Arc::new(Mutex::new(shared));
-    if let Some(stats) = start_relay(&shared) {
-        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-        s.relay = Some(stats);
-        if s.config.tcp && s.config.alg {
-            if let Err(e) = s.install_firewall() {
-                log::error!("cannot install the firewall rules with the TCP relay: {e}");
-            }
-        }
-    }
     let socket = control::socket_path(opts.socket.as_deref());
     {
         let s = Arc::clone(&shared);
@@ -706,6 +705,9 @@ fn forget_flows(s: &mut Shared) {
 }
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
+    // fw4's flow offloading, said once at start (reading the ruleset runs nft: not on
+    // the way to answering the queue).
+    log_offloading(helper_guard::seen().offload);
     let mut tick: u64 = 0;
     // Its own netlink sockets, for the media counters and expiry.
     let mut counters = kernel::NetlinkKernel::default();
