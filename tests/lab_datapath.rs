@@ -516,7 +516,9 @@ fn syslog_keeps_working_across_a_log_daemon_restart() {
     drop(logd);
     std::fs::remove_file(&path).unwrap();
     let logd = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-    logd.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // A reload takes a moment (nft runs); under emulation several seconds.
+    logd.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     lab.write_config("\toption alg '1'");
     lab.signal("HUP");
     read(&logd, "reloaded");
