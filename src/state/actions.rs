@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 pub enum Action {
     /// New flows from the phone's signalling endpoint `private` leave the WAN from
     /// `public_port` for `seconds`. `refresh`: the element exists already and only its
-    /// lifetime starts again (a re-add does that only from Linux 6.10, so the datapath
+    /// lifetime starts again (a re-add does that only from Linux 6.12, so the datapath
     /// replaces it).
     Snat {
         private: SocketAddrV4,
