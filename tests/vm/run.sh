@@ -98,11 +98,13 @@ start=$SECONDS
 set +e
 # In a session of its own, so that stopping this script (a stage's own limit, ^C)
 # takes vng and qemu down with it.
+# Its output through a pipe: vng hands the guest's console a fresh open of our stdout,
+# which on a file would start writing at offset 0, over what is there.
 setsid timeout --kill-after=15 "$limit" vng -r "$kernel" "${kvm[@]}" \
   --cpus "${SIPALG_VM_CPUS:-2}" --memory "${SIPALG_VM_MEMORY:-2G}" \
-  --rwdir "$repo" --exec "sh $guest" </dev/null &
+  --rwdir "$repo" --exec "sh $guest" </dev/null > >(cat) 2>&1 &
 vm=$!
-trap 'kill -TERM -- "-$vm" 2>/dev/null; rm -f "$guest" "$booted"' EXIT
+trap 'kill -TERM -- "-$vm" 2>/dev/null || true; rm -f "$guest" "$booted"' EXIT
 trap 'exit 130' INT TERM
 wait "$vm"
 rc=$?
