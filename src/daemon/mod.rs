@@ -678,7 +678,7 @@ fn log_offloading(seen: offload::Seen) {
             "fw4's {} flow offloading is on: sipalg's flows are kept out of the flowtable, all others are offloaded",
             if seen.hardware { "hardware" } else { "software" }
         ),
-        None => log::debug!("fw4 has no flowtable (flow offloading off): nothing to keep out of it"),
+        None => log::info!("fw4 has no flowtable (flow offloading off): nothing to keep out of it"),
     }
 }
 
