@@ -281,3 +281,132 @@ fn the_lab_includes_at_fw4s_hooks_only() {
         );
     }
 }
+
+/// The rule that keeps sipalg's flows out of fw4's flowtable: one rule, inserted first in
+/// fw4's `chain forward` (so before the `flow offload @ft` fw4 puts there, ahead of its
+/// chain-pre/forward includes), accepting confirmed flows with
+/// [`MARK_NO_OFFLOAD`](sipalg::daemon::ruleset::MARK_NO_OFFLOAD), which the daemon's
+/// status looks for ([`keep_out_rule`](sipalg::daemon::offload::keep_out_rule)).
+#[test]
+fn the_flowtable_rule_is_inserted_first_in_forward_with_the_daemons_mark() {
+    use sipalg::daemon::offload::keep_out_rule;
+    use sipalg::daemon::ruleset::MARK_NO_OFFLOAD;
+    let all: Vec<(String, String)> = files_under(&root().join("files/nftables.d"))
+        .into_iter()
+        .flat_map(|f| statements(&f).into_iter().map(move |s| (f.clone(), s)))
+        .collect();
+    let mark = format!("ct mark & {MARK_NO_OFFLOAD:#010x} == {MARK_NO_OFFLOAD:#010x}");
+    let k: Vec<&(String, String)> = all.iter().filter(|(_, s)| s.contains(&mark)).collect();
+    assert_eq!(k.len(), 1, "one keep-out rule ({mark}) in {all:?}");
+    assert!(k[0].0.starts_with("ruleset-post/"), "{:?}", k[0]);
+    assert_eq!(
+        k[0].1,
+        format!("insert rule inet fw4 forward {}", keep_out_rule())
+    );
+    assert!(
+        k[0].1.contains("ct status confirmed "),
+        "only confirmed flows: {:?}",
+        k[0]
+    );
+}
+
+/// fw4's flowtable as openwrt/firewall4 root/usr/share/firewall4/templates/ruleset.uc
+/// (at b6e5157) emits it with software flow offloading (`flow_offloading 1`, not
+/// `flow_offloading_hw`), `{{ … }}` being the devices: inside `table inet fw4`, before
+/// the helpers and the chains.
+const TEMPLATE_FLOWTABLE: &[&str] = &[
+    "\t#",
+    "\t# Flowtable",
+    "\t#",
+    "",
+    "\tflowtable ft {",
+    "\t\thook ingress priority 0;",
+    "\t\tdevices = {{ fw4.set(flowtable_devices, true) }};",
+    "\t\tcounter;",
+    "\t}",
+];
+/// … and the first lines of `chain forward` (ruleset.uc: the `flow offload` rule, then
+/// `{% fw4.includes('chain-prepend', 'forward') %}`, then the established/related vmap).
+const TEMPLATE_FORWARD: &[&str] = &[
+    "\tchain forward {",
+    "\t\ttype filter hook forward priority filter; policy {{ fw4.forward_policy(true) }};",
+    "",
+    "\t\tmeta l4proto { tcp, udp } flow offload @ft;",
+    "{% fw4.includes('chain-prepend', 'forward') %}",
+];
+
+/// tests/lab/lab.sh with SIPALG_LAB_FLOWTABLE=1 prints fw4's flowtable and its
+/// `flow offload` rule where and as the template has them (blank lines aside, and the
+/// devices as the lab's router resolves them: `{ "br-lan", "wan" }`, which the lab tests
+/// in the VM see in the live ruleset).
+#[test]
+fn the_labs_flowtable_is_fw4s() {
+    let out = std::process::Command::new("bash")
+        .arg(root().join("tests/lab/lab.sh"))
+        .args(["ruleset", "fw4test"])
+        .env("SIPALG_LAB_FLOWTABLE", "1")
+        .env("SIPALG_LAB_KERNEL_HELPER", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lab = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = lab.lines().filter(|l| !l.trim().is_empty()).collect();
+    let devices_line = |l: &str| l.starts_with("\t\tdevices = {") && l.ends_with("};");
+    let expect_in_order = |template: &[&str], what: &str| {
+        let template: Vec<&str> = template
+            .iter()
+            .copied()
+            .filter(|l| !l.is_empty() && !l.starts_with("{%"))
+            .collect();
+        let start = lines
+            .iter()
+            .position(|l| *l == template[0])
+            .unwrap_or_else(|| panic!("no {what} in\n{lab}"));
+        for (i, t) in template.iter().enumerate() {
+            let got = lines[start + i];
+            let same = if t.contains("{{ fw4.set(") {
+                devices_line(got)
+            } else if t.contains("{{ fw4.forward_policy") {
+                got.starts_with("\t\ttype filter hook forward priority filter; policy ")
+            } else {
+                got == *t
+            };
+            assert!(
+                same,
+                "{what}, line {i}: {got:?} is not the template's {t:?}\n{lab}"
+            );
+        }
+        start + template.len()
+    };
+    expect_in_order(TEMPLATE_FLOWTABLE, "flowtable");
+    let after_offload = expect_in_order(TEMPLATE_FORWARD, "chain forward");
+    assert!(
+        lines[after_offload].contains("include \"")
+            && lines[after_offload].contains("chain-pre/forward/"),
+        "the chain-pre/forward includes follow the flow offload rule: {:?}",
+        lines[after_offload]
+    );
+    // Before the helpers and the chains, as in the template.
+    let at = |needle: &str| {
+        lab.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in\n{lab}"))
+    };
+    assert!(
+        at("flowtable ft {") < at("ct helper sip {") && at("ct helper sip {") < at("chain input {")
+    );
+    // Without the option, none of it.
+    let plain = std::process::Command::new("bash")
+        .arg(root().join("tests/lab/lab.sh"))
+        .args(["ruleset", "fw4test"])
+        .output()
+        .unwrap();
+    let plain = String::from_utf8(plain.stdout).unwrap();
+    assert!(
+        !plain.contains("flowtable") && !plain.contains("flow offload"),
+        "{plain}"
+    );
+}

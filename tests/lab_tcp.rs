@@ -634,6 +634,22 @@ fn a_flood_of_silent_connections_does_not_stop_udp_sip() {
     assert!(got.contains(&format!("c=IN IP4 {ROUTER_WAN}")), "{got}");
 }
 
+/// Polls `f` until it gives something (a reload takes its time, several times longer
+/// under emulation), at most 30 s.
+fn until<T>(f: impl Fn() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not reached within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     let Some(mut lab) = Lab::new("tcpoff") else {
@@ -654,12 +670,9 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     // tcp on: 5060 is diverted, 5061 (TLS) is not.
     lab.write_config("\toption alg '1'\n\tlist port '5060'\n\tlist port '5061'");
     lab.signal("HUP");
-    std::thread::sleep(Duration::from_millis(700));
-    let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
-    assert!(
-        rules.contains("tcp dport 5060 ") && rules.contains("tproxy"),
-        "{rules}"
-    );
+    let table = |lab: &Lab| lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
+    let rules = until(|| Some(table(&lab)).filter(|r| r.contains("tproxy")));
+    assert!(rules.contains("tcp dport 5060 "), "{rules}");
     let tls = listen(&lab, "wan", &format!("{SERVER}:5061"));
     let mut t = connect(
         &lab,
@@ -688,19 +701,15 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     // alg off: no diversion either, and no policy route.
     lab.write_config("\toption alg '0'");
     lab.signal("HUP");
-    std::thread::sleep(Duration::from_millis(700));
-    let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
-    assert!(!rules.contains("tproxy"), "{rules}");
-    let (rule, route) = policy(&lab);
-    assert!(
-        !rule.contains("lookup 5060") && route.trim().is_empty(),
-        "{rule}{route}"
-    );
+    until(|| Some(()).filter(|()| !table(&lab).contains("tproxy")));
+    until(|| {
+        let (rule, route) = policy(&lab);
+        (!rule.contains("lookup 5060") && route.trim().is_empty()).then_some(())
+    });
     // Back on, then SIGTERM: the daemon removes its table and the policy route.
     lab.write_config("\toption alg '1'");
     lab.signal("HUP");
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(policy(&lab).0.contains("lookup 5060"));
+    until(|| Some(()).filter(|()| policy(&lab).0.contains("lookup 5060")));
     lab.signal("TERM");
     assert_eq!(lab.wait_daemon(Duration::from_secs(5)), Some(0));
     let (rule, route) = policy(&lab);

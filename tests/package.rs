@@ -3,7 +3,7 @@
 //! script's validate_data datatypes and the default config file.
 //!
 //! Needs GNU tar, gzip, sh and shellcheck (`apt-get install shellcheck`); no
-//! root. The init script runs under BusyBox ash (`apt-get install busybox`) with
+//! root. The init script runs under BusyBox ash (`apt-get install busybox-static`) with
 //! tests/package/init-harness.sh standing in for rc.common, procd.sh, jshn and
 //! ubus, and tests/package/validate_data.sh for ubox's validate_data.
 //! The x86-64 binary is the static musl build of openwrt/cross-build.sh, which
@@ -1079,7 +1079,7 @@ fn init_action(config: Option<&str>, action: &str, env: &[(&str, &str)]) -> Init
     }
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run busybox ash (apt-get install busybox): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run busybox ash (apt-get install busybox-static): {e}"));
     let strip = |s: &str| s.replace(&r.display().to_string(), "");
     InitRun {
         log: strip(&std::fs::read_to_string(&log).unwrap()),

@@ -117,6 +117,9 @@ pub(crate) struct Flow {
 pub struct Processor {
     pub alg: bool,
     pub media_any: bool,
+    /// The kernel looks the media NAT maps up as sets (Linux 6.5+), so they mark media
+    /// flows themselves ([`MediaPolicy::maps_mark_media`]); the daemon probes it.
+    pub maps_mark_media: bool,
     /// The WAN interface's IPv4 address (what SNAT uses and what arrives on the WAN).
     pub wan_ip: Option<Ipv4Addr>,
     /// `external_address`: what the messages advertise instead of the WAN address.
@@ -154,6 +157,7 @@ impl Processor {
         Processor {
             alg,
             media_any: false,
+            maps_mark_media: true,
             wan_ip: None,
             external_ip: None,
             signaling_timeout,
@@ -204,6 +208,7 @@ impl Processor {
                     public_port: r.public_port,
                     private: r.private,
                     seconds: left,
+                    refresh: false,
                 });
             }
         }
@@ -227,6 +232,7 @@ impl Processor {
             alg: self.alg,
             any_source: self.media_any,
             advertised: self.advertised_ip(),
+            maps_mark_media: self.maps_mark_media,
         }
     }
 
@@ -281,6 +287,7 @@ impl Processor {
                         private: src,
                         public_port: public.port(),
                         seconds: timeout,
+                        refresh: false,
                     });
                     return Ok(Some(public.port()));
                 }
@@ -295,12 +302,14 @@ impl Processor {
         if let Program::Snat {
             private,
             public_port,
+            refresh,
         } = program
         {
             self.before.push(Action::Snat {
                 private,
                 public_port,
                 seconds: timeout,
+                refresh,
             });
         }
         Ok(Some(m.public_port))
@@ -1110,7 +1119,8 @@ pub(crate) mod tests {
                     registrar: "198.51.100.10".parse().unwrap(),
                     public_port: 5060,
                     private: "192.168.1.20:5060".parse().unwrap(),
-                    seconds: 150
+                    seconds: 150,
+                    refresh: false,
                 },
                 Action::FlowTimeout {
                     private: "192.168.1.20:5060".parse().unwrap(),

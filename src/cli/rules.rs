@@ -57,6 +57,7 @@ pub fn run(args: &[String]) -> i32 {
     let trusted = trusted_sources(&cfg);
     let input = Input {
         backend,
+        maps_as_sets: crate::daemon::capabilities::map_lookup(),
         ..ruleset_input(&cfg, &w, &[], &trusted)
     };
     print!("{}", describe(&input));

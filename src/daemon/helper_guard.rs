@@ -52,6 +52,9 @@ pub struct Seen {
     /// files/nftables.d/ruleset-post/30-sipalg.nft) before anything else, so flows
     /// sipalgd marks skip fw4's helper assignment.
     pub guard_in_fw4: bool,
+    /// fw4's flow offloading, and whether sipalg's flows are kept out of it (read from
+    /// the same listing).
+    pub offload: super::offload::Seen,
 }
 
 /// Whether `table inet fw4`'s `chain prerouting` starts with the guard rule.
@@ -81,6 +84,7 @@ pub fn seen_in(ruleset: &str) -> Seen {
     Seen {
         attached: attached_in(ruleset),
         guard_in_fw4: guard_in(ruleset),
+        offload: super::offload::seen_in(ruleset),
     }
 }
 

@@ -96,6 +96,26 @@ fn deleted(r: std::io::Result<()>) -> std::io::Result<()> {
 }
 
 impl NetlinkKernel {
+    /// How many flows carrying sipalg's keep-out mark are in a flowtable (software or
+    /// hardware offload bits); `None` if conntrack cannot be asked.
+    pub fn offloaded_flows(&mut self) -> Option<usize> {
+        use crate::netlink::conntrack::{IPS_HW_OFFLOAD, IPS_OFFLOAD};
+        let mark = super::ruleset::MARK_NO_OFFLOAD;
+        match self.ct()?.dump_marked(mark, mark) {
+            Ok(entries) => Some(
+                entries
+                    .iter()
+                    .filter(|e| e.status & (IPS_OFFLOAD | IPS_HW_OFFLOAD) != 0)
+                    .count(),
+            ),
+            Err(e) => {
+                log::debug!("cannot dump conntrack by mark: {e}");
+                self.ct = None;
+                None
+            }
+        }
+    }
+
     /// Every UDP conntrack entry (for media counters).
     pub fn dump_udp(&mut self) -> std::io::Result<Vec<crate::netlink::Entry>> {
         match self.ct() {
@@ -192,12 +212,12 @@ fn changes_of(action: &Action, wan_ip: Ipv4Addr, out: &mut Vec<Change<'static>>)
     out.extend(changes_list(action, wan_ip));
 }
 
-/// At most three changes (what one action needs), without allocating.
-type ChangeList = std::iter::Flatten<std::array::IntoIter<Option<Change<'static>>, 3>>;
+/// At most six changes (what one action needs), without allocating.
+type ChangeList = std::iter::Flatten<std::array::IntoIter<Option<Change<'static>>, 6>>;
 
 fn list(changes: &[Change<'static>]) -> ChangeList {
-    assert!(changes.len() <= 3, "an action has at most three changes");
-    let mut l = [None; 3];
+    assert!(changes.len() <= 6, "an action has at most six changes");
+    let mut l = [None; 6];
     for (slot, c) in l.iter_mut().zip(changes) {
         *slot = Some(*c);
     }
@@ -214,16 +234,28 @@ fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
     };
     let del = |set: &'static str, key: Key| Change::Delete { set, key };
     match *action {
+        // A refresh replaces the element (delete, then add, in the same batch: no
+        // packet sees it missing): re-adding an existing element restarts its timeout
+        // only from Linux 6.12, and an element that expires while its registration or
+        // mapping lives would silently break it on older kernels (5.15, 6.1, 6.6).
         Action::Snat {
             private,
             public_port,
             seconds,
-        } => list(&[add(
-            SNAT_MAP,
-            endpoint_key(private),
-            Some(SocketAddrV4::new(wan_ip, public_port)),
-            Some(seconds),
-        )]),
+            refresh,
+        } => {
+            let add = add(
+                SNAT_MAP,
+                endpoint_key(private),
+                Some(SocketAddrV4::new(wan_ip, public_port)),
+                Some(seconds),
+            );
+            if refresh {
+                list(&[del(SNAT_MAP, endpoint_key(private)), add])
+            } else {
+                list(&[add])
+            }
+        }
         Action::MediaEndpoint { private } => {
             list(&[add(MEDIA_ENDPOINTS, endpoint_key(private), None, None)])
         }
@@ -275,21 +307,37 @@ fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
             public_port,
             private,
             seconds,
-        } => list(&[
-            add(
-                SIG_DNAT,
-                source_port_key(registrar, public_port),
-                Some(private),
-                Some(seconds),
-            ),
-            add(
-                SIG_TRUSTED,
-                port_key(public_port),
-                Some(private),
-                Some(seconds),
-            ),
-            add(PINHOLE_TARGETS, endpoint_key(private), None, Some(seconds)),
-        ]),
+            refresh,
+        } => {
+            let adds = [
+                add(
+                    SIG_DNAT,
+                    source_port_key(registrar, public_port),
+                    Some(private),
+                    Some(seconds),
+                ),
+                add(
+                    SIG_TRUSTED,
+                    port_key(public_port),
+                    Some(private),
+                    Some(seconds),
+                ),
+                add(PINHOLE_TARGETS, endpoint_key(private), None, Some(seconds)),
+            ];
+            if refresh {
+                let [a, b, c] = adds;
+                list(&[
+                    del(SIG_DNAT, source_port_key(registrar, public_port)),
+                    del(SIG_TRUSTED, port_key(public_port)),
+                    del(PINHOLE_TARGETS, endpoint_key(private)),
+                    a,
+                    b,
+                    c,
+                ])
+            } else {
+                list(&adds)
+            }
+        }
         Action::Unreachable {
             registrar,
             public_port,
@@ -429,15 +477,27 @@ mod tests {
             assert_eq!(added(&on), deleted(&off), "{add:?} / {remove:?}");
         }
         // A registration's reachability: the pinhole target stays until it times out.
-        let reach = changes_of(
-            &Action::Reachable {
-                registrar: Ipv4Addr::new(198, 51, 100, 10),
-                public_port: 5060,
-                private: a("192.168.1.20:5060"),
-                seconds: 150,
-            },
-            wan,
-        );
+        let reachable = |refresh| Action::Reachable {
+            registrar: Ipv4Addr::new(198, 51, 100, 10),
+            public_port: 5060,
+            private: a("192.168.1.20:5060"),
+            seconds: 150,
+            refresh,
+        };
+        let reach = changes_of(&reachable(false), wan);
+        // A refresh replaces all three elements (delete first, same batch): re-adding
+        // restarts an element's timeout only from Linux 6.12.
+        let again = changes_of(&reachable(true), wan);
+        assert_eq!(deleted(&again), added(&reach));
+        assert_eq!(added(&again), added(&reach));
+        assert!(matches!(
+            again[..3],
+            [
+                Change::Delete { .. },
+                Change::Delete { .. },
+                Change::Delete { .. }
+            ]
+        ));
         let unreach = changes_of(
             &Action::Unreachable {
                 registrar: Ipv4Addr::new(198, 51, 100, 10),
@@ -456,19 +516,37 @@ mod tests {
                 private: a("192.168.1.20:5060"),
                 public_port: 40001,
                 seconds: 3600,
+                refresh: false,
+            },
+            wan,
+        );
+        let add = Change::Add {
+            set: SNAT_MAP,
+            element: element(
+                endpoint_key(a("192.168.1.20:5060")),
+                Some(a("198.51.100.1:40001")),
+                Some(3600),
+            ),
+        };
+        assert_eq!(c, vec![add]);
+        let refreshed = changes_of(
+            &Action::Snat {
+                private: a("192.168.1.20:5060"),
+                public_port: 40001,
+                seconds: 3600,
+                refresh: true,
             },
             wan,
         );
         assert_eq!(
-            c,
-            vec![Change::Add {
-                set: SNAT_MAP,
-                element: element(
-                    endpoint_key(a("192.168.1.20:5060")),
-                    Some(a("198.51.100.1:40001")),
-                    Some(3600)
-                ),
-            }]
+            refreshed,
+            vec![
+                Change::Delete {
+                    set: SNAT_MAP,
+                    key: endpoint_key(a("192.168.1.20:5060"))
+                },
+                add
+            ]
         );
         assert!(changes_of(
             &Action::FlowTimeout {

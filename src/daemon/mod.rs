@@ -13,6 +13,7 @@ pub mod firewall;
 pub mod helper_guard;
 pub(crate) mod json;
 pub mod kernel;
+pub mod offload;
 pub mod ruleset;
 pub mod signals;
 pub mod status;
@@ -49,6 +50,8 @@ pub struct Shared {
     /// The last install of our firewall state succeeded (a table missing later was
     /// deleted by someone else).
     pub installed: bool,
+    /// sipalg's flows found in fw4's flowtable at the last check (conntrack).
+    pub offloaded: usize,
 }
 
 impl Shared {
@@ -99,6 +102,7 @@ impl Shared {
                 input.tcp_relay = None;
             }
         }
+        input.maps_as_sets = self.processor.maps_mark_media;
         self.ct_timeouts = capabilities::ct_timeout();
         if !self.ct_timeouts {
             log::warn!("conntrack timeout policies are not available; SIP and media flows keep the global UDP timeouts, registered phones' flows are still extended");
@@ -150,6 +154,8 @@ impl Shared {
         if let Some(why) = &self.relay_off {
             warnings.push(why.clone());
         }
+        warnings.extend(offload::warning(helper.offload));
+        warnings.extend(offload::offloaded_warning(self.offloaded));
         if !self.ct_timeouts {
             warnings.push("this kernel has no conntrack timeout policies: SIP and media flows use the global UDP timeouts".into());
         }
@@ -207,6 +213,12 @@ impl Shared {
             kernel_helper_loaded: helper_loaded,
             kernel_helper_attached: helper.attached && !guard,
             kernel_helper_guard: guard,
+            flow_offload: status::FlowOffload {
+                offloading: helper.offload.offloading,
+                hardware: helper.offload.hardware,
+                kept_out: helper.offload.kept_out,
+                offloaded: self.offloaded,
+            },
             counters: crate::alg::Counters {
                 // The kernel's own count where its file is readable (root only: the
                 // daemon runs as its own user on a router), else the packet ids that
@@ -378,6 +390,7 @@ pub fn ruleset_input<'a>(
             .enabled
             .then_some((c.qos.signaling_dscp, c.qos.media_dscp)),
         tcp_relay: (c.tcp && c.alg).then_some(crate::relay::RELAY_PORT),
+        maps_as_sets: true,
     }
 }
 
@@ -462,23 +475,40 @@ pub fn run(args: &[String]) -> i32 {
         relay: None,
         relay_off: None,
         installed: false,
+        offloaded: 0,
     };
-    shared.apply_config();
-    if let Err(e) = shared.install_firewall() {
-        log::error!("cannot install the firewall rules: {e}");
-        firewall::remove_all();
-        return 1;
+    // The kernel's answers, asked at once (each probe runs nft; several seconds under
+    // emulation, so not one after the other). The core decides from the map lookup
+    // which set elements a call needs.
+    capabilities::probe_all();
+    shared.processor.maps_mark_media = capabilities::map_lookup();
+    if !shared.processor.maps_mark_media {
+        log::info!("this kernel cannot look a map up as a set (Linux before 6.5): media flows are marked through the media endpoint set, one more set element per media port");
     }
-    log::info!(
-        "started: alg {}, queue backend {}, WAN {:?} {}",
-        if shared.config.alg { "on" } else { "off" },
-        shared.backend.name(),
-        shared.wan.devices,
-        shared
-            .wan
-            .address
-            .map_or("without an IPv4 address".into(), |a| a.to_string())
-    );
+    shared.apply_config();
+    signals::install();
+    let shared = Arc::new(Mutex::new(shared));
+    // The relay listens before the firewall is installed, so one install diverts TCP.
+    if let Some(stats) = start_relay(&shared) {
+        shared.lock().unwrap_or_else(|p| p.into_inner()).relay = Some(stats);
+    }
+    {
+        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = s.install_firewall() {
+            log::error!("cannot install the firewall rules: {e}");
+            firewall::remove_all();
+            return 1;
+        }
+        log::info!(
+            "started: alg {}, queue backend {}, WAN {:?} {}",
+            if s.config.alg { "on" } else { "off" },
+            s.backend.name(),
+            s.wan.devices,
+            s.wan
+                .address
+                .map_or("without an IPv4 address".into(), |a| a.to_string())
+        );
+    }
     let mut queue = match open_queue() {
         Ok(q) => q,
         Err(e) => {
@@ -487,17 +517,6 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
-    signals::install();
-    let shared = Arc::new(Mutex::new(shared));
-    if let Some(stats) = start_relay(&shared) {
-        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-        s.relay = Some(stats);
-        if s.config.tcp && s.config.alg {
-            if let Err(e) = s.install_firewall() {
-                log::error!("cannot install the firewall rules with the TCP relay: {e}");
-            }
-        }
-    }
     {
         let s = Arc::clone(&shared);
         if let Err(e) = control::serve(&socket, move |req| {
@@ -785,12 +804,45 @@ fn reinstall_lost_table(shared: &Arc<Mutex<Shared>>) {
     }
 }
 
+/// Says at start what fw4's flow offloading means for sipalg (fw4 may also load later:
+/// `sipalgd status` reads it live).
+fn log_offloading(seen: offload::Seen) {
+    match offload::warning(seen) {
+        Some(w) => log::warn!("{w}"),
+        None if seen.offloading => log::info!(
+            "fw4's {} flow offloading is on: sipalg's flows are kept out of the flowtable, all others are offloaded",
+            if seen.hardware { "hardware" } else { "software" }
+        ),
+        None => log::info!("fw4 has no flowtable (flow offloading off): nothing to keep out of it"),
+    }
+}
+
+/// Counts sipalg's flows found in fw4's flowtable anyway (conntrack's offload bits on
+/// flows with our mark), and logs when that starts and stops.
+fn check_offloaded(shared: &Arc<Mutex<Shared>>, kernel: &mut kernel::NetlinkKernel) {
+    let Some(now) = kernel.offloaded_flows() else {
+        return;
+    };
+    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if now > 0 && s.offloaded == 0 {
+        if let Some(w) = offload::offloaded_warning(now) {
+            log::warn!("{w}");
+        }
+    } else if now == 0 && s.offloaded > 0 {
+        log::info!("no flow that sipalg handles is offloaded any more");
+    }
+    s.offloaded = now;
+}
+
 /// Forgets every mapping, call and registration (the WAN changed under them).
 fn forget_flows(s: &mut Shared) {
     s.processor.forget();
 }
 
 fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
+    // fw4's flow offloading, said once at start (reading the ruleset runs nft: not on
+    // the way to answering the queue).
+    log_offloading(helper_guard::seen().offload);
     let mut tick: u64 = 0;
     // Its own netlink sockets, for the media counters and expiry.
     let mut counters = kernel::NetlinkKernel::default();
@@ -841,6 +893,7 @@ fn housekeeping(shared: Arc<Mutex<Shared>>, dir: PathBuf, socket: PathBuf) {
             commit(&mut counters, &expired, wan_ip, &shared);
         }
         if tick % 20 == 0 {
+            check_offloaded(&shared, &mut counters);
             follow_wan(&shared);
             if counters.table_present() == Some(false) {
                 reinstall_lost_table(&shared);

@@ -47,13 +47,18 @@ pub const TLS_PORT: u16 = 5061;
 pub const XT_PRE: &str = "SIPALG_PRE";
 pub const XT_POST: &str = "SIPALG_POST";
 
-/// Conntrack mark bits (each rule keeps the other bits):
+/// Conntrack mark bits (each rule keeps the other bits; docs/offloading.md lists them):
 /// a flow sipalg DNATed on purpose; fw4's `forward` accepts it (files/nftables.d).
 pub const MARK_PINHOLE: u32 = 0x1000_0000;
 /// SIP flows fw4 must not attach the kernel SIP helper to (`kernel_helper 0`).
 pub const MARK_NO_KERNEL_HELPER: u32 = 0x2000_0000;
 /// A call's media flow: media DSCP.
 pub const MARK_MEDIA: u32 = 0x4000_0000;
+/// Every flow sipalg handles, whatever the options: SIP (UDP and TCP on the SIP ports),
+/// a call's media, a pinhole. Once confirmed, fw4's `forward` accepts it before its
+/// `flow offload` rule (files/nftables.d/ruleset-post), so it never enters the
+/// flowtable, which would skip the queue, DSCP and timeouts.
+pub const MARK_NO_OFFLOAD: u32 = 0x8000_0000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -97,6 +102,11 @@ pub struct Input<'a> {
     pub dscp: Option<(u8, u8)>,
     /// Divert LAN→WAN SIP over TCP to the relay listening on 127.0.0.1 at this port.
     pub tcp_relay: Option<u16>,
+    /// The kernel looks a map up as a set (Linux 6.5+, probed): with the ALG on, the
+    /// media NAT rules mark the flows they NAT. Otherwise they only NAT (a lookup
+    /// with a data register, which every kernel accepts) and `media_endpoints`, which
+    /// the core then fills with the ALG on as well, marks media flows.
+    pub maps_as_sets: bool,
 }
 
 fn set_of<T: core::fmt::Display>(items: &[T], quote: bool) -> String {
@@ -219,8 +229,14 @@ pub fn nft(input: &Input) -> String {
     if let Some(port) = input.tcp_relay {
         tproxy(&mut s, input, &wan, port);
     }
-    let media_mark = format!("ct mark set ct mark | {MARK_MEDIA:#010x}");
-    let pinhole_mark = format!("ct mark set ct mark | {:#010x}", MARK_MEDIA | MARK_PINHOLE);
+    let media_mark = format!(
+        "ct mark set ct mark | {:#010x}",
+        MARK_MEDIA | MARK_NO_OFFLOAD
+    );
+    let pinhole_mark = format!(
+        "ct mark set ct mark | {:#010x}",
+        MARK_MEDIA | MARK_PINHOLE | MARK_NO_OFFLOAD
+    );
     let (sig_timeout, media_timeout) = match input.timeouts {
         Some(_) => (
             " ct timeout set \"sip_signalling\"",
@@ -228,22 +244,41 @@ pub fn nft(input: &Input) -> String {
         ),
         None => ("", ""),
     };
-    // With the ALG on, each media NAT rule marks the flows it NATs (a nat chain sees a
-    // flow's first packet only): media DSCP and timeout, and for pinholes from the WAN
-    // fw4's accept. A map is also a set of its keys, so one element per endpoint does both.
+    // With the ALG on and a kernel that looks a map up as a set (6.5+), each media NAT
+    // rule marks the flows it NATs (a nat chain sees a flow's first packet only): media
+    // DSCP and timeout, and for pinholes from the WAN fw4's accept. A map is then also a
+    // set of its keys, so one element per endpoint does both. Before 6.5 the NAT rules
+    // only NAT and `flows_sip` marks by `media_endpoints` (see [`Input::maps_as_sets`]).
+    let mark_in_nat = input.alg && input.maps_as_sets;
+    let (nat_pinhole_mark, nat_media_mark) = if mark_in_nat {
+        (
+            format!(" {pinhole_mark}{media_timeout}"),
+            format!(" {media_mark}{media_timeout}"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let _ = writeln!(s, "\tchain dstnat_sip {{");
     let _ = writeln!(
         s,
         "\t\ttype nat hook prerouting priority dstnat - 1; policy accept;"
     );
     if input.alg {
+        let (lookup_any, lookup_dnat) = if mark_in_nat {
+            (
+                format!(" udp dport @{MEDIA_ANY}"),
+                format!(" ip saddr . udp dport @{MEDIA_DNAT}"),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         if input.media_any {
             let _ = writeln!(
                 s,
-                "\t\tiifname {wan} meta nfproto ipv4 udp dport @{MEDIA_ANY} {pinhole_mark}{media_timeout} dnat ip to udp dport map @{MEDIA_ANY}"
+                "\t\tiifname {wan} meta nfproto ipv4{lookup_any}{nat_pinhole_mark} dnat ip to udp dport map @{MEDIA_ANY}"
             );
         } else {
-            let _ = writeln!(s, "\t\tiifname {wan} meta nfproto ipv4 ip saddr . udp dport @{MEDIA_DNAT} {pinhole_mark}{media_timeout} dnat ip to ip saddr . udp dport map @{MEDIA_DNAT}");
+            let _ = writeln!(s, "\t\tiifname {wan} meta nfproto ipv4{lookup_dnat}{nat_pinhole_mark} dnat ip to ip saddr . udp dport map @{MEDIA_DNAT}");
         }
         let _ = writeln!(
             s,
@@ -254,9 +289,14 @@ pub fn nft(input: &Input) -> String {
             "\t\tiifname {wan} ip saddr @trusted_sources dnat ip to udp dport map @{SIG_TRUSTED}"
         );
         if let Some(wan_ip) = input.wan_address {
+            let lookup = if mark_in_nat {
+                format!(" udp dport @{MEDIA_HAIRPIN}")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "\t\tiifname != {wan} ip daddr {wan_ip} udp dport @{MEDIA_HAIRPIN} {media_mark}{media_timeout} dnat ip to udp dport map @{MEDIA_HAIRPIN}"
+                "\t\tiifname != {wan} ip daddr {wan_ip}{lookup}{nat_media_mark} dnat ip to udp dport map @{MEDIA_HAIRPIN}"
             );
         }
     }
@@ -266,20 +306,39 @@ pub fn nft(input: &Input) -> String {
         s,
         "\t\ttype filter hook prerouting priority dstnat + 1; policy accept;"
     );
+    // Every SIP packet (not only a flow's first: a flow may predate the table) marks
+    // its flow as one to keep out of fw4's flowtable.
+    for dir in ["dport", "sport"] {
+        let _ = writeln!(
+            s,
+            "\t\tmeta l4proto {{ tcp, udp }} th {dir} {ports} ct mark set ct mark | {MARK_NO_OFFLOAD:#010x}"
+        );
+    }
     if !sig_timeout.is_empty() {
         let _ = writeln!(s, "\t\tct state new udp dport {ports}{sig_timeout}");
         let _ = writeln!(s, "\t\tct state new udp sport {ports}{sig_timeout}");
     }
-    if !input.alg {
+    if !mark_in_nat {
+        // Media endpoints (ip . port) mark media flows: from the phone (to anywhere,
+        // hairpin included), and to it: with the ALG on only as our DNAT's target (a
+        // pinhole: fw4's accept too; after DNAT the destination is the phone's own).
         let _ = writeln!(s, "\t\tiifname != {wan} ct state new ip saddr . udp sport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}");
-        let _ = writeln!(
-            s,
-            "\t\tct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}"
-        );
+        if input.alg {
+            let _ = writeln!(
+                s,
+                "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} {pinhole_mark}{media_timeout}"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "\t\tct state new ip daddr . udp dport @{MEDIA_ENDPOINTS} {media_mark}{media_timeout}"
+            );
+        }
     }
     let _ = writeln!(
         s,
-        "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{PINHOLE_TARGETS} ct mark set ct mark | {MARK_PINHOLE:#010x}"
+        "\t\tiifname {wan} ct status dnat ct state new ip daddr . udp dport @{PINHOLE_TARGETS} ct mark set ct mark | {:#010x}",
+        MARK_PINHOLE | MARK_NO_OFFLOAD
     );
     let _ = writeln!(s, "\t}}");
     let _ = writeln!(s, "\tchain srcnat_sip {{");
@@ -288,7 +347,12 @@ pub fn nft(input: &Input) -> String {
         "\t\ttype nat hook postrouting priority srcnat - 1; policy accept;"
     );
     if input.alg {
-        let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 ip saddr . udp sport @{MEDIA_SNAT} {media_mark}{media_timeout} snat ip to ip saddr . udp sport map @{MEDIA_SNAT}");
+        let lookup = if mark_in_nat {
+            format!(" ip saddr . udp sport @{MEDIA_SNAT}")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4{lookup}{nat_media_mark} snat ip to ip saddr . udp sport map @{MEDIA_SNAT}");
         let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 meta l4proto udp snat ip to ip saddr . udp sport map @{SNAT_MAP}");
     }
     let _ = writeln!(s, "\t}}");
@@ -416,6 +480,7 @@ mod tests {
             timeouts: Some((3600, 300)),
             dscp: Some((40, 46)),
             tcp_relay: Some(5059),
+            maps_as_sets: true,
         }
     }
 
@@ -439,17 +504,19 @@ mod tests {
             "priority srcnat - 1;",
             "meta l4proto udp snat ip to ip saddr . udp sport map @snat_ports",
             // Media: the NAT rule marks the flow itself (media; a pinhole for fw4).
-            "\t\toifname { \"eth1\" } meta nfproto ipv4 ip saddr . udp sport @media_snat ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\" snat ip to ip saddr . udp sport map @media_snat\n",
-            "\t\tiifname { \"eth1\" } meta nfproto ipv4 ip saddr . udp dport @media_dnat ct mark set ct mark | 0x50000000 ct timeout set \"sip_media\" dnat ip to ip saddr . udp dport map @media_dnat\n",
+            "\t\toifname { \"eth1\" } meta nfproto ipv4 ip saddr . udp sport @media_snat ct mark set ct mark | 0xc0000000 ct timeout set \"sip_media\" snat ip to ip saddr . udp sport map @media_snat\n",
+            "\t\tiifname { \"eth1\" } meta nfproto ipv4 ip saddr . udp dport @media_dnat ct mark set ct mark | 0xd0000000 ct timeout set \"sip_media\" dnat ip to ip saddr . udp dport map @media_dnat\n",
             "ip saddr @trusted_sources dnat ip to udp dport map @sig_dnat_trusted",
-            "\t\tiifname != { \"eth1\" } ip daddr 198.51.100.1 udp dport @media_hairpin ct mark set ct mark | 0x40000000 ct timeout set \"sip_media\" dnat ip to udp dport map @media_hairpin\n",
+            "\t\tiifname != { \"eth1\" } ip daddr 198.51.100.1 udp dport @media_hairpin ct mark set ct mark | 0xc0000000 ct timeout set \"sip_media\" dnat ip to udp dport map @media_hairpin\n",
             "set trusted_sources { type ipv4_addr; flags interval; elements = { 198.51.100.30, 10.0.0.0/8 } }",
             "\tmap media_dnat { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n",
             "\tmap sig_dnat { type ipv4_addr . inet_service : ipv4_addr . inet_service; flags timeout; }\n",
             "\tset media_endpoints { type ipv4_addr . inet_service; }\n",
             "ct timeout sip_media { protocol udp; l3proto ip; policy = { unreplied: 300, replied: 300 }; }",
             "ct state new udp dport { 5060, 5080 } ct timeout set \"sip_signalling\"",
-            "ct status dnat ct state new ip daddr . udp dport @pinhole_targets ct mark set ct mark | 0x10000000",
+            "ct status dnat ct state new ip daddr . udp dport @pinhole_targets ct mark set ct mark | 0x90000000",
+            "\t\tmeta l4proto { tcp, udp } th dport { 5060, 5080 } ct mark set ct mark | 0x80000000\n",
+            "\t\tmeta l4proto { tcp, udp } th sport { 5060, 5080 } ct mark set ct mark | 0x80000000\n",
             "udp dport { 5060, 5080 } ct mark set ct mark | 0x20000000",
             "ct mark & 0x40000000 == 0x40000000 ip dscp set 46",
             "udp sport { 5060, 5080 } ip dscp set 40",
@@ -485,13 +552,117 @@ mod tests {
         assert!(t.contains("set trusted_sources { type ipv4_addr; flags interval; }"));
         // With the ALG off nothing NATs media: the media endpoints set marks it.
         assert!(t.contains(
-            "\t\tct state new ip daddr . udp dport @media_endpoints ct mark set ct mark | 0x40000000\n"
+            "\t\tct state new ip daddr . udp dport @media_endpoints ct mark set ct mark | 0xc0000000\n"
         ));
         i.media_any = true;
         i.alg = true;
         let t = nft(&i);
-        assert!(t.contains("udp dport @media_any ct mark set ct mark | 0x50000000 dnat ip to udp dport map @media_any"));
+        assert!(t.contains("udp dport @media_any ct mark set ct mark | 0xd0000000 dnat ip to udp dport map @media_any"));
         assert!(!t.contains("@media_endpoints"), "{t}");
+    }
+
+    /// Every `@name` of a map in a rule that is not `map @name`: a lookup of the map as
+    /// a set, which Linux refuses before 6.5 (nft_lookup_init: a map needs a data
+    /// register until a4878eeae390 "netfilter: nf_tables: relax set/map validation
+    /// checks").
+    fn maps_looked_up_as_sets(t: &str) -> Vec<String> {
+        let maps: Vec<&str> = t
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("map "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let mut found = Vec::new();
+        for line in t.lines().filter(|l| l.starts_with("\t\t")) {
+            for m in &maps {
+                let at = format!("@{m}");
+                let uses = line.matches(&at).count();
+                let as_map = line.matches(&format!("map {at}")).count();
+                if uses > as_map {
+                    found.push(format!("{m}: {}", line.trim()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn before_linux_6_5_no_rule_looks_a_map_up_as_a_set() {
+        let wan = vec!["wan".to_string()];
+        for media_any in [false, true] {
+            for alg in [false, true] {
+                let mut i = input(&wan, Backend::Nft, &[], &[]);
+                i.alg = alg;
+                i.media_any = media_any;
+                i.maps_as_sets = false;
+                let t = nft(&i);
+                assert_eq!(maps_looked_up_as_sets(&t), Vec::<String>::new(), "{t}");
+                if alg {
+                    // The NAT rules only NAT; the endpoint set marks, pinholes for fw4 too.
+                    for needle in [
+                        "\t\toifname { \"wan\" } meta nfproto ipv4 snat ip to ip saddr . udp sport map @media_snat\n",
+                        "\t\tiifname != { \"wan\" } ip daddr 198.51.100.1 dnat ip to udp dport map @media_hairpin\n",
+                        "\t\tiifname != { \"wan\" } ct state new ip saddr . udp sport @media_endpoints ct mark set ct mark | 0xc0000000 ct timeout set \"sip_media\"\n",
+                        "\t\tiifname { \"wan\" } ct status dnat ct state new ip daddr . udp dport @media_endpoints ct mark set ct mark | 0xd0000000 ct timeout set \"sip_media\"\n",
+                        if media_any {
+                            "\t\tiifname { \"wan\" } meta nfproto ipv4 dnat ip to udp dport map @media_any\n"
+                        } else {
+                            "\t\tiifname { \"wan\" } meta nfproto ipv4 dnat ip to ip saddr . udp dport map @media_dnat\n"
+                        },
+                    ] {
+                        assert!(t.contains(needle), "{needle:?} missing in\n{t}");
+                    }
+                }
+                // From 6.5 the ALG's NAT rules mark themselves: no endpoint set needed.
+                i.maps_as_sets = true;
+                let t = nft(&i);
+                assert_eq!(
+                    maps_looked_up_as_sets(&t).len(),
+                    if alg { 3 } else { 0 },
+                    "{t}"
+                );
+                assert_eq!(t.contains("@media_endpoints"), !alg, "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_flow_sipalg_marks_is_kept_out_of_the_flowtable() {
+        // Whatever the options, each rule that marks a flow as sipalg's (media,
+        // pinhole, SIP) sets MARK_NO_OFFLOAD too; only the kernel-helper guard's mark
+        // is on its own (it marks SIP, which the SIP rules mark anyway).
+        let wan = vec!["wan".to_string()];
+        for alg in [false, true] {
+            for maps_as_sets in [false, true] {
+                for media_any in [false, true] {
+                    let mut i = input(&wan, Backend::Nft, &[], &[]);
+                    (i.alg, i.maps_as_sets, i.media_any) = (alg, maps_as_sets, media_any);
+                    let t = nft(&i);
+                    let mut chain = "";
+                    let mut marks = 0;
+                    for line in t.lines() {
+                        if let Some(c) = line.trim().strip_prefix("chain ") {
+                            chain = c;
+                        }
+                        let Some(v) = line.split("ct mark set ct mark | ").nth(1) else {
+                            continue;
+                        };
+                        let v = u32::from_str_radix(&v[2..10], 16).unwrap();
+                        marks += 1;
+                        if chain.starts_with("kernel_helper_guard") {
+                            assert_eq!(v, MARK_NO_KERNEL_HELPER);
+                        } else {
+                            assert_ne!(v & MARK_NO_OFFLOAD, 0, "{line}");
+                        }
+                    }
+                    assert!(marks >= 5, "{t}");
+                    for dir in ["dport", "sport"] {
+                        assert!(t.contains(&format!(
+                            "\t\tmeta l4proto {{ tcp, udp }} th {dir} {{ 5060, 5080 }} ct mark set ct mark | 0x80000000\n"
+                        )));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct Status {
     pub kernel_helper_loaded: bool,
     pub kernel_helper_attached: bool,
     pub kernel_helper_guard: bool,
+    pub flow_offload: FlowOffload,
     pub counters: Counters,
     pub warnings: Vec<String>,
     pub mappings: Vec<(String, String)>,
@@ -45,6 +46,19 @@ pub struct LimitStatus {
     pub at_cap: &'static str,
     /// How often it happened since the start.
     pub count: u64,
+}
+
+/// fw4's flow offloading as far as sipalg is concerned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowOffload {
+    /// fw4 has a flowtable and a `flow offload` rule.
+    pub offloading: bool,
+    /// With `flags offload` (hardware).
+    pub hardware: bool,
+    /// sipalg's rule comes before fw4's `flow offload` (or there is none).
+    pub kept_out: bool,
+    /// sipalg's flows found offloaded anyway at the last check.
+    pub offloaded: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,6 +161,13 @@ impl Status {
             o,
             "{{\"loaded\":{},\"attached\":{},\"guard\":{}}}",
             self.kernel_helper_loaded, self.kernel_helper_attached, self.kernel_helper_guard
+        );
+        key(&mut o, &mut f, "flow_offload");
+        let fo = &self.flow_offload;
+        let _ = write!(
+            o,
+            "{{\"offloading\":{},\"hardware\":{},\"kept_out\":{},\"offloaded\":{}}}",
+            fo.offloading, fo.hardware, fo.kept_out, fo.offloaded
         );
         key(&mut o, &mut f, "counters");
         let c = &self.counters;
@@ -286,6 +307,21 @@ impl Status {
             (false, false) => "not loaded",
         };
         let _ = writeln!(s, "kernel helper:  {kh}");
+        let fo = &self.flow_offload;
+        if fo.offloading {
+            let _ = writeln!(
+                s,
+                "flow offload:   {} on, {}",
+                if fo.hardware { "hardware" } else { "software" },
+                if fo.kept_out {
+                    "sipalg's flows kept out"
+                } else {
+                    "sipalg's flows NOT kept out"
+                }
+            );
+        } else {
+            let _ = writeln!(s, "flow offload:   off");
+        }
         let c = &self.counters;
         let _ = writeln!(
             s,
@@ -451,7 +487,7 @@ mod tests {
             r#""alg":true"#,
             r#""queue_backend":"nft""#,
             r#""wan":{"device":"eth1","address":"198.51.100.1","external_address":null}"#,
-            r#""kernel_helper":{"loaded":false,"attached":false,"guard":false}"#,
+            r#""kernel_helper":{"loaded":false,"attached":false,"guard":false},"flow_offload":{"offloading":false,"hardware":false,"kept_out":false,"offloaded":0}"#,
             r#""counters":{"seen":0,"rewritten":0,"unchanged":0,"unparsable":0"#,
             r#""warnings":["a \"quoted\" warning"]"#,
             r#""limits":{"calls":{"now":1,"max":4096,"evicted":0},"registrations":{"now":1,"max":16384,"refused":2}}"#,

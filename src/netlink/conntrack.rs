@@ -42,6 +42,7 @@ pub const CTA_COUNTERS_ORIG: u16 = 9;
 pub const CTA_COUNTERS_REPLY: u16 = 10;
 pub const CTA_USE: u16 = 11;
 pub const CTA_ID: u16 = 12;
+pub const CTA_MARK_MASK: u16 = 21;
 // enum ctattr_tuple
 pub const CTA_TUPLE_IP: u16 = 1;
 pub const CTA_TUPLE_PROTO: u16 = 2;
@@ -68,6 +69,9 @@ pub const IPS_SRC_NAT: u32 = 1 << 4;
 pub const IPS_DST_NAT: u32 = 1 << 5;
 pub const IPS_SRC_NAT_DONE: u32 = 1 << 7;
 pub const IPS_DST_NAT_DONE: u32 = 1 << 8;
+/// In a flowtable (software flow offloading) / also in hardware.
+pub const IPS_OFFLOAD: u32 = 1 << 14;
+pub const IPS_HW_OFFLOAD: u32 = 1 << 15;
 
 /// A conntrack tuple (one direction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -188,6 +192,23 @@ fn encode(msg: u8, flags: u16, seq: u32, tuple_ty: u16, t: &Tuple, u32s: &[(u16,
     b.buf
 }
 
+/// A dump request of the IPv4 entries with `mark & mask == mark`.
+fn encode_dump_marked(seq: u32, mark: u32, mask: u32) -> Vec<u8> {
+    let mut b = MsgBuilder::new();
+    let o = b.begin(
+        nfnl_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+        AF_INET,
+        0,
+    );
+    b.attrs()
+        .put_u32_be(CTA_MARK, mark)
+        .put_u32_be(CTA_MARK_MASK, mask);
+    b.end(o);
+    b.buf
+}
+
 /// IPv4 conntrack table access over ctnetlink.
 pub struct Conntrack {
     sock: NetlinkSocket,
@@ -270,6 +291,23 @@ impl Conntrack {
         }
     }
 
+    /// The IPv4 entries (any protocol) whose mark has the bits of `mask` equal to
+    /// `mark`: a dump the kernel filters (CTA_MARK + CTA_MARK_MASK, ctnetlink's dump
+    /// filter), so only the matching entries cross to user space.
+    pub fn dump_marked(&mut self, mark: u32, mask: u32) -> io::Result<Vec<Entry>> {
+        let seq = self.sock.next_seqs(1);
+        let req = encode_dump_marked(seq, mark, mask);
+        let mut out = Vec::new();
+        self.sock.request(&req, seq, |m| {
+            if let Some(e) = entry_of(m) {
+                if e.mark.unwrap_or(0) & mask == mark {
+                    out.push(e);
+                }
+            }
+        })?;
+        Ok(out)
+    }
+
     /// All IPv4 UDP entries (a multi-part dump, filtered here).
     pub fn dump_udp(&mut self) -> io::Result<Vec<Entry>> {
         let seq = self.sock.next_seqs(1);
@@ -342,6 +380,19 @@ mod tests {
         assert_eq!(&upd[4..6], &[0x00, 0x01]);
         assert_eq!(&upd[upd.len() - 8..], &[8, 0, 7, 0, 0, 0, 0x0d, 0x05]);
         assert_eq!(upd.len(), 80);
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn dump_by_mark_request_bytes() {
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            36, 0, 0, 0, 0x01, 0x01, 0x01, 0x03, 7, 0, 0, 0, 0, 0, 0, 0, // GET, REQUEST|DUMP
+            2, 0, 0, 0, // AF_INET
+            8, 0, 8, 0, 0x80, 0, 0, 0, // CTA_MARK
+            8, 0, 21, 0, 0x80, 0, 0, 0, // CTA_MARK_MASK
+        ];
+        assert_eq!(encode_dump_marked(7, 0x8000_0000, 0x8000_0000), expected);
     }
 
     /// The reply of `conntrack -G -p udp -s 10.0.0.2 -d 198.51.100.10 --sport 5060 --dport 5060`

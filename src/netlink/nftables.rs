@@ -141,7 +141,7 @@ pub struct Element {
     pub data: Option<Key>,
     /// Element timeout; `None`: the set's default timeout (or none). Sent as both
     /// `NFTA_SET_ELEM_TIMEOUT` and `NFTA_SET_ELEM_EXPIRATION`, so re-adding an existing
-    /// element restarts its expiry (Linux >= 6.10; older kernels leave it unchanged).
+    /// element restarts its expiry (Linux >= 6.12; older kernels leave it unchanged).
     pub timeout_ms: Option<u64>,
 }
 
@@ -451,7 +451,7 @@ impl Nft {
 
     /// Adds (or refreshes) elements in one atomic batch and waits for the ACK; returns the
     /// first error. Re-adding an existing key with the same data succeeds (NLM_F_CREATE
-    /// without NLM_F_EXCL) and refreshes its timeout on Linux >= 6.10 (docs/netlink.md).
+    /// without NLM_F_EXCL) and refreshes its timeout on Linux >= 6.12 (docs/netlink.md).
     /// An existing map key with *different* data fails with EEXIST (older kernels:
     /// EBUSY): use [`Nft::replace_elements`] for that. The batch is atomic: on error
     /// nothing was added.

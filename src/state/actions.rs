@@ -6,11 +6,14 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// New flows from the phone's signalling endpoint `private` leave the WAN from
-    /// `public_port` (refreshed for `seconds`).
+    /// `public_port` for `seconds`. `refresh`: the element exists already and only its
+    /// lifetime starts again (a re-add does that only from Linux 6.12, so the datapath
+    /// replaces it).
     Snat {
         private: SocketAddrV4,
         public_port: u16,
         seconds: u32,
+        refresh: bool,
     },
     /// A phone's media endpoint with the ALG off: DSCP and the media timeout apply to
     /// its flows (with the ALG on, [`Action::MediaSnat`] and the pinholes do that).
@@ -53,12 +56,14 @@ pub enum Action {
         public_port: u16,
     },
     /// A registered phone stays reachable on `public_port` from `registrar` and the
-    /// trusted sources for `seconds`.
+    /// trusted sources for `seconds`. `refresh`: as for [`Action::Snat`] (a REGISTER
+    /// refresh of the same binding).
     Reachable {
         registrar: Ipv4Addr,
         public_port: u16,
         private: SocketAddrV4,
         seconds: u32,
+        refresh: bool,
     },
     Unreachable {
         registrar: Ipv4Addr,

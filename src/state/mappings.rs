@@ -30,10 +30,11 @@ pub struct Mapping {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
     Nothing,
-    /// Add (or refresh) the SNAT element `private -> public_port`.
+    /// Add (or, `refresh`, restart the lifetime of) the SNAT element `private -> public_port`.
     Snat {
         private: SocketAddrV4,
         public_port: u16,
+        refresh: bool,
     },
 }
 
@@ -91,6 +92,7 @@ impl Mappings {
                     Program::Snat {
                         private,
                         public_port: m.public_port,
+                        refresh: true,
                     },
                 ));
             }
@@ -110,6 +112,7 @@ impl Mappings {
             Program::Snat {
                 private,
                 public_port,
+                refresh: false,
             },
         ))
     }
@@ -198,7 +201,8 @@ mod tests {
             p1,
             Program::Snat {
                 private: a("192.168.1.20:5060"),
-                public_port: 5060
+                public_port: 5060,
+                refresh: false,
             }
         );
         let (two, p2) = m
@@ -210,7 +214,8 @@ mod tests {
             p2,
             Program::Snat {
                 private: a("192.168.1.21:5060"),
-                public_port: two.public_port
+                public_port: two.public_port,
+                refresh: false,
             }
         );
         assert_eq!(
@@ -238,7 +243,7 @@ mod tests {
             m.outbound(&mut pool, a("192.168.1.20:5060"), 100, 100)
                 .unwrap()
                 .1,
-            Program::Snat { .. }
+            Program::Snat { refresh: true, .. }
         ));
         assert_eq!(
             m.outbound(&mut pool, a("192.168.1.20:5060"), 150, 100)

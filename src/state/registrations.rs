@@ -182,12 +182,15 @@ impl Registrations {
             self.refused += 1;
             return actions;
         }
+        let mut refresh = false;
         if let Some(old) = self.live.get(&phone) {
             if old.registrar.ip() != registrar.ip() || old.public_port != public.port() {
                 actions.push(Action::Unreachable {
                     registrar: *old.registrar.ip(),
                     public_port: old.public_port,
                 });
+            } else {
+                refresh = true;
             }
         }
         self.live.insert(
@@ -205,6 +208,7 @@ impl Registrations {
             public_port: public.port(),
             private: phone,
             seconds,
+            refresh,
         });
         actions.push(Action::FlowTimeout {
             private: phone,
@@ -310,7 +314,8 @@ mod tests {
                     registrar: "198.51.100.10".parse().unwrap(),
                     public_port: 5060,
                     private: a(PHONE),
-                    seconds: 630
+                    seconds: 630,
+                    refresh: false,
                 },
                 Action::FlowTimeout {
                     private: a(PHONE),
@@ -323,6 +328,13 @@ mod tests {
         assert_eq!(
             (reg.aor.as_str(), reg.expires_at),
             ("sip:100@pbx.example.net", 700)
+        );
+        // The same binding again: a refresh of the same elements.
+        register(&mut r, 3600, "r1", 2);
+        let again = ok(&mut r, 600, "r1", 2, 100);
+        assert!(
+            matches!(again[0], Action::Reachable { refresh: true, .. }),
+            "{again:?}"
         );
         assert!(r.expire(729).is_empty());
         assert_eq!(

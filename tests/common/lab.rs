@@ -122,10 +122,47 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// How the lab's router is set up (tests/lab/lab.sh's options).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Router {
+    /// fw4 attaches Linux's SIP helper to LAN SIP (as with nf_conntrack_sip loaded).
+    pub kernel_helper: bool,
+    /// fw4's software flow offloading is on (its `ft` flowtable and `flow offload`).
+    pub flowtable: bool,
+}
+
+impl Router {
+    fn env(&self, cmd: &mut Command) {
+        let flag = |on: bool| if on { "1" } else { "0" };
+        cmd.env("SIPALG_LAB_KERNEL_HELPER", flag(self.kernel_helper))
+            .env("SIPALG_LAB_FLOWTABLE", flag(self.flowtable));
+    }
+}
+
+/// Whether this kernel has nf_tables flowtables (`nft --check`, nothing is created).
+/// The CI host's 6.18 has none; the VM stage's 6.1 has them.
+pub fn flowtable_supported() -> bool {
+    let probe = "table inet sipalg_ftprobe {\n\tflowtable f { hook ingress priority 0; devices = { lo }; }\n\tchain c { type filter hook forward priority 0; meta l4proto udp flow offload @f; }\n}\n";
+    let Ok(mut child) = Command::new("nft")
+        .args(["--check", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    use std::io::Write;
+    let wrote = child
+        .stdin
+        .take()
+        .is_some_and(|mut i| i.write_all(probe.as_bytes()).is_ok());
+    child.wait().is_ok_and(|s| s.success()) && wrote
+}
+
 pub struct Lab {
     pub prefix: String,
-    /// The router's fw4 attaches Linux's SIP helper to LAN SIP (as with nf_conntrack_sip loaded).
-    kernel_helper: bool,
+    router_setup: Router,
     pub dir: PathBuf,
     daemon: Option<Child>,
     alive: Arc<AtomicBool>,
@@ -135,16 +172,43 @@ pub struct Lab {
 impl Lab {
     /// Builds a fresh lab, or returns None (after printing SKIP) when not root.
     pub fn new(test: &str) -> Option<Lab> {
-        Self::build(test, false)
+        Self::build(test, Router::default())
     }
 
     /// A lab whose fw4 attaches the kernel SIP helper, like a router with
     /// kmod-nf-nathelper-extra installed.
     pub fn with_kernel_helper(test: &str) -> Option<Lab> {
-        Self::build(test, true)
+        Self::build(
+            test,
+            Router {
+                kernel_helper: true,
+                ..Router::default()
+            },
+        )
     }
 
-    fn build(test: &str, kernel_helper: bool) -> Option<Lab> {
+    /// A lab whose router has fw4's software flow offloading on. On a kernel without
+    /// flowtables this prints SKIP and returns None, unless `SIPALG_REQUIRE_FLOWTABLE`
+    /// is set (the VM stage), where it fails.
+    pub fn with_flowtable(test: &str) -> Option<Lab> {
+        if std::env::var_os("SIPALG_SKIP_LAB").is_none() && is_root() && !flowtable_supported() {
+            assert!(
+                std::env::var_os("SIPALG_REQUIRE_FLOWTABLE").is_none(),
+                "{test}: this kernel has no flowtables (SIPALG_REQUIRE_FLOWTABLE is set)"
+            );
+            println!("SKIP {test}: this kernel has no flowtables (the VM stage runs it)");
+            return None;
+        }
+        Self::build(
+            test,
+            Router {
+                flowtable: true,
+                ..Router::default()
+            },
+        )
+    }
+
+    fn build(test: &str, router_setup: Router) -> Option<Lab> {
         if std::env::var_os("SIPALG_SKIP_LAB").is_some() {
             println!("SKIP {test}: SIPALG_SKIP_LAB is set (the lab stage runs it)");
             return None;
@@ -166,7 +230,7 @@ impl Lab {
         let alive = Arc::new(AtomicBool::new(true));
         let lab = Lab {
             prefix,
-            kernel_helper,
+            router_setup,
             dir,
             daemon: None,
             alive,
@@ -174,20 +238,21 @@ impl Lab {
         };
         give_to_daemon(&lab.run_dir());
         lab.script("up");
-        lab.watchdog(Duration::from_secs(180));
+        // Offloading tests idle past the flowtable's timeout several times.
+        lab.watchdog(Duration::from_secs(if router_setup.flowtable {
+            420
+        } else {
+            180
+        }));
         Some(lab)
     }
 
     fn script(&self, what: &str) {
-        let st = Command::new("bash")
-            .arg(repo().join("tests/lab/lab.sh"))
-            .args([what, &self.prefix])
-            .env(
-                "SIPALG_LAB_KERNEL_HELPER",
-                if self.kernel_helper { "1" } else { "0" },
-            )
-            .status()
-            .expect("run tests/lab/lab.sh");
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("tests/lab/lab.sh"))
+            .args([what, &self.prefix]);
+        self.router_setup.env(&mut cmd);
+        let st = cmd.status().expect("run tests/lab/lab.sh");
         assert!(st.success(), "lab.sh {what} {} failed", self.prefix);
     }
 
@@ -197,11 +262,8 @@ impl Lab {
     pub fn reload_fw4(&self, with_includes: bool) {
         let mut cmd = Command::new("bash");
         cmd.arg(repo().join("tests/lab/lab.sh"))
-            .args(["reload-fw4", &self.prefix])
-            .env(
-                "SIPALG_LAB_KERNEL_HELPER",
-                if self.kernel_helper { "1" } else { "0" },
-            );
+            .args(["reload-fw4", &self.prefix]);
+        self.router_setup.env(&mut cmd);
         if !with_includes {
             cmd.env("SIPALG_NFT_INCLUDES", self.dir.join("no-includes"));
         }
@@ -210,12 +272,12 @@ impl Lab {
     }
 
     /// One real sipp call (`-sn uac` in lan1 at PHONE1 to `-sn uas` at SERVER, both
-    /// port 5060, both bounded to 30 s) with the extra sipp `transport` arguments (none
+    /// port 5060, both bounded to 60 s) with the extra sipp `transport` arguments (none
     /// for UDP, `-t t1` for TCP). Panics with sipp's output and the daemon's log if the
     /// call fails.
     pub fn sipp_call(&self, transport: &[&str]) {
         let wan = self.ns("wan");
-        let mut uas_args = vec!["netns", "exec", &wan, "timeout", "30", "sipp", "-sn", "uas"];
+        let mut uas_args = vec!["netns", "exec", &wan, "timeout", "60", "sipp", "-sn", "uas"];
         uas_args.extend_from_slice(transport);
         uas_args.extend_from_slice(&["-i", SERVER, "-p", "5060", "-m", "1", "-nostdin"]);
         let mut uas = Command::new("ip")
@@ -224,12 +286,28 @@ impl Lab {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("sipp (apt-get install sip-tester)");
-        std::thread::sleep(Duration::from_millis(500));
+        // Until the UAS listens (readiness: under emulation sipp takes seconds to start).
+        let (ss, what) = if transport.is_empty() {
+            ("-Hlun", "UDP")
+        } else {
+            ("-Hltn", "TCP")
+        };
+        let start = Instant::now();
+        while !self
+            .exec("wan", &["ss", ss, "sport = :5060"])
+            .contains(":5060")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sipp's UAS never listened on {what} 5060"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let server = format!("{SERVER}:5060");
-        let mut uac_args = vec!["timeout", "30", "sipp", "-sn", "uac"];
+        let mut uac_args = vec!["timeout", "60", "sipp", "-sn", "uac"];
         uac_args.extend_from_slice(transport);
         uac_args.extend_from_slice(&[
-            &server, "-i", PHONE1, "-p", "5060", "-m", "1", "-timeout", "20", "-nostdin",
+            &server, "-i", PHONE1, "-p", "5060", "-m", "1", "-timeout", "50", "-nostdin",
         ]);
         let uac = self.try_exec("lan1", &uac_args);
         let _ = uas.wait();
@@ -406,8 +484,10 @@ impl Lab {
             .expect("start sipalgd");
         self.daemon = Some(child);
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if self.status_json().is_some() {
+        // Readiness, not a fixed time: under emulation (the VM stage) it starts slower.
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(st) = self.status_json() {
+                expect_queue_backend(&st);
                 return;
             }
             if let Some(Ok(Some(st))) = self.daemon.as_mut().map(Child::try_wait) {
@@ -415,7 +495,11 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sipalgd did not answer within 10 s:\n{}", self.log());
+        panic!(
+            "sipalgd did not answer within 60 s ({:?}):\n{}",
+            start.elapsed(),
+            self.log()
+        );
     }
 
     pub fn daemon_pid(&self) -> Option<u32> {
@@ -471,15 +555,10 @@ impl Lab {
         }
     }
 
+    /// What `sipalgd status --json` prints, asked on the control socket from this
+    /// process (no process per poll: under emulation each costs most of a second).
     pub fn status_json(&self) -> Option<String> {
-        let out = Command::new(bin())
-            .args(["status", "--json", "--socket"])
-            .arg(self.socket())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        sipalg::daemon::control::request(&self.socket(), "status").ok()
     }
 
     /// Polls status until `pred` holds (or panics after `limit`).
@@ -515,6 +594,17 @@ impl Lab {
         if self.alive.swap(false, Ordering::SeqCst) {
             self.script("down");
         }
+    }
+}
+
+/// The queue backend a run must use (`SIPALG_EXPECT_QUEUE_BACKEND`, set by the VM stage:
+/// its kernel has nft_queue, so every lab test there runs on the nft backend).
+fn expect_queue_backend(status: &str) {
+    if let Ok(want) = std::env::var("SIPALG_EXPECT_QUEUE_BACKEND") {
+        assert!(
+            status.contains(&format!("\"queue_backend\":\"{want}\"")),
+            "SIPALG_EXPECT_QUEUE_BACKEND={want}, but: {status}"
+        );
     }
 }
 

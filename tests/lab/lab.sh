@@ -17,11 +17,18 @@ P="${2:?usage: lab.sh up|down PREFIX}"
 here="$(cd "$(dirname "$0")" && pwd)"
 includes="${SIPALG_NFT_INCLUDES:-$here/../../files/nftables.d}"
 
+# Few processes on purpose: under emulation (the VM stage) each one costs a good part of
+# a second, `ip netns exec` (a mount namespace and sysfs) more.
 down() {
+  local ns pids="" dels=""
   for ns in "$P-r" "$P-lan1" "$P-lan2" "$P-wan"; do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
+    [ -e "/run/netns/$ns" ] || continue
+    pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
+    dels="${dels}netns del $ns"$'\n'
   done
+  # shellcheck disable=SC2086 # one word per pid
+  [ -z "${pids// /}" ] || kill -9 $pids 2>/dev/null || true
+  [ -z "$dels" ] || printf '%s' "$dels" | ip -force -batch - 2>/dev/null || true
 }
 
 # The include statements fw4 emits at one hook, as fw4.includes() does
@@ -42,7 +49,36 @@ includes() {
 # With SIPALG_LAB_KERNEL_HELPER=1 the router looks like one with nf_conntrack_sip
 # loaded: fw4 then declares the helper (`ct helper sip`) and, the LAN zone not being
 # masqueraded (auto_helper), jumps from prerouting to helper_lan, which sets it on SIP.
+# `up` loads the module where it is one (built in on the CI host's kernel; a module in
+# Debian's, which the VM stage boots).
 helper() { [ "${SIPALG_LAB_KERNEL_HELPER:-0}" = 1 ]; }
+
+# With SIPALG_LAB_FLOWTABLE=1 the router has fw4's software flow offloading on (LuCI:
+# Network -> Firewall -> "Software flow offloading", `option flow_offloading 1`), as
+# openwrt/firewall4 root/usr/share/firewall4/templates/ruleset.uc (at b6e5157) emits it:
+# the `ft` flowtable (hook ingress priority 0, the devices, `counter`) and
+# `meta l4proto { tcp, udp } flow offload @ft;` as the first rule of chain forward,
+# before the chain-pre/forward includes. A kernel without flowtables (nf_flow_table_inet,
+# nft_flow_offload) refuses the table: tests that need one probe it first.
+flowtable() { [ "${SIPALG_LAB_FLOWTABLE:-0}" = 1 ]; }
+
+# The flowtable's devices as fw4 resolves them without hardware offloading
+# (root/usr/share/ucode/fw4.uc, resolve_offload_devices): the `physdev` (ubus
+# network.interface's `device`) of every network of every zone, if it exists in
+# /sys/class/net, sorted and unique, printed with fw4.set(devices, true) as
+# `{ "a", "b" }`. Here: lan's br-lan and wan's wan.
+flowtable_devices() {
+  local d list=""
+  while read -r d; do
+    if [ -n "${ROUTER_LINKS:-}" ]; then
+      grep -qx -- "$d" <<<"$ROUTER_LINKS" || continue
+    else
+      [ -e "/sys/class/net/$d" ] || continue
+    fi
+    list="$list${list:+, }\"$d\""
+  done < <(printf '%s\n' br-lan wan | sort -u)
+  printf '{ %s }' "$list"
+}
 
 # A ruleset shaped like `fw4 print` of OpenWrt's default lan/wan configuration
 # (openwrt/firewall4 root/usr/share/firewall4/templates/ruleset.uc at b6e5157, unchanged
@@ -55,8 +91,10 @@ fw4_ruleset() {
   cat <<NFT
 table inet fw4
 flush table inet fw4
+$(has_flowtable && echo 'delete flowtable inet fw4 ft')
 $(includes ruleset-pre)
 table inet fw4 {
+$(flowtable && printf '\t#\n\t# Flowtable\n\t#\n\n\tflowtable ft {\n\t\thook ingress priority 0;\n\t\tdevices = %s;\n\t\tcounter;\n\t}\n\n' "$(flowtable_devices)")
 $(helper && printf '\tct helper sip {\n\t\ttype "sip" protocol udp;\n\t}\n')
 	define lan_devices = { "br-lan" }
 	define wan_devices = { "wan" }
@@ -69,6 +107,7 @@ $(includes chain-post input $'\t\t')
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
+$(flowtable && printf '\t\tmeta l4proto { tcp, udp } flow offload @ft;\n')
 $(includes chain-pre forward $'\t\t')
 		ct state vmap { established : accept, related : accept } comment "!fw4: Handle forwarded flows"
 		iifname "br-lan" jump forward_lan comment "!fw4: Handle lan IPv4/IPv6 forward traffic"
@@ -142,51 +181,74 @@ $(includes ruleset-post)
 NFT
 }
 
+# fw4 deletes its flowtable before loading the table again when it has one
+# (fw4.check_flowtable(): `nft list flowtables inet` shows inet fw4's `ft`).
+has_flowtable() {
+  [ -z "${ROUTER_LINKS:-}" ] || return 1 # a new router (up): none yet
+  nft list flowtables inet 2>/dev/null | grep -q 'flowtable ft '
+}
+
 up() {
   down
-  for ns in "$P-r" "$P-lan1" "$P-lan2" "$P-wan"; do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-  done
+  if helper; then
+    modprobe -q nf_conntrack_sip 2>/dev/null || true
+    modprobe -q nf_nat_sip 2>/dev/null || true
+  fi
   R="$P-r"
-  ip -n "$R" link add br-lan type bridge
-  ip -n "$R" addr add 192.168.1.1/24 dev br-lan
-  ip -n "$R" link set br-lan up
-  local i=1
+  # The namespaces and the veth pairs, each end created in its namespace.
+  ip -batch - <<BATCH
+netns add $R
+netns add $P-lan1
+netns add $P-lan2
+netns add $P-wan
+link add $P-lan1-r netns $R type veth peer name eth0 netns $P-lan1
+link add $P-lan2-r netns $R type veth peer name eth0 netns $P-lan2
+link add wan netns $R type veth peer name eth0 netns $P-wan
+BATCH
+  ip -n "$R" -batch - <<BATCH
+link set lo up
+link add br-lan type bridge
+addr add 192.168.1.1/24 dev br-lan
+link set br-lan up
+link set $P-lan1-r master br-lan up
+link set $P-lan2-r master br-lan up
+addr add 198.51.100.1/24 dev wan
+link set wan up
+route add default via 198.51.100.254 dev wan onlink
+BATCH
+  local i=20 host
   for host in lan1 lan2; do
-    ip link add "$P-$host-r" type veth peer name "$P-$host"
-    ip link set "$P-$host-r" netns "$R"
-    ip link set "$P-$host" netns "$P-$host"
-    ip -n "$R" link set "$P-$host-r" master br-lan up
-    ip -n "$P-$host" link set "$P-$host" name eth0
-    ip -n "$P-$host" addr add "192.168.1.$((19 + i))/24" dev eth0
-    ip -n "$P-$host" link set eth0 up
-    ip -n "$P-$host" route add default via 192.168.1.1
+    ip -n "$P-$host" -batch - <<BATCH
+link set lo up
+addr add 192.168.1.$i/24 dev eth0
+link set eth0 up
+route add default via 192.168.1.1
+BATCH
     i=$((i + 1))
   done
-  ip link add "$P-wan-r" type veth peer name "$P-wan"
-  ip link set "$P-wan-r" netns "$R"
-  ip link set "$P-wan" netns "$P-wan"
-  ip -n "$R" link set "$P-wan-r" name wan
-  ip -n "$R" addr add 198.51.100.1/24 dev wan
-  ip -n "$R" link set wan up
-  ip -n "$R" route add default via 198.51.100.254 dev wan onlink
-  ip -n "$P-wan" link set "$P-wan" name eth0
-  for a in 10 20 30 66; do ip -n "$P-wan" addr add "198.51.100.$a/24" dev eth0; done
-  ip -n "$P-wan" link set eth0 up
-  ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
-  ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
+  ip -n "$P-wan" -batch - <<BATCH
+link set lo up
+addr add 198.51.100.10/24 dev eth0
+addr add 198.51.100.20/24 dev eth0
+addr add 198.51.100.30/24 dev eth0
+addr add 198.51.100.66/24 dev eth0
+link set eth0 up
+BATCH
   # As on OpenWrt, where br_netfilter is not loaded: bridged packets do not run the IP
-  # hooks inside the bridge (which would lose the socket nft's tproxy assigns).
-  ip netns exec "$R" sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
-  fw4_ruleset | ip netns exec "$R" nft -f -
+  # hooks inside the bridge (which would lose the socket nft's tproxy assigns). That
+  # key and conntrack's exist only with their modules loaded: sysctl goes on without.
+  nsenter --net="/run/netns/$R" sysctl -qw net.ipv4.ip_forward=1 \
+    net.netfilter.nf_conntrack_acct=1 net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+  ROUTER_LINKS="$(ip -n "$R" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')" \
+    fw4_ruleset | nsenter --net="/run/netns/$R" nft -f -
 }
 
 case "$cmd" in
   up) up ;;
   down) down ;;
   # What `fw4 reload` (also run on interface events) does: the whole fw4 table again.
-  reload-fw4) fw4_ruleset | ip netns exec "$P-r" nft -f - ;;
+  reload-fw4) ip netns exec "$P-r" bash "$0" ruleset "$P" | ip netns exec "$P-r" nft -f - ;;
+  # The fw4 ruleset, as fw4 would print it in the namespace this runs in.
   ruleset) fw4_ruleset ;;
   *) echo "usage: lab.sh up|down|reload-fw4|ruleset PREFIX" >&2; exit 2 ;;
 esac

@@ -117,6 +117,18 @@ pub struct MediaPolicy {
     /// The address the ALG writes into SDP: when it comes back from outside, the far
     /// end is another LAN phone (hairpin).
     pub advertised: Option<Ipv4Addr>,
+    /// With the ALG on, the media NAT maps also recognise media flows (their rules look
+    /// the map up as a set, which Linux accepts from 6.5): no [`Action::MediaEndpoint`]
+    /// is needed. Otherwise (an older kernel, or the ALG off) each media endpoint also
+    /// goes into the endpoint set, which marks its flows.
+    pub maps_mark_media: bool,
+}
+
+impl MediaPolicy {
+    /// Whether media endpoints go into the endpoint set (see [`MediaPolicy::maps_mark_media`]).
+    fn endpoint_set(self) -> bool {
+        !self.alg || !self.maps_mark_media
+    }
 }
 
 /// Calls kept at most (a home router or a small PBX needs far fewer).
@@ -503,17 +515,10 @@ impl Calls {
                 if after.private != Some(old) && !others(self, old) {
                     withdrawn.push(before);
                     Self::withdraw_endpoint(&before, policy, pool, actions);
-                } else if policy.alg && !policy.any_source && before.remote != after.remote {
-                    if let Some(r) = before.remote {
-                        actions.push(Action::RemovePinhole {
-                            remote: Some(*r.ip()),
-                            public_port: before.public_port,
-                        });
-                        actions.push(Action::RemovePinhole {
-                            remote: Some(*r.ip()),
-                            public_port: before.public_rtcp,
-                        });
-                    }
+                } else if before.remote != after.remote || before.public_port != after.public_port {
+                    // The endpoint stays (another call uses it, or only the far end
+                    // moved): this call's old pinholes go, unless another call has them.
+                    self.remove_pinholes(&before, Some(slot), policy, actions);
                 }
             }
             Self::announce(&after, before.private != after.private, policy, actions);
@@ -551,11 +556,11 @@ impl Calls {
     fn announce(s: &Stream, new_endpoint: bool, policy: MediaPolicy, actions: &mut Vec<Action>) {
         let Some(private) = s.private else { return };
         let rtcp = SocketAddrV4::new(*private.ip(), s.private_rtcp);
+        if new_endpoint && policy.endpoint_set() {
+            actions.push(Action::MediaEndpoint { private });
+            actions.push(Action::MediaEndpoint { private: rtcp });
+        }
         if !policy.alg {
-            if new_endpoint {
-                actions.push(Action::MediaEndpoint { private });
-                actions.push(Action::MediaEndpoint { private: rtcp });
-            }
             return;
         }
         if new_endpoint {
@@ -587,6 +592,42 @@ impl Calls {
         }
     }
 
+    /// Removes the pinholes from the far end's SDP address to stream `s`'s public ports
+    /// (`media_source sdp`) that no live call other than `own` has: a stream whose
+    /// endpoint another call shares keeps only what that call needs.
+    fn remove_pinholes(
+        &self,
+        s: &Stream,
+        own: Option<usize>,
+        policy: MediaPolicy,
+        actions: &mut Vec<Action>,
+    ) {
+        if !policy.alg || policy.any_source {
+            return;
+        }
+        let (Some(_), Some(r)) = (s.private, s.remote) else {
+            return;
+        };
+        for public_port in [s.public_port, s.public_rtcp] {
+            let elsewhere = self.slots.iter().enumerate().any(|(i, c)| {
+                Some(i) != own
+                    && c.as_ref().is_some_and(|c| {
+                        c.streams.iter().any(|o| {
+                            o.private.is_some()
+                                && o.remote.map(|x| *x.ip()) == Some(*r.ip())
+                                && (o.public_port == public_port || o.public_rtcp == public_port)
+                        })
+                    })
+            });
+            if !elsewhere {
+                actions.push(Action::RemovePinhole {
+                    remote: Some(*r.ip()),
+                    public_port,
+                });
+            }
+        }
+    }
+
     fn withdraw_endpoint(
         s: &Stream,
         policy: MediaPolicy,
@@ -595,10 +636,11 @@ impl Calls {
     ) {
         let Some(private) = s.private else { return };
         let rtcp = SocketAddrV4::new(*private.ip(), s.private_rtcp);
-        if !policy.alg {
+        if policy.endpoint_set() {
             actions.push(Action::RemoveMediaEndpoint { private });
             actions.push(Action::RemoveMediaEndpoint { private: rtcp });
-        } else {
+        }
+        if policy.alg {
             let remote = if policy.any_source {
                 None
             } else {
@@ -635,6 +677,8 @@ impl Calls {
             if self.users_of(p) == 0 {
                 Self::withdraw_endpoint(s, policy, pool, actions);
                 self.unreflect(s, actions);
+            } else {
+                self.remove_pinholes(s, None, policy, actions);
             }
         }
     }

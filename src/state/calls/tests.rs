@@ -7,6 +7,7 @@ const ALG: MediaPolicy = MediaPolicy {
     alg: true,
     any_source: false,
     advertised: Some(Ipv4Addr::new(198, 51, 100, 1)),
+    maps_mark_media: true,
 };
 
 fn a(s: &str) -> SocketAddrV4 {
@@ -297,6 +298,7 @@ fn alg_off_only_marks_media_and_any_source_opens_at_the_offer() {
         alg: false,
         any_source: false,
         advertised: None,
+        maps_mark_media: true,
     });
     let acts = w.sent_by_phone(&invite("o1", 4000), 0);
     assert_eq!(
@@ -368,6 +370,7 @@ fn an_invite_flood_cannot_grow_the_state_without_bound() {
         alg: false,
         any_source: false,
         advertised: None,
+        maps_mark_media: true,
     });
     for i in 0..(MAX_CALLS + 10) {
         w.sent_by_phone(&invite(&format!("flood-{i}"), 4000), i as u64);
@@ -536,4 +539,131 @@ fn status_and_replay_list_calls_in_key_order() {
         Some(a("192.168.1.20:4002")),
         "call a's stream first"
     );
+}
+
+/// The kernel's media sets and maps as the actions leave them: (set, key) → data.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Datapath(BTreeMap<(&'static str, SocketAddrV4), Option<SocketAddrV4>>);
+
+impl Datapath {
+    fn apply(&mut self, actions: &[Action]) {
+        let any = Ipv4Addr::UNSPECIFIED;
+        for x in actions {
+            let (key, data) = match *x {
+                Action::MediaEndpoint { private } => (("endpoints", private), Some(None)),
+                Action::RemoveMediaEndpoint { private } => (("endpoints", private), None),
+                Action::MediaSnat {
+                    private,
+                    public_port,
+                } => (
+                    ("snat", private),
+                    Some(Some(SocketAddrV4::new(any, public_port))),
+                ),
+                Action::RemoveMediaSnat { private } => (("snat", private), None),
+                Action::Pinhole {
+                    remote,
+                    public_port,
+                    private,
+                } => (
+                    (
+                        "dnat",
+                        SocketAddrV4::new(remote.unwrap_or(any), public_port),
+                    ),
+                    Some(Some(private)),
+                ),
+                Action::RemovePinhole {
+                    remote,
+                    public_port,
+                } => (
+                    (
+                        "dnat",
+                        SocketAddrV4::new(remote.unwrap_or(any), public_port),
+                    ),
+                    None,
+                ),
+                Action::Hairpin {
+                    public_port,
+                    private,
+                } => (
+                    ("hairpin", SocketAddrV4::new(any, public_port)),
+                    Some(Some(private)),
+                ),
+                Action::RemoveHairpin { public_port } => {
+                    (("hairpin", SocketAddrV4::new(any, public_port)), None)
+                }
+                _ => continue,
+            };
+            match data {
+                Some(d) => self.0.insert(key, d),
+                None => self.0.remove(&key),
+            };
+        }
+    }
+
+    fn count(&self, set: &str) -> usize {
+        self.0.keys().filter(|(s, _)| *s == set).count()
+    }
+}
+
+#[test]
+fn the_media_sets_always_hold_what_the_calls_need_with_either_kernel_form() {
+    // Every policy: the sets the actions build step by step are exactly what a replay
+    // of the calls builds from scratch (a reload), and nothing is left once the calls
+    // are gone. Only an older kernel's form (or the ALG off) uses the endpoint set.
+    for alg in [true, false] {
+        for maps_mark_media in [true, false] {
+            let policy = MediaPolicy {
+                alg,
+                maps_mark_media,
+                ..ALG
+            };
+            let mut w = World::new(policy);
+            let mut dp = Datapath::default();
+            let check = |w: &World, dp: &Datapath, step: &str| {
+                let mut fresh = Datapath::default();
+                fresh.apply(&w.calls.replay(policy));
+                assert_eq!(dp, &fresh, "{step} with {policy:?}");
+            };
+            let step = |w: &mut World, dp: &mut Datapath, acts: Vec<Action>, name: &str| {
+                dp.apply(&acts);
+                check(w, dp, name);
+            };
+            let acts = w.sent_by_phone(&invite("k1", 4000), 0);
+            step(&mut w, &mut dp, acts, "offer");
+            let acts = w.sent_by_peer(&answer("k1", "200 OK", 30000, "198.51.100.20"), 1);
+            step(&mut w, &mut dp, acts, "answer");
+            let endpoints = if !alg || !maps_mark_media { 2 } else { 0 };
+            assert_eq!(dp.count("endpoints"), endpoints, "{policy:?}");
+            assert_eq!(dp.count("snat"), if alg { 2 } else { 0 });
+            assert_eq!(dp.count("dnat"), if alg { 2 } else { 0 });
+            // A second call on the same media endpoint, a re-INVITE moving the first.
+            let acts = w.sent_by_phone(&invite("k2", 4000), 2);
+            step(&mut w, &mut dp, acts, "second call");
+            let reinvite = msg("INVITE sip:bob@198.51.100.10 SIP/2.0\nCall-ID: k1\nCSeq: 2 INVITE\nFrom: <sip:a@x>;tag=a\nTo: <sip:b@y>;tag=b\n", &sdp("192.168.1.20", 4010));
+            let acts = w.sent_by_phone(&reinvite, 3);
+            step(&mut w, &mut dp, acts, "re-INVITE");
+            assert!(
+                dp.0.contains_key(&(
+                    if endpoints > 0 { "endpoints" } else { "snat" },
+                    a("192.168.1.20:4000")
+                )),
+                "still k2's: {dp:?}"
+            );
+            // The hairpin reflection of the router's own address coming back.
+            let relayed = msg(
+                "INVITE sip:b@192.168.1.20 SIP/2.0\nCall-ID: k3\nCSeq: 1 INVITE\nFrom: <sip:a@pbx>;tag=p\nTo: <sip:b@pbx>\n",
+                &sdp("198.51.100.1", 4010),
+            );
+            let acts = w.sent_by_peer(&relayed, 4);
+            step(&mut w, &mut dp, acts, "hairpin");
+            for id in ["k1", "k2"] {
+                let acts = w.sent_by_phone(&bye(id), 5);
+                step(&mut w, &mut dp, acts, id);
+            }
+            let acts = w.calls.expire(1000, 300, policy, &mut w.pool);
+            step(&mut w, &mut dp, acts, "expiry");
+            assert!(dp.0.is_empty(), "{policy:?}: {dp:?}");
+            assert!(w.calls.is_empty() && w.pool.is_empty());
+        }
+    }
 }
