@@ -182,7 +182,17 @@ mod tests {
         let to = v4(closed.local_addr().unwrap()).unwrap();
         drop(closed);
         let e = connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), to).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED));
+        assert_eq!(fallback(to, &e), None, "{e}");
+        // The refusal comes from SO_ERROR (socket2's connect_timeout polls, then reads
+        // it). qemu-user (the cross stage runs the mipsel tests under it) hands that
+        // value over untranslated: the host's 111, where MIPS numbers ECONNREFUSED 146.
+        const HOST_ECONNREFUSED: i32 = 111;
+        assert!(
+            e.kind() == io::ErrorKind::ConnectionRefused
+                || (cfg!(not(target_arch = "x86_64"))
+                    && e.raw_os_error() == Some(HOST_ECONNREFUSED)),
+            "{e:?}"
+        );
     }
 
     #[test]
