@@ -73,6 +73,62 @@ pub(super) enum Op<'a> {
     Run(&'a [Change<'a>], bool),
 }
 
+impl Op<'_> {
+    /// How many elements it changes.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Op::Add(_, e) => e.len(),
+            Op::Del(_, k) | Op::Destroy(_, k) => k.len(),
+            Op::Run(r, _) => r.len(),
+        }
+    }
+
+    /// Appends its messages to the batch in `b`.
+    fn put(&self, at: &mut Sequence, b: &mut MsgBuilder, table: &str) {
+        match self {
+            Op::Add(set, elems) => at.put(
+                b,
+                NFT_MSG_NEWSETELEM,
+                NLM_F_REQUEST | NLM_F_CREATE,
+                table,
+                set,
+                elems,
+                |e| (&e.key, e.data.as_ref(), e.timeout_ms),
+            ),
+            Op::Del(set, keys) => at.put(
+                b,
+                NFT_MSG_DELSETELEM,
+                NLM_F_REQUEST,
+                table,
+                set,
+                keys,
+                |k| (k, None, None),
+            ),
+            Op::Destroy(set, keys) => at.put(
+                b,
+                NFT_MSG_DESTROYSETELEM,
+                NLM_F_REQUEST,
+                table,
+                set,
+                keys,
+                |k| (k, None, None),
+            ),
+            Op::Run(run, destroy) => {
+                let Some(first) = run.first() else { return };
+                let (msg, flags) = match (first.is_add(), *destroy) {
+                    (true, _) => (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE),
+                    (false, true) => (NFT_MSG_DESTROYSETELEM, NLM_F_REQUEST),
+                    (false, false) => (NFT_MSG_DELSETELEM, NLM_F_REQUEST),
+                };
+                at.put(b, msg, flags, table, first.set(), run, |c| match c {
+                    Change::Add { element: e, .. } => (&e.key, e.data.as_ref(), e.timeout_ms),
+                    Change::Delete { key, .. } => (key, None, None),
+                });
+            }
+        }
+    }
+}
+
 /// A change to one set or map, for [`Nft::apply`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -178,14 +234,9 @@ pub(super) fn encode_batch_into(
     );
     b.end(o);
     // Count data messages to know which is last.
-    let chunks = |n: usize| n.div_ceil(ELEMS_PER_MSG).max(1);
     let total: usize = ops
         .iter()
-        .map(|op| match op {
-            Op::Add(_, e) => chunks(e.len()),
-            Op::Del(_, k) | Op::Destroy(_, k) => chunks(k.len()),
-            Op::Run(r, _) => chunks(r.len()),
-        })
+        .map(|op| op.len().div_ceil(ELEMS_PER_MSG).max(1))
         .sum();
     let mut at = Sequence {
         seq,
@@ -194,47 +245,7 @@ pub(super) fn encode_batch_into(
         ack_seq: seq,
     };
     for op in ops {
-        match op {
-            Op::Add(set, elems) => at.put(
-                &mut b,
-                NFT_MSG_NEWSETELEM,
-                NLM_F_REQUEST | NLM_F_CREATE,
-                table,
-                set,
-                elems,
-                |e| (&e.key, e.data.as_ref(), e.timeout_ms),
-            ),
-            Op::Del(set, keys) => at.put(
-                &mut b,
-                NFT_MSG_DELSETELEM,
-                NLM_F_REQUEST,
-                table,
-                set,
-                keys,
-                |k| (k, None, None),
-            ),
-            Op::Destroy(set, keys) => at.put(
-                &mut b,
-                NFT_MSG_DESTROYSETELEM,
-                NLM_F_REQUEST,
-                table,
-                set,
-                keys,
-                |k| (k, None, None),
-            ),
-            Op::Run(run, destroy) => {
-                let Some(first) = run.first() else { continue };
-                let (msg, flags) = match (first.is_add(), *destroy) {
-                    (true, _) => (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE),
-                    (false, true) => (NFT_MSG_DESTROYSETELEM, NLM_F_REQUEST),
-                    (false, false) => (NFT_MSG_DELSETELEM, NLM_F_REQUEST),
-                };
-                at.put(&mut b, msg, flags, table, first.set(), run, |c| match c {
-                    Change::Add { element: e, .. } => (&e.key, e.data.as_ref(), e.timeout_ms),
-                    Change::Delete { key, .. } => (key, None, None),
-                });
-            }
-        }
+        op.put(&mut at, &mut b, table);
     }
     let (mut seq, ack_seq) = (at.seq, at.ack_seq);
     seq += 1;

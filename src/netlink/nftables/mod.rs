@@ -102,14 +102,7 @@ impl Nft {
     }
 
     fn run(&mut self, table: &str, ops: &[Op<'_>]) -> io::Result<()> {
-        let n: usize = ops
-            .iter()
-            .map(|op| match op {
-                Op::Add(_, e) => e.len(),
-                Op::Del(_, k) | Op::Destroy(_, k) => k.len(),
-                Op::Run(r, _) => r.len(),
-            })
-            .sum();
+        let n: usize = ops.iter().map(Op::len).sum();
         if n == 0 {
             return Ok(());
         }
