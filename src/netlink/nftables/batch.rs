@@ -129,7 +129,7 @@ impl Op<'_> {
     }
 }
 
-/// A change to one set or map, for [`Nft::apply`].
+/// A change to one set or map, for [`Nft::apply`](super::Nft::apply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
     Add { set: &'a str, element: Element },
