@@ -918,10 +918,17 @@ fn the_daemons_own_netlink_and_programs_are_in_depends() {
         .split_whitespace()
         .map(|d| d.trim_start_matches('+'))
         .collect();
+    // Every file under the two directories, subdirectories included (netlink/nftables/).
     let mut sources = String::new();
-    for dir in ["src/netlink", "src/daemon"] {
-        for e in std::fs::read_dir(root().join(dir)).unwrap() {
-            sources.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+    let mut dirs: Vec<PathBuf> = vec![root().join("src/netlink"), root().join("src/daemon")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                sources.push_str(&std::fs::read_to_string(path).unwrap());
+            }
         }
     }
     // nfnetlink subsystems the daemon talks to itself (include/netfilter.mk:

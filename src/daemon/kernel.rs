@@ -224,38 +224,37 @@ fn list(changes: &[Change<'static>]) -> ChangeList {
     l.into_iter().flatten()
 }
 
+/// Adds `key` (with map `data`, and a timeout of `seconds`) to `set`.
+fn add(
+    set: &'static str,
+    key: Key,
+    data: Option<SocketAddrV4>,
+    seconds: Option<u32>,
+) -> Change<'static> {
+    Change::Add {
+        set,
+        element: element(key, data, seconds),
+    }
+}
+
+fn del(set: &'static str, key: Key) -> Change<'static> {
+    Change::Delete { set, key }
+}
+
 /// [`changes_of`] as a fixed list.
 fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
-    let add = |set: &'static str, key: Key, data: Option<SocketAddrV4>, seconds: Option<u32>| {
-        Change::Add {
-            set,
-            element: element(key, data, seconds),
-        }
-    };
-    let del = |set: &'static str, key: Key| Change::Delete { set, key };
     match *action {
-        // A refresh replaces the element (delete, then add, in the same batch: no
-        // packet sees it missing): re-adding an existing element restarts its timeout
-        // only from Linux 6.12, and an element that expires while its registration or
-        // mapping lives would silently break it on older kernels (5.15, 6.1, 6.6).
         Action::Snat {
             private,
             public_port,
             seconds,
             refresh,
-        } => {
-            let add = add(
-                SNAT_MAP,
-                endpoint_key(private),
-                Some(SocketAddrV4::new(wan_ip, public_port)),
-                Some(seconds),
-            );
-            if refresh {
-                list(&[del(SNAT_MAP, endpoint_key(private)), add])
-            } else {
-                list(&[add])
-            }
-        }
+        } => snat_changes(
+            private,
+            SocketAddrV4::new(wan_ip, public_port),
+            seconds,
+            refresh,
+        ),
         Action::MediaEndpoint { private } => {
             list(&[add(MEDIA_ENDPOINTS, endpoint_key(private), None, None)])
         }
@@ -308,36 +307,7 @@ fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
             private,
             seconds,
             refresh,
-        } => {
-            let adds = [
-                add(
-                    SIG_DNAT,
-                    source_port_key(registrar, public_port),
-                    Some(private),
-                    Some(seconds),
-                ),
-                add(
-                    SIG_TRUSTED,
-                    port_key(public_port),
-                    Some(private),
-                    Some(seconds),
-                ),
-                add(PINHOLE_TARGETS, endpoint_key(private), None, Some(seconds)),
-            ];
-            if refresh {
-                let [a, b, c] = adds;
-                list(&[
-                    del(SIG_DNAT, source_port_key(registrar, public_port)),
-                    del(SIG_TRUSTED, port_key(public_port)),
-                    del(PINHOLE_TARGETS, endpoint_key(private)),
-                    a,
-                    b,
-                    c,
-                ])
-            } else {
-                list(&adds)
-            }
-        }
+        } => reachable_changes(registrar, public_port, private, seconds, refresh),
         Action::Unreachable {
             registrar,
             public_port,
@@ -346,6 +316,65 @@ fn changes_list(action: &Action, wan_ip: Ipv4Addr) -> ChangeList {
             del(SIG_TRUSTED, port_key(public_port)),
         ]),
         Action::FlowTimeout { .. } => list(&[]),
+    }
+}
+
+// A refresh replaces the element (delete, then add, in the same batch: no packet sees
+// it missing): re-adding an existing element restarts its timeout only from Linux 6.12,
+// and an element that expires while its registration or mapping lives would silently
+// break it on older kernels (5.15, 6.1, 6.6).
+
+/// A signalling mapping: `private` leaves the WAN as `public`.
+fn snat_changes(
+    private: SocketAddrV4,
+    public: SocketAddrV4,
+    seconds: u32,
+    refresh: bool,
+) -> ChangeList {
+    let add = add(SNAT_MAP, endpoint_key(private), Some(public), Some(seconds));
+    if refresh {
+        list(&[del(SNAT_MAP, endpoint_key(private)), add])
+    } else {
+        list(&[add])
+    }
+}
+
+/// A registered phone, reachable from its registrar (and the trusted sources) at
+/// `public_port`.
+fn reachable_changes(
+    registrar: Ipv4Addr,
+    public_port: u16,
+    private: SocketAddrV4,
+    seconds: u32,
+    refresh: bool,
+) -> ChangeList {
+    let adds = [
+        add(
+            SIG_DNAT,
+            source_port_key(registrar, public_port),
+            Some(private),
+            Some(seconds),
+        ),
+        add(
+            SIG_TRUSTED,
+            port_key(public_port),
+            Some(private),
+            Some(seconds),
+        ),
+        add(PINHOLE_TARGETS, endpoint_key(private), None, Some(seconds)),
+    ];
+    if refresh {
+        let [a, b, c] = adds;
+        list(&[
+            del(SIG_DNAT, source_port_key(registrar, public_port)),
+            del(SIG_TRUSTED, port_key(public_port)),
+            del(PINHOLE_TARGETS, endpoint_key(private)),
+            a,
+            b,
+            c,
+        ])
+    } else {
+        list(&adds)
     }
 }
 

@@ -118,18 +118,90 @@ fn set_of<T: core::fmt::Display>(items: &[T], quote: bool) -> String {
 /// The nft script that (re)creates `table inet sipalg` in one transaction.
 pub fn nft(input: &Input) -> String {
     let mut s = String::new();
-    let wan = set_of(input.wan_devices, true);
-    let ports = set_of(input.ports, false);
-    let endpoint = "ipv4_addr . inet_service";
+    let c = Common::new(input);
     let _ = writeln!(s, "table inet {TABLE} {{}}");
     let _ = writeln!(s, "delete table inet {TABLE}");
     let _ = writeln!(s, "table inet {TABLE} {{");
+    snat_map(&mut s, input.snat);
+    sets(&mut s, input.trusted);
+    if let Some((sig, media)) = input.timeouts {
+        let _ = writeln!(s, "\tct timeout sip_signalling {{ protocol udp; l3proto ip; policy = {{ unreplied: {sig}, replied: {sig} }}; }}");
+        let _ = writeln!(s, "\tct timeout sip_media {{ protocol udp; l3proto ip; policy = {{ unreplied: {media}, replied: {media} }}; }}");
+    }
+    if input.backend == Backend::Nft {
+        queue(&mut s, &c);
+    }
+    if input.kernel_helper_guard {
+        kernel_helper_guard(&mut s, &c);
+    }
+    if let Some(port) = input.tcp_relay {
+        tproxy(&mut s, input, &c.wan, port);
+    }
+    dstnat_sip(&mut s, input, &c);
+    flows_sip(&mut s, input, &c);
+    srcnat_sip(&mut s, input, &c);
+    if let Some(dscp) = input.dscp {
+        dscp_sip(&mut s, &c, dscp);
+    }
+    let _ = writeln!(s, "}}");
+    s
+}
+
+/// What the chains' rules share: the WAN devices and SIP ports as nft sets, the marks
+/// and timeouts that media and signalling flows get, and whether the media NAT rules
+/// mark the flows themselves.
+struct Common {
+    wan: String,
+    ports: String,
+    media_mark: String,
+    pinhole_mark: String,
+    sig_timeout: &'static str,
+    media_timeout: &'static str,
+    /// With the ALG on and a kernel that looks a map up as a set (6.5+), each media NAT
+    /// rule marks the flows it NATs (a nat chain sees a flow's first packet only): media
+    /// DSCP and timeout, and for pinholes from the WAN fw4's accept. A map is then also
+    /// a set of its keys, so one element per endpoint does both. Before 6.5 the NAT
+    /// rules only NAT and `flows_sip` marks by `media_endpoints` (see
+    /// [`Input::maps_as_sets`]).
+    mark_in_nat: bool,
+}
+
+impl Common {
+    fn new(input: &Input) -> Common {
+        let (sig_timeout, media_timeout) = match input.timeouts {
+            Some(_) => (
+                " ct timeout set \"sip_signalling\"",
+                " ct timeout set \"sip_media\"",
+            ),
+            None => ("", ""),
+        };
+        Common {
+            wan: set_of(input.wan_devices, true),
+            ports: set_of(input.ports, false),
+            media_mark: format!(
+                "ct mark set ct mark | {:#010x}",
+                MARK_MEDIA | MARK_NO_OFFLOAD
+            ),
+            pinhole_mark: format!(
+                "ct mark set ct mark | {:#010x}",
+                MARK_MEDIA | MARK_PINHOLE | MARK_NO_OFFLOAD
+            ),
+            sig_timeout,
+            media_timeout,
+            mark_in_nat: input.alg && input.maps_as_sets,
+        }
+    }
+}
+
+const ENDPOINT: &str = "ipv4_addr . inet_service";
+
+/// The signalling SNAT map, with the current elements.
+fn snat_map(s: &mut String, snat: &[SnatElement]) {
     let _ = writeln!(s, "\tmap {SNAT_MAP} {{");
-    let _ = writeln!(s, "\t\ttype {endpoint} : {endpoint}");
+    let _ = writeln!(s, "\t\ttype {ENDPOINT} : {ENDPOINT}");
     let _ = writeln!(s, "\t\tflags timeout");
-    if !input.snat.is_empty() {
-        let elems: Vec<String> = input
-            .snat
+    if !snat.is_empty() {
+        let elems: Vec<String> = snat
             .iter()
             .map(|e| {
                 format!(
@@ -145,25 +217,29 @@ pub fn nft(input: &Input) -> String {
         let _ = writeln!(s, "\t\telements = {{ {} }}", elems.join(", "));
     }
     let _ = writeln!(s, "\t}}");
+}
+
+/// The media and registration maps and sets, and the trusted sources.
+fn sets(s: &mut String, trusted: &[String]) {
     // Media elements live exactly as long as their call (the daemon adds and removes
     // them): no `timeout` flag, so the kernel keeps no expiry per element and runs no
     // garbage collection over these sets. Registrations' elements expire on their own.
     for (name, key, flags) in [
-        (MEDIA_SNAT, endpoint, ""),
-        (MEDIA_DNAT, endpoint, ""),
+        (MEDIA_SNAT, ENDPOINT, ""),
+        (MEDIA_DNAT, ENDPOINT, ""),
         (MEDIA_ANY, "inet_service", ""),
         (MEDIA_HAIRPIN, "inet_service", ""),
-        (SIG_DNAT, endpoint, " flags timeout;"),
+        (SIG_DNAT, ENDPOINT, " flags timeout;"),
         (SIG_TRUSTED, "inet_service", " flags timeout;"),
     ] {
-        let _ = writeln!(s, "\tmap {name} {{ type {key} : {endpoint};{flags} }}");
+        let _ = writeln!(s, "\tmap {name} {{ type {key} : {ENDPOINT};{flags} }}");
     }
-    let _ = writeln!(s, "\tset {MEDIA_ENDPOINTS} {{ type {endpoint}; }}");
+    let _ = writeln!(s, "\tset {MEDIA_ENDPOINTS} {{ type {ENDPOINT}; }}");
     let _ = writeln!(
         s,
-        "\tset {PINHOLE_TARGETS} {{ type {endpoint}; flags timeout; }}"
+        "\tset {PINHOLE_TARGETS} {{ type {ENDPOINT}; flags timeout; }}"
     );
-    let trusted: Vec<&String> = input.trusted.iter().filter(|t| !t.is_empty()).collect();
+    let trusted: Vec<&String> = trusted.iter().filter(|t| !t.is_empty()).collect();
     if trusted.is_empty() {
         let _ = writeln!(
             s,
@@ -176,101 +252,77 @@ pub fn nft(input: &Input) -> String {
             set_of(&trusted, false)
         );
     }
-    if let Some((sig, media)) = input.timeouts {
-        let _ = writeln!(s, "\tct timeout sip_signalling {{ protocol udp; l3proto ip; policy = {{ unreplied: {sig}, replied: {sig} }}; }}");
-        let _ = writeln!(s, "\tct timeout sip_media {{ protocol udp; l3proto ip; policy = {{ unreplied: {media}, replied: {media} }}; }}");
-    }
-    if input.backend == Backend::Nft {
-        let q = format!("queue num {QUEUE_NUM} bypass");
-        let _ = writeln!(s, "\tchain queue_out {{");
-        let _ = writeln!(
-            s,
-            "\t\ttype filter hook postrouting priority mangle; policy accept;"
-        );
-        let _ = writeln!(
-            s,
-            "\t\toifname {wan} meta nfproto ipv4 udp dport {ports} {q}"
-        );
-        let _ = writeln!(
-            s,
-            "\t\toifname {wan} meta nfproto ipv4 udp sport {ports} {q}"
-        );
-        let _ = writeln!(s, "\t}}");
-        let _ = writeln!(s, "\tchain queue_in {{");
-        let _ = writeln!(
-            s,
-            "\t\ttype filter hook prerouting priority mangle; policy accept;"
-        );
-        let _ = writeln!(
-            s,
-            "\t\tiifname {wan} meta nfproto ipv4 udp sport {ports} {q}"
-        );
-        let _ = writeln!(
-            s,
-            "\t\tiifname {wan} meta nfproto ipv4 udp dport {ports} {q}"
-        );
-        let _ = writeln!(s, "\t}}");
-    }
-    if input.kernel_helper_guard {
-        // Before fw4's helper assignment (prerouting, priority filter): the fw4 include
-        // files/nftables.d/ruleset-post/30-sipalg.nft puts a rule first in fw4's
-        // `chain prerouting` that returns for flows with this mark, before its jump to
-        // helper_<zone> (`ct helper set "sip"`).
-        let g = format!("ct mark set ct mark | {MARK_NO_KERNEL_HELPER:#010x}");
-        let _ = writeln!(s, "\tchain kernel_helper_guard {{");
-        let _ = writeln!(
-            s,
-            "\t\ttype filter hook prerouting priority filter - 5; policy accept;"
-        );
-        let _ = writeln!(s, "\t\tudp dport {ports} {g}");
-        let _ = writeln!(s, "\t\tudp sport {ports} {g}");
-        let _ = writeln!(s, "\t}}");
-    }
-    if let Some(port) = input.tcp_relay {
-        tproxy(&mut s, input, &wan, port);
-    }
-    let media_mark = format!(
-        "ct mark set ct mark | {:#010x}",
-        MARK_MEDIA | MARK_NO_OFFLOAD
+}
+
+/// nft's own queue: SIP to and from the WAN, both directions, at mangle priority.
+fn queue(s: &mut String, c: &Common) {
+    let (wan, ports) = (&c.wan, &c.ports);
+    let q = format!("queue num {QUEUE_NUM} bypass");
+    let _ = writeln!(s, "\tchain queue_out {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook postrouting priority mangle; policy accept;"
     );
-    let pinhole_mark = format!(
-        "ct mark set ct mark | {:#010x}",
-        MARK_MEDIA | MARK_PINHOLE | MARK_NO_OFFLOAD
+    let _ = writeln!(
+        s,
+        "\t\toifname {wan} meta nfproto ipv4 udp dport {ports} {q}"
     );
-    let (sig_timeout, media_timeout) = match input.timeouts {
-        Some(_) => (
-            " ct timeout set \"sip_signalling\"",
-            " ct timeout set \"sip_media\"",
-        ),
-        None => ("", ""),
-    };
-    // With the ALG on and a kernel that looks a map up as a set (6.5+), each media NAT
-    // rule marks the flows it NATs (a nat chain sees a flow's first packet only): media
-    // DSCP and timeout, and for pinholes from the WAN fw4's accept. A map is then also a
-    // set of its keys, so one element per endpoint does both. Before 6.5 the NAT rules
-    // only NAT and `flows_sip` marks by `media_endpoints` (see [`Input::maps_as_sets`]).
-    let mark_in_nat = input.alg && input.maps_as_sets;
-    let (nat_pinhole_mark, nat_media_mark) = if mark_in_nat {
-        (
-            format!(" {pinhole_mark}{media_timeout}"),
-            format!(" {media_mark}{media_timeout}"),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    let _ = writeln!(
+        s,
+        "\t\toifname {wan} meta nfproto ipv4 udp sport {ports} {q}"
+    );
+    let _ = writeln!(s, "\t}}");
+    let _ = writeln!(s, "\tchain queue_in {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook prerouting priority mangle; policy accept;"
+    );
+    let _ = writeln!(
+        s,
+        "\t\tiifname {wan} meta nfproto ipv4 udp sport {ports} {q}"
+    );
+    let _ = writeln!(
+        s,
+        "\t\tiifname {wan} meta nfproto ipv4 udp dport {ports} {q}"
+    );
+    let _ = writeln!(s, "\t}}");
+}
+
+/// Before fw4's helper assignment (prerouting, priority filter): the fw4 include
+/// files/nftables.d/ruleset-post/30-sipalg.nft puts a rule first in fw4's `chain
+/// prerouting` that returns for flows with this mark, before its jump to helper_<zone>
+/// (`ct helper set "sip"`).
+fn kernel_helper_guard(s: &mut String, c: &Common) {
+    let ports = &c.ports;
+    let g = format!("ct mark set ct mark | {MARK_NO_KERNEL_HELPER:#010x}");
+    let _ = writeln!(s, "\tchain kernel_helper_guard {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook prerouting priority filter - 5; policy accept;"
+    );
+    let _ = writeln!(s, "\t\tudp dport {ports} {g}");
+    let _ = writeln!(s, "\t\tudp sport {ports} {g}");
+    let _ = writeln!(s, "\t}}");
+}
+
+/// The media ([`Common::mark_in_nat`]: marked as they NAT) and registration DNAT
+/// rules, with the ALG on; the chain is empty with it off.
+fn dstnat_sip(s: &mut String, input: &Input, c: &Common) {
+    let wan = &c.wan;
     let _ = writeln!(s, "\tchain dstnat_sip {{");
     let _ = writeln!(
         s,
         "\t\ttype nat hook prerouting priority dstnat - 1; policy accept;"
     );
     if input.alg {
-        let (lookup_any, lookup_dnat) = if mark_in_nat {
+        let (lookup_any, lookup_dnat, nat_pinhole_mark) = if c.mark_in_nat {
             (
                 format!(" udp dport @{MEDIA_ANY}"),
                 format!(" ip saddr . udp dport @{MEDIA_DNAT}"),
+                format!(" {}{}", c.pinhole_mark, c.media_timeout),
             )
         } else {
-            (String::new(), String::new())
+            (String::new(), String::new(), String::new())
         };
         if input.media_any {
             let _ = writeln!(
@@ -289,10 +341,13 @@ pub fn nft(input: &Input) -> String {
             "\t\tiifname {wan} ip saddr @trusted_sources dnat ip to udp dport map @{SIG_TRUSTED}"
         );
         if let Some(wan_ip) = input.wan_address {
-            let lookup = if mark_in_nat {
-                format!(" udp dport @{MEDIA_HAIRPIN}")
+            let (lookup, nat_media_mark) = if c.mark_in_nat {
+                (
+                    format!(" udp dport @{MEDIA_HAIRPIN}"),
+                    format!(" {}{}", c.media_mark, c.media_timeout),
+                )
             } else {
-                String::new()
+                (String::new(), String::new())
             };
             let _ = writeln!(
                 s,
@@ -301,6 +356,13 @@ pub fn nft(input: &Input) -> String {
         }
     }
     let _ = writeln!(s, "\t}}");
+}
+
+/// The marks (and timeouts) of SIP, media and pinhole flows, after DNAT.
+fn flows_sip(s: &mut String, input: &Input, c: &Common) {
+    let (wan, ports) = (&c.wan, &c.ports);
+    let (media_mark, pinhole_mark, media_timeout) =
+        (&c.media_mark, &c.pinhole_mark, c.media_timeout);
     let _ = writeln!(s, "\tchain flows_sip {{");
     let _ = writeln!(
         s,
@@ -314,11 +376,12 @@ pub fn nft(input: &Input) -> String {
             "\t\tmeta l4proto {{ tcp, udp }} th {dir} {ports} ct mark set ct mark | {MARK_NO_OFFLOAD:#010x}"
         );
     }
-    if !sig_timeout.is_empty() {
+    if !c.sig_timeout.is_empty() {
+        let sig_timeout = c.sig_timeout;
         let _ = writeln!(s, "\t\tct state new udp dport {ports}{sig_timeout}");
         let _ = writeln!(s, "\t\tct state new udp sport {ports}{sig_timeout}");
     }
-    if !mark_in_nat {
+    if !c.mark_in_nat {
         // Media endpoints (ip . port) mark media flows: from the phone (to anywhere,
         // hairpin included), and to it: with the ALG on only as our DNAT's target (a
         // pinhole: fw4's accept too; after DNAT the destination is the phone's own).
@@ -341,39 +404,48 @@ pub fn nft(input: &Input) -> String {
         MARK_PINHOLE | MARK_NO_OFFLOAD
     );
     let _ = writeln!(s, "\t}}");
+}
+
+/// The media and signalling SNAT rules (before fw4's masquerade), with the ALG on.
+fn srcnat_sip(s: &mut String, input: &Input, c: &Common) {
+    let wan = &c.wan;
     let _ = writeln!(s, "\tchain srcnat_sip {{");
     let _ = writeln!(
         s,
         "\t\ttype nat hook postrouting priority srcnat - 1; policy accept;"
     );
     if input.alg {
-        let lookup = if mark_in_nat {
-            format!(" ip saddr . udp sport @{MEDIA_SNAT}")
+        let (lookup, nat_media_mark) = if c.mark_in_nat {
+            (
+                format!(" ip saddr . udp sport @{MEDIA_SNAT}"),
+                format!(" {}{}", c.media_mark, c.media_timeout),
+            )
         } else {
-            String::new()
+            (String::new(), String::new())
         };
         let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4{lookup}{nat_media_mark} snat ip to ip saddr . udp sport map @{MEDIA_SNAT}");
         let _ = writeln!(s, "\t\toifname {wan} meta nfproto ipv4 meta l4proto udp snat ip to ip saddr . udp sport map @{SNAT_MAP}");
     }
     let _ = writeln!(s, "\t}}");
-    if let Some((sig, media)) = input.dscp {
-        let _ = writeln!(s, "\tchain dscp_sip {{");
-        let _ = writeln!(
-            s,
-            "\t\ttype filter hook postrouting priority srcnat + 1; policy accept;"
-        );
-        let _ = writeln!(s, "\t\tudp dport {ports} ip dscp set {sig}");
-        let _ = writeln!(s, "\t\tudp sport {ports} ip dscp set {sig}");
-        let _ = writeln!(s, "\t\ttcp dport {ports} ip dscp set {sig}");
-        let _ = writeln!(s, "\t\ttcp sport {ports} ip dscp set {sig}");
-        let _ = writeln!(
-            s,
-            "\t\tct mark & {MARK_MEDIA:#010x} == {MARK_MEDIA:#010x} ip dscp set {media}"
-        );
-        let _ = writeln!(s, "\t}}");
-    }
-    let _ = writeln!(s, "}}");
-    s
+}
+
+/// DSCP (signalling, media) on the way out, after SNAT.
+fn dscp_sip(s: &mut String, c: &Common, (sig, media): (u8, u8)) {
+    let ports = &c.ports;
+    let _ = writeln!(s, "\tchain dscp_sip {{");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook postrouting priority srcnat + 1; policy accept;"
+    );
+    let _ = writeln!(s, "\t\tudp dport {ports} ip dscp set {sig}");
+    let _ = writeln!(s, "\t\tudp sport {ports} ip dscp set {sig}");
+    let _ = writeln!(s, "\t\ttcp dport {ports} ip dscp set {sig}");
+    let _ = writeln!(s, "\t\ttcp sport {ports} ip dscp set {sig}");
+    let _ = writeln!(
+        s,
+        "\t\tct mark & {MARK_MEDIA:#010x} == {MARK_MEDIA:#010x} ip dscp set {media}"
+    );
+    let _ = writeln!(s, "\t}}");
 }
 
 /// The diversion of SIP over TCP to the relay: a LAN host's connection to a SIP port
@@ -677,6 +749,53 @@ mod tests {
         );
         i.ports = &[5061];
         assert!(!nft(&i).contains("tproxy"), "only TLS: nothing to divert");
+    }
+
+    /// Every combination of the inputs that shape the text (2,048 of them: backend, ALG,
+    /// media source, the kernel-helper guard, timeouts, DSCP, the TCP relay, maps looked
+    /// up as sets, a WAN address, SNAT elements, trusted sources), `describe`d and hashed
+    /// (FNV-1a 64) into one digest, pinned: a change of any byte of any of them fails
+    /// this. Pinned before `nft` was split into one function per chain (issue #21), so
+    /// the split is proven byte-identical. A deliberate change of the rules updates it.
+    #[test]
+    fn every_combination_of_inputs_gives_the_pinned_text() {
+        let wan = vec!["wan".to_string(), "pppoe-wan".to_string()];
+        let snat = [SnatElement {
+            private: "192.168.1.20:5060".parse().unwrap(),
+            public: "198.51.100.1:40000".parse().unwrap(),
+            timeout_s: 0,
+        }];
+        let trusted = vec!["198.51.100.30".to_string(), String::new()];
+        let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut texts = 0;
+        for bits in 0u32..1 << 11 {
+            let on = |b: u32| bits & (1 << b) != 0;
+            let backend = if on(0) {
+                Backend::IptablesNft
+            } else {
+                Backend::Nft
+            };
+            let mut i = input(
+                &wan,
+                backend,
+                if on(9) { &snat } else { &[] },
+                if on(10) { &trusted } else { &[] },
+            );
+            i.alg = on(1);
+            i.media_any = on(2);
+            i.kernel_helper_guard = on(3);
+            i.timeouts = on(4).then_some((3600, 300));
+            i.dscp = on(5).then_some((40, 46));
+            i.tcp_relay = on(6).then_some(5059);
+            i.maps_as_sets = on(7);
+            i.wan_address = on(8).then(|| "198.51.100.1".parse().unwrap());
+            for b in describe(&i).bytes().chain([0]) {
+                digest = (digest ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            texts += 1;
+        }
+        assert_eq!(texts, 2048);
+        assert_eq!(digest, 0x56df_0cf9_bd7f_5905, "digest {digest:#018x}");
     }
 
     #[test]

@@ -155,18 +155,7 @@ impl Registrations {
         if status >= 300 {
             return Vec::new();
         }
-        // The 2xx lists the bindings with the expiry the registrar granted: ours is the
-        // one that names our public mapping (or the phone itself, when nothing rewrote).
-        let ours = facts
-            .contacts()
-            .iter()
-            .find(|c| c.address == Some(public) || c.address == Some(phone));
-        let granted = match ours {
-            Some(c) => facts.contact_expiry(c),
-            None if facts.contacts().is_empty() => pending.requested.or(facts.expires),
-            None => Some(0), // our binding is not among the registrar's: not registered
-        };
-        let expiry = granted.unwrap_or(3600);
+        let expiry = granted(facts, phone, public, pending.requested);
         let mut actions = Vec::new();
         if expiry == 0 || pending.requested == Some(0) {
             if let Some(old) = self.live.remove(&phone) {
@@ -255,6 +244,28 @@ impl Registrations {
         self.pending.clear();
         self.order.clear();
     }
+}
+
+/// The expiry in seconds the registrar granted the binding of `phone` (seen on the WAN
+/// as `public`) in its 2xx, which lists the bindings with their expiries: ours is the
+/// one that names our public mapping (or the phone itself, when nothing rewrote); 0
+/// when ours is not among them (not registered).
+fn granted(
+    facts: &Facts,
+    phone: SocketAddrV4,
+    public: SocketAddrV4,
+    requested: Option<u32>,
+) -> u32 {
+    let ours = facts
+        .contacts()
+        .iter()
+        .find(|c| c.address == Some(public) || c.address == Some(phone));
+    let granted = match ours {
+        Some(c) => facts.contact_expiry(c),
+        None if facts.contacts().is_empty() => requested.or(facts.expires),
+        None => Some(0), // our binding is not among the registrar's: not registered
+    };
+    granted.unwrap_or(3600)
 }
 
 #[cfg(test)]
