@@ -35,7 +35,8 @@ impl Processor {
             public,
             transport,
         } = *flow;
-        let nat = if self.policy.alg {
+        let alg = self.policy.alg;
+        let nat = if alg {
             Nat {
                 private: phone,
                 public,
@@ -55,24 +56,16 @@ impl Processor {
         let mut media = MediaPorts {
             pool: &mut self.pool,
         };
-        let ports: &mut dyn PortMap = if self.policy.alg {
-            &mut media
-        } else {
-            &mut keep
-        };
+        let ports: &mut dyn PortMap = if alg { &mut media } else { &mut keep };
         let (mut at, mut stateless) = (self.restore.at(now), AssumeRewritten);
-        let memory: &mut dyn Memory = if self.policy.alg {
-            &mut at
-        } else {
-            &mut stateless
-        };
+        let memory: &mut dyn Memory = if alg { &mut at } else { &mut stateless };
         let result = engine::plan_with(message, direction, &nat, ports, memory);
         let Ok(plan) = &result else {
             self.pool.rollback();
             self.counters.unparsable += 1;
             return finish(self, None);
         };
-        if self.pool.take_refusal() && self.policy.alg && plan.facts.skipped.is_none() {
+        if self.pool.take_refusal() && alg && plan.facts.skipped.is_none() {
             // A media port could not be had: nothing of this message is kept (its
             // ports go back, no call state), and it must not leave (see Verdict::Drop).
             self.pool.rollback();
@@ -84,7 +77,7 @@ impl Processor {
         } else {
             self.pool.commit();
         }
-        if direction == Direction::Inbound && self.policy.alg {
+        if direction == Direction::Inbound && alg {
             let r = &plan.restoration;
             if !r.kept.is_empty() || r.streams_kept > 0 {
                 self.counters.not_restored += 1;
@@ -96,7 +89,7 @@ impl Processor {
             }
         }
         self.track(&plan.facts, direction, phone, peer, public, now);
-        if plan.is_unchanged() || !self.policy.alg {
+        if plan.is_unchanged() || !alg {
             self.counters.unchanged += 1;
             return finish(self, None);
         }

@@ -41,12 +41,24 @@ const BURST_BYTES: usize = 256 << 10;
 /// Verdicts are sent in datagrams of about this size.
 const VERDICT_DATAGRAM: usize = 32 << 10;
 
+/// What carries actions out: the kernel over netlink (a recorder in the tests).
+pub(crate) trait Apply {
+    /// Carries out `actions` towards the WAN address; how many failed.
+    fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> usize;
+}
+
+impl Apply for NetlinkKernel {
+    fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> usize {
+        NetlinkKernel::apply(self, actions, wan_ip)
+    }
+}
+
 /// Carries out `actions` (towards the WAN address `wan_ip`; nothing without one) and
 /// hands the number that failed to `failed`, which counts them in the core's
 /// `program_errors` (only called when some failed). The one commit of the daemon: the
 /// caller holds no lock unless `failed` needs the state it holds.
 pub(crate) fn commit(
-    kernel: &mut NetlinkKernel,
+    kernel: &mut impl Apply,
     actions: &[Action],
     wan_ip: Option<Ipv4Addr>,
     failed: impl FnOnce(u64),
@@ -62,7 +74,7 @@ pub(crate) fn commit(
 
 /// [`commit`] without the lock, taking it only to count failures.
 pub(crate) fn commit_unlocked(
-    kernel: &mut NetlinkKernel,
+    kernel: &mut impl Apply,
     actions: &[Action],
     wan_ip: Option<Ipv4Addr>,
     shared: &Mutex<Shared>,
@@ -221,5 +233,65 @@ fn send_verdicts(
     if let Err(e) = sent {
         log::debug!("nfqueue verdicts: {e}");
         lock(shared).processor.count_verdict_errors(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what it is asked to apply; the first `fail` actions of each call fail.
+    #[derive(Default)]
+    struct Recorder {
+        applied: Vec<(Vec<Action>, Ipv4Addr)>,
+        fail: usize,
+    }
+
+    impl Apply for Recorder {
+        fn apply(&mut self, actions: &[Action], wan_ip: Ipv4Addr) -> usize {
+            self.applied.push((actions.to_vec(), wan_ip));
+            self.fail.min(actions.len())
+        }
+    }
+
+    #[test]
+    fn commit_applies_towards_the_wan_and_counts_only_failures() {
+        let wan: Ipv4Addr = "198.51.100.1".parse().unwrap();
+        let a = vec![Action::MediaEndpoint {
+            private: "192.168.1.20:4000".parse().unwrap(),
+        }];
+        let mut k = Recorder::default();
+        let mut counted = Vec::new();
+        // Nothing to do, or no WAN address: the kernel is not asked.
+        commit(&mut k, &[], Some(wan), |n| counted.push(n));
+        commit(&mut k, &a, None, |n| counted.push(n));
+        assert!(k.applied.is_empty() && counted.is_empty());
+        // Applied, none failed: nothing counted.
+        commit(&mut k, &a, Some(wan), |n| counted.push(n));
+        assert_eq!(k.applied, vec![(a.clone(), wan)]);
+        assert!(counted.is_empty());
+        // Failures are handed over to be counted.
+        k.fail = 1;
+        commit(&mut k, &a, Some(wan), |n| counted.push(n));
+        assert_eq!(counted, vec![1]);
+    }
+
+    #[test]
+    fn failures_without_the_lock_land_in_the_cores_program_errors() {
+        let wan: Ipv4Addr = "198.51.100.1".parse().unwrap();
+        let a = vec![
+            Action::MediaEndpoint {
+                private: "192.168.1.20:4000".parse().unwrap(),
+            };
+            3
+        ];
+        let shared = Mutex::new(super::super::tests::shared());
+        let mut k = Recorder {
+            fail: 2,
+            ..Recorder::default()
+        };
+        commit_unlocked(&mut k, &a, Some(wan), &shared);
+        commit_unlocked(&mut k, &a, Some(wan), &shared);
+        assert_eq!(lock(&shared).processor.counters().program_errors, 4);
     }
 }

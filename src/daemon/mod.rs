@@ -273,3 +273,27 @@ fn default_path() {
 /// How long a starting daemon waits for the lock (an earlier daemon's teardown takes
 /// well under a second; procd kills one that hangs after its `term_timeout`, 5 s).
 const LOCK_WAIT: Duration = Duration::from_secs(15);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared state of a daemon with the default configuration, before any IO.
+    pub(super) fn shared() -> Shared {
+        let config = Config::default();
+        Shared {
+            processor: Processor::new(policy(&config)),
+            config,
+            kernel: kernel::NetlinkKernel::default(),
+            backend: Backend::Nft,
+            wan: wan::Wan::default(),
+            started: Instant::now(),
+            warnings: Vec::new(),
+            ct_timeouts: true,
+            relay: None,
+            relay_off: None,
+            installed: false,
+            offloaded: 0,
+        }
+    }
+}

@@ -57,7 +57,7 @@ impl Handler for Relay {
         };
         if !actions.is_empty() {
             let mut kernel = self.datapath.lock().unwrap_or_else(|p| p.into_inner());
-            commit_unlocked(&mut kernel, &actions, wan_ip, &self.shared);
+            commit_unlocked(&mut *kernel, &actions, wan_ip, &self.shared);
         }
         out
     }
