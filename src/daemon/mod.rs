@@ -60,6 +60,25 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state of a daemon starting now with `config` and `wan`, before any IO: the
+    /// core with the policy built from the configuration.
+    fn new(config: Config, wan: wan::Wan) -> Self {
+        Shared {
+            processor: Processor::new(policy(&config)),
+            config,
+            kernel: kernel::NetlinkKernel::default(),
+            backend: Backend::Nft,
+            wan,
+            started: Instant::now(),
+            warnings: Vec::new(),
+            ct_timeouts: true,
+            relay: None,
+            relay_off: None,
+            installed: false,
+            offloaded: 0,
+        }
+    }
+
     /// Seconds since the start: the core's `now`.
     fn now(&self) -> u64 {
         self.started.elapsed().as_secs()
@@ -184,20 +203,7 @@ fn acquire_lock(socket: &Path) -> Option<control::DaemonLock> {
 /// what the kernel can do (probed); signal handlers installed.
 fn boot(cfg: Config) -> Shared {
     let wan = wan::detect(&cfg.wan_devices);
-    let mut shared = Shared {
-        processor: Processor::new(policy(&cfg)),
-        config: cfg,
-        kernel: kernel::NetlinkKernel::default(),
-        backend: Backend::Nft,
-        wan,
-        started: Instant::now(),
-        warnings: Vec::new(),
-        ct_timeouts: true,
-        relay: None,
-        relay_off: None,
-        installed: false,
-        offloaded: 0,
-    };
+    let mut shared = Shared::new(cfg, wan);
     // The kernel's answers, asked at once (each probe runs nft; several seconds under
     // emulation, so not one after the other). The core decides from the map lookup
     // which set elements a call needs.
@@ -280,20 +286,6 @@ mod tests {
 
     /// The shared state of a daemon with the default configuration, before any IO.
     pub(super) fn shared() -> Shared {
-        let config = Config::default();
-        Shared {
-            processor: Processor::new(policy(&config)),
-            config,
-            kernel: kernel::NetlinkKernel::default(),
-            backend: Backend::Nft,
-            wan: wan::Wan::default(),
-            started: Instant::now(),
-            warnings: Vec::new(),
-            ct_timeouts: true,
-            relay: None,
-            relay_off: None,
-            installed: false,
-            offloaded: 0,
-        }
+        Shared::new(Config::default(), wan::Wan::default())
     }
 }
