@@ -5,7 +5,7 @@
 //! engine's registration expiry in the restoration memory, the call table (a call
 //! starts and ends), the registrations (a REGISTER and its 200).
 
-use sipalg::alg::{Hook, Processor, Resume, Step, Verdict};
+use sipalg::alg::{Hook, Policy, Processor, Resume, Step, Verdict};
 use sipalg::engine::{plan_with, Direction, KeepPorts, Nat};
 use sipalg::state::actions::Action;
 use sipalg::state::restore::{Restore, DIALOG_CONTACT, TIMER_B};
@@ -32,8 +32,9 @@ fn udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 fn processor() -> Processor {
-    let mut p = Processor::new(true, 3600);
-    p.wan_ip = Some(WAN.parse::<SocketAddrV4>().unwrap().ip().to_owned());
+    let mut p = Processor::new(Policy::default());
+    let wan = WAN.parse::<SocketAddrV4>().unwrap().ip().to_owned();
+    p.set_policy(Policy::default(), Some(wan));
     p
 }
 

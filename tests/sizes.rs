@@ -11,8 +11,7 @@
 //! files when they are named `tests.rs`, lie under a `tests/` directory or are declared
 //! by `#[cfg(test)] mod name;` in their parent (`state/restore/exact.rs`).
 //!
-//! Exceptions are explicit: [`DATA_TABLES`] (a table of data may be long) and
-//! [`PENDING_21S`] (files another part of issue #21 is splitting). The test fails when
+//! Exceptions are explicit: [`DATA_TABLES`] (a table of data may be long). The test fails when
 //! a new violation appears and also when a listed one no longer exists, so the lists
 //! only ever shrink, as `KNOWN_VIOLATIONS` in tests/layering.rs.
 
@@ -27,19 +26,6 @@ const FILE_MAX: usize = 600;
 /// Functions (file, fn name) or files (file, "") that are a table of data and may be
 /// longer. None today: every table is a `const`/`static`, not a function.
 const DATA_TABLES: &[(&str, &str)] = &[];
-
-/// Violations in the files the other half of issue #21 (brief 21s: sealing `alg`,
-/// reworking `daemon/{mod,tcp,status}.rs`) is splitting at the same time; its merge
-/// removes them from here. (file, fn name) or (file, "") for the file's size.
-const PENDING_21S: &[(&str, &str)] = &[
-    // 903 lines: boot, packet loop, housekeeping, status, firewall policy.
-    ("src/daemon/mod.rs", ""),
-    ("src/daemon/mod.rs", "run"),
-    ("src/daemon/mod.rs", "status"),
-    // The status snapshot's JSON and text renderings.
-    ("src/daemon/status.rs", "to_json"),
-    ("src/daemon/status.rs", "to_text"),
-];
 
 /// A source file with its comments and literals blanked (newlines kept).
 struct Source {
@@ -358,7 +344,6 @@ fn no_function_over_80_lines_and_no_file_over_600_tests_aside() {
     let found = violations();
     let listed: BTreeSet<(String, String)> = DATA_TABLES
         .iter()
-        .chain(PENDING_21S)
         .map(|&(f, n)| (f.to_string(), n.to_string()))
         .collect();
     let new: Vec<String> = found
@@ -377,7 +362,7 @@ fn no_function_over_80_lines_and_no_file_over_600_tests_aside() {
     let gone: Vec<&(String, String)> = listed.iter().filter(|k| !found.contains_key(*k)).collect();
     assert!(
         gone.is_empty(),
-        "listed as too long but no longer are: remove them from DATA_TABLES/PENDING_21S: {gone:?}"
+        "listed as too long but no longer are: remove them from DATA_TABLES: {gone:?}"
     );
 }
 

@@ -18,7 +18,7 @@
 //! for N=0 (start-up), divided by N. The packets are patched in place from two
 //! templates (fixed-width numbers; UDP checksum 0, which the processor does not
 //! check), so the driver itself allocates nothing in the loop and costs little.
-use sipalg::alg::{Hook, Processor, Resume, Step, Verdict};
+use sipalg::alg::{Hook, Policy, Processor, Resume, Step, Verdict};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -123,8 +123,8 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let register = std::env::args().any(|a| a == "--register");
-    let mut p = Processor::new(true, 3600);
-    p.wan_ip = Some(WAN.into());
+    let mut p = Processor::new(Policy::default());
+    p.set_policy(Policy::default(), Some(WAN.into()));
     let (mut invite, mut ok) = if register {
         (
             Template::new((PHONE, 10000), (SERVER, 5060), REGISTER, "PPPPP"),
@@ -209,9 +209,9 @@ fn main() {
     if n > 0 {
         assert_eq!(rewritten, 2 * u64::from(n), "both messages rewritten");
         if register {
-            assert_eq!(p.registrations.len(), n.min(16384) as usize);
+            assert_eq!(p.sizes().1, n.min(16384) as usize);
         } else {
-            assert_eq!(p.calls.len(), n.min(4096) as usize);
+            assert_eq!(p.sizes().0, n.min(4096) as usize);
         }
     }
     println!(

@@ -4,10 +4,9 @@
 //! flow (DNAT towards a registered phone, the UDP flow timeout): the relay holds the
 //! TCP connection open itself.
 
-use super::processor::Flow;
+use super::types::{Flow, Relayed};
 use super::Processor;
 use crate::engine::Direction;
-use crate::relay::Conn;
 use crate::state::actions::Action;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -72,7 +71,7 @@ impl Processor {
     pub fn stream_message(
         &mut self,
         direction: Direction,
-        conn: &Conn,
+        conn: &Relayed,
         message: &[u8],
         now: u64,
     ) -> (Option<Vec<u8>>, Vec<Action>) {
@@ -105,11 +104,11 @@ impl Processor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alg::Policy;
 
-    fn conn() -> Conn {
-        Conn {
+    fn conn() -> Relayed {
+        Relayed {
             phone: "192.168.1.20:5060".parse().unwrap(),
-            source: "192.168.1.20:41000".parse().unwrap(),
             peer: "198.51.100.10:5060".parse().unwrap(),
             public: "198.51.100.1:5060".parse().unwrap(),
         }
@@ -117,7 +116,7 @@ mod tests {
 
     #[test]
     fn relayed_connections_hold_a_public_port_until_the_last_closes() {
-        let mut p = Processor::new(true, 3600);
+        let mut p = Processor::new(Policy::default());
         let phone: SocketAddrV4 = "192.168.1.20:5060".parse().unwrap();
         assert_eq!(p.open_stream(phone), None, "no WAN address yet");
         p.wan_ip = Some("198.51.100.1".parse().unwrap());
@@ -143,9 +142,9 @@ mod tests {
     /// gives the phone exactly what it wrote (issue #20).
     #[test]
     fn a_port_less_via_and_contact_over_tcp_come_back_as_the_phone_wrote_them() {
-        let mut p = Processor::new(true, 3600);
+        let mut p = Processor::new(Policy::default());
         p.wan_ip = Some("198.51.100.1".parse().unwrap());
-        let conn = Conn {
+        let conn = Relayed {
             public: "198.51.100.1:40000".parse().unwrap(),
             ..conn()
         };
@@ -171,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_tcp_message_is_rewritten_and_tracked_like_udp_without_udp_flow_actions() {
-        let mut p = Processor::new(true, 3600);
+        let mut p = Processor::new(Policy::default());
         p.wan_ip = Some("198.51.100.1".parse().unwrap());
         let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060;transport=tcp>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
         let (out, actions) = p.stream_message(Direction::Outbound, &conn(), reg, 0);
@@ -212,7 +211,7 @@ mod tests {
         );
         assert_eq!(p.counters.unparsable, 1);
         // ALG off: nothing rewritten.
-        p.alg = false;
+        p.policy.alg = false;
         assert_eq!(
             p.stream_message(Direction::Outbound, &conn(), reg, 4).0,
             None

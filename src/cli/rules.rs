@@ -6,7 +6,7 @@
 
 use crate::config;
 use crate::daemon::ruleset::{describe, Backend, Input};
-use crate::daemon::{ruleset_input, trusted_sources, wan};
+use crate::daemon::{policy, ruleset_input, trusted_sources, wan};
 
 const USAGE: &str = "usage: sipalgd rules [--config-dir DIR] [--backend nft|iptables-nft]";
 
@@ -55,10 +55,11 @@ pub fn run(args: &[String]) -> i32 {
         Backend::IptablesNft
     });
     let trusted = trusted_sources(&cfg);
+    let policy = policy(&cfg);
     let input = Input {
         backend,
         maps_as_sets: crate::daemon::capabilities::map_lookup(),
-        ..ruleset_input(&cfg, &w, &[], &trusted)
+        ..ruleset_input(&cfg, &policy, &w, &[], &trusted)
     };
     print!("{}", describe(&input));
     if backend == Backend::IptablesNft {

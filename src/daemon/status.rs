@@ -2,7 +2,10 @@
 //! documented in docs/status-json.md; the text form is for people at a shell.
 
 use super::json::{key, opt_string, string};
-use crate::alg::Counters;
+use super::{helper_guard, offload, Shared};
+pub use crate::alg::{CallStatus, LimitStatus, RegistrationStatus, StreamStatus};
+use crate::alg::{Counters, Snapshot};
+use crate::netlink::nfqueue;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
@@ -34,20 +37,6 @@ pub struct Status {
     pub limits: Vec<LimitStatus>,
 }
 
-/// One cap of the daemon's state (docs/performance.md lists them all).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitStatus {
-    /// `calls`, `registrations`, ...
-    pub name: &'static str,
-    /// How many are held now.
-    pub now: u64,
-    pub max: u64,
-    /// What happens at the cap: `evicted` (the oldest/quietest goes) or `refused`.
-    pub at_cap: &'static str,
-    /// How often it happened since the start.
-    pub count: u64,
-}
-
 /// fw4's flow offloading as far as sipalg is concerned.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlowOffload {
@@ -72,36 +61,89 @@ pub struct TcpConnectionStatus {
     pub age: u64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct RegistrationStatus {
-    pub aor: String,
-    pub private: String,
-    pub public: String,
-    pub registrar: String,
-    pub expires_in: u64,
-}
+impl Shared {
+    /// The status report; `helper` is [`helper_guard::seen`] and `queue` our line of
+    /// `/proc/net/netfilter/nfnetlink_queue`, both read by the caller without holding
+    /// the state lock. What the core holds comes from its snapshot.
+    pub fn status(&self, helper: helper_guard::Seen, queue: Option<nfqueue::QueueStats>) -> Status {
+        let now = self.now();
+        let core: Snapshot = self.processor.snapshot(now);
+        let guard = !self.config.kernel_helper && helper.guard_in_fw4;
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            pid: std::process::id(),
+            uptime: now,
+            alg: core.alg,
+            queue_backend: self.backend.name(),
+            wan_device: self.wan.devices.first().cloned(),
+            wan_address: self.wan.address,
+            external_address: core.external_address,
+            kernel_helper_loaded: helper_guard::loaded(),
+            kernel_helper_attached: helper.attached && !guard,
+            kernel_helper_guard: guard,
+            flow_offload: FlowOffload {
+                offloading: helper.offload.offloading,
+                hardware: helper.offload.hardware,
+                kept_out: helper.offload.kept_out,
+                offloaded: self.offloaded,
+            },
+            counters: Counters {
+                // The kernel's own count where its file is readable (root only: the
+                // daemon runs as its own user on a router), else the packet ids that
+                // never arrived (a drop after the last packet shows with the next one).
+                queue_dropped: queue.map_or(core.counters.queue_dropped, |q| {
+                    (q.dropped + q.user_dropped).max(core.counters.queue_dropped)
+                }),
+                ..core.counters
+            },
+            warnings: self.warnings(helper, guard),
+            mappings: core.mappings,
+            registrations: core.registrations,
+            calls: core.calls,
+            limits: core.limits,
+            tcp_relay: self.relay.as_ref().map(|r| r.counts()),
+            tcp_connections: self.tcp_connections(now),
+        }
+    }
 
-#[derive(Debug, Clone, Default)]
-pub struct CallStatus {
-    pub call_id: String,
-    pub state: &'static str,
-    pub outbound: bool,
-    pub age: u64,
-    pub phone: String,
-    pub peer: String,
-    pub one_way: bool,
-    pub streams: Vec<StreamStatus>,
-}
+    /// What the report warns about: the kernel's SIP helper, the relay, offloading,
+    /// timeout policies.
+    fn warnings(&self, helper: helper_guard::Seen, guard: bool) -> Vec<String> {
+        let mut warnings = self.warnings.clone();
+        if helper.attached && self.config.kernel_helper {
+            warnings.push("the kernel SIP helper (nf_conntrack_sip) is attached to SIP traffic (kernel_helper=1)".into());
+        } else if helper.attached && guard {
+            warnings.push("fw4 attaches the kernel SIP helper to SIP traffic; sipalg keeps it off (kernel_helper=0)".into());
+        } else if helper.attached {
+            warnings.push("fw4 attaches the kernel SIP helper to SIP traffic and sipalg's guard is not in fw4's prerouting chain (auto_includes off in /etc/config/firewall? run 'fw4 reload'): Linux's helper rewrites SIP too".into());
+        }
+        if let Some(why) = &self.relay_off {
+            warnings.push(why.clone());
+        }
+        warnings.extend(offload::warning(helper.offload));
+        warnings.extend(offload::offloaded_warning(self.offloaded));
+        if !self.ct_timeouts {
+            warnings.push("this kernel has no conntrack timeout policies: SIP and media flows use the global UDP timeouts".into());
+        }
+        warnings
+    }
 
-#[derive(Debug, Clone, Default)]
-pub struct StreamStatus {
-    pub kind: &'static str,
-    pub private: Option<String>,
-    pub public: Option<String>,
-    pub remote: Option<String>,
-    pub packets_out: u64,
-    pub packets_in: u64,
-    pub one_way: bool,
+    /// The connections the TCP relay holds.
+    fn tcp_connections(&self, now: u64) -> Vec<TcpConnectionStatus> {
+        self.relay
+            .as_ref()
+            .map(|r| r.connections())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(c, since)| TcpConnectionStatus {
+                phone: c.phone.to_string(),
+                source: c.source.to_string(),
+                peer: c.peer.to_string(),
+                public: c.public.to_string(),
+                age: now.saturating_sub(since),
+            })
+            .collect()
+    }
 }
 
 fn list<T>(o: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
@@ -129,47 +171,59 @@ impl Status {
     pub fn to_json(&self) -> String {
         let mut o = String::from("{");
         let mut f = true;
-        key(&mut o, &mut f, "running");
+        self.json_daemon(&mut o, &mut f);
+        self.json_counters(&mut o, &mut f);
+        self.json_limits_and_warnings(&mut o, &mut f);
+        self.json_registrations(&mut o, &mut f);
+        self.json_calls(&mut o, &mut f);
+        o.push('}');
+        o
+    }
+
+    /// The daemon, its WAN, the kernel helper and flow offloading.
+    fn json_daemon(&self, o: &mut String, f: &mut bool) {
+        key(o, f, "running");
         o.push_str("true");
-        key(&mut o, &mut f, "version");
-        string(&mut o, self.version);
-        key(&mut o, &mut f, "pid");
+        key(o, f, "version");
+        string(o, self.version);
+        key(o, f, "pid");
         let _ = write!(o, "{}", self.pid);
-        key(&mut o, &mut f, "uptime");
+        key(o, f, "uptime");
         let _ = write!(o, "{}", self.uptime);
-        key(&mut o, &mut f, "alg");
+        key(o, f, "alg");
         o.push_str(if self.alg { "true" } else { "false" });
-        key(&mut o, &mut f, "queue_backend");
-        string(&mut o, self.queue_backend);
-        key(&mut o, &mut f, "wan");
+        key(o, f, "queue_backend");
+        string(o, self.queue_backend);
+        key(o, f, "wan");
         {
             o.push('{');
             let mut g = true;
-            key(&mut o, &mut g, "device");
-            opt_string(&mut o, self.wan_device.as_deref());
-            key(&mut o, &mut g, "address");
-            opt_string(&mut o, self.wan_address.map(|a| a.to_string()).as_deref());
-            key(&mut o, &mut g, "external_address");
-            opt_string(
-                &mut o,
-                self.external_address.map(|a| a.to_string()).as_deref(),
-            );
+            key(o, &mut g, "device");
+            opt_string(o, self.wan_device.as_deref());
+            key(o, &mut g, "address");
+            opt_string(o, self.wan_address.map(|a| a.to_string()).as_deref());
+            key(o, &mut g, "external_address");
+            opt_string(o, self.external_address.map(|a| a.to_string()).as_deref());
             o.push('}');
         }
-        key(&mut o, &mut f, "kernel_helper");
+        key(o, f, "kernel_helper");
         let _ = write!(
             o,
             "{{\"loaded\":{},\"attached\":{},\"guard\":{}}}",
             self.kernel_helper_loaded, self.kernel_helper_attached, self.kernel_helper_guard
         );
-        key(&mut o, &mut f, "flow_offload");
+        key(o, f, "flow_offload");
         let fo = &self.flow_offload;
         let _ = write!(
             o,
             "{{\"offloading\":{},\"hardware\":{},\"kept_out\":{},\"offloaded\":{}}}",
             fo.offloading, fo.hardware, fo.kept_out, fo.offloaded
         );
-        key(&mut o, &mut f, "counters");
+    }
+
+    /// The counters and the TCP relay.
+    fn json_counters(&self, o: &mut String, f: &mut bool) {
+        key(o, f, "counters");
         let c = &self.counters;
         let _ = write!(
             o,
@@ -177,7 +231,7 @@ impl Status {
             c.seen, c.rewritten, c.unchanged, c.unparsable, c.verdict_errors, c.program_errors,
             c.not_restored, c.queue_dropped
         );
-        key(&mut o, &mut f, "tcp_relay");
+        key(o, f, "tcp_relay");
         match &self.tcp_relay {
             None => o.push_str("null"),
             Some(t) => {
@@ -186,7 +240,7 @@ impl Status {
                     "{{\"connections\":{},\"accepted\":{},\"refused\":{},\"messages\":{},\"rewritten\":{},\"closed_unframable\":{},\"timed_out\":{},\"onward_failed\":{},\"relayed\":",
                     t.active, t.accepted, t.refused, t.messages, t.rewritten, t.closed_unframable, t.timed_out, t.onward_failed
                 );
-                list(&mut o, &self.tcp_connections, |o, c| {
+                list(o, &self.tcp_connections, |o, c| {
                     let mut g = true;
                     o.push('{');
                     field_str(o, &mut g, "phone", &c.phone);
@@ -199,7 +253,11 @@ impl Status {
                 o.push('}');
             }
         }
-        key(&mut o, &mut f, "limits");
+    }
+
+    /// The caps of the state, the warnings and the signalling mappings.
+    fn json_limits_and_warnings(&self, o: &mut String, f: &mut bool) {
+        key(o, f, "limits");
         o.push('{');
         for (i, l) in self.limits.iter().enumerate() {
             if i > 0 {
@@ -212,30 +270,34 @@ impl Status {
             );
         }
         o.push('}');
-        key(&mut o, &mut f, "warnings");
+        key(o, f, "warnings");
         o.push('[');
         for (i, w) in self.warnings.iter().enumerate() {
             if i > 0 {
                 o.push(',');
             }
-            string(&mut o, w);
+            string(o, w);
         }
         o.push(']');
-        key(&mut o, &mut f, "signalling");
+        key(o, f, "signalling");
         o.push('[');
         for (i, (private, public)) in self.mappings.iter().enumerate() {
             if i > 0 {
                 o.push(',');
             }
             o.push_str("{\"private\":");
-            string(&mut o, private);
+            string(o, private);
             o.push_str(",\"public\":");
-            string(&mut o, public);
+            string(o, public);
             o.push('}');
         }
         o.push(']');
-        key(&mut o, &mut f, "registrations");
-        list(&mut o, &self.registrations, |o, r| {
+    }
+
+    /// The registrations.
+    fn json_registrations(&self, o: &mut String, f: &mut bool) {
+        key(o, f, "registrations");
+        list(o, &self.registrations, |o, r| {
             let mut g = true;
             o.push('{');
             field_str(o, &mut g, "aor", &r.aor);
@@ -245,8 +307,12 @@ impl Status {
             field_raw(o, &mut g, "expires_in", r.expires_in);
             o.push('}');
         });
-        key(&mut o, &mut f, "calls");
-        list(&mut o, &self.calls, |o, c| {
+    }
+
+    /// The calls and their streams.
+    fn json_calls(&self, o: &mut String, f: &mut bool) {
+        key(o, f, "calls");
+        list(o, &self.calls, |o, c| {
             let mut g = true;
             o.push('{');
             field_str(o, &mut g, "call_id", &c.call_id);
@@ -279,12 +345,19 @@ impl Status {
             });
             o.push('}');
         });
-        o.push('}');
-        o
     }
 
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        self.text_daemon(&mut s);
+        self.text_counters(&mut s);
+        self.text_state(&mut s);
+        self.text_calls(&mut s);
+        s
+    }
+
+    /// The daemon, its WAN, the kernel helper and flow offloading.
+    fn text_daemon(&self, s: &mut String) {
         let opt = |a: Option<Ipv4Addr>| a.map_or("-".to_string(), |a| a.to_string());
         let _ = writeln!(
             s,
@@ -322,6 +395,10 @@ impl Status {
         } else {
             let _ = writeln!(s, "flow offload:   off");
         }
+    }
+
+    /// The counters, the caps and the TCP relay.
+    fn text_counters(&self, s: &mut String) {
         let c = &self.counters;
         let _ = writeln!(
             s,
@@ -363,6 +440,10 @@ impl Status {
                 );
             }
         }
+    }
+
+    /// The warnings, the signalling mappings and the registrations.
+    fn text_state(&self, s: &mut String) {
         for w in &self.warnings {
             let _ = writeln!(s, "warning:        {w}");
         }
@@ -387,6 +468,10 @@ impl Status {
                 );
             }
         }
+    }
+
+    /// The calls and their streams.
+    fn text_calls(&self, s: &mut String) {
         let _ = writeln!(s, "\nCalls ({})", self.calls.len());
         for c in &self.calls {
             let _ = writeln!(
@@ -414,7 +499,6 @@ impl Status {
                 );
             }
         }
-        s
     }
 }
 

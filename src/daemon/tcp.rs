@@ -1,12 +1,15 @@
 //! Wiring of the TCP relay ([`crate::relay`]) to the daemon: each whole message a
 //! relayed connection carries goes through the ALG core
 //! ([`crate::alg::Processor::stream_message`]) under the state lock; the actions it
-//! yields are committed (lock released) before the message is sent on. The onward
+//! yields are committed (lock released, through [`super::datapath::commit`]) before
+//! the message is sent on. The onward
 //! connection leaves from the public port the core picks
 //! ([`crate::alg::Processor::open_stream`]).
 
+use super::datapath::commit_unlocked;
 use super::kernel::NetlinkKernel;
-use super::Shared;
+use super::{lock, Shared};
+use crate::alg::Relayed;
 use crate::engine::Direction;
 use crate::relay::{Conn, Handler, Onward};
 use std::net::SocketAddrV4;
@@ -29,38 +32,37 @@ impl Relay {
 
 impl Handler for Relay {
     fn now(&self) -> u64 {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner()).now()
+        lock(&self.shared).now()
     }
 
     fn open(&self, phone: SocketAddrV4) -> Option<Onward> {
-        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = lock(&self.shared);
         let (bind, advertised) = s.processor.open_stream(phone)?;
         Some(Onward { bind, advertised })
     }
 
     fn message(&self, direction: Direction, conn: &Conn, message: &[u8]) -> Option<Vec<u8>> {
-        let (out, actions, wan_ip) = {
-            let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-            let now = s.now();
-            let (out, actions) = s.processor.stream_message(direction, conn, message, now);
-            (out, actions, s.processor.wan_ip)
+        let relayed = Relayed {
+            phone: conn.phone,
+            peer: conn.peer,
+            public: conn.public,
         };
-        if let Some(wan_ip) = wan_ip.filter(|_| !actions.is_empty()) {
-            let failed = self
-                .datapath
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .apply(&actions, wan_ip);
-            if failed > 0 {
-                let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-                s.processor.counters.program_errors += failed as u64;
-            }
+        let (out, actions, wan_ip) = {
+            let mut s = lock(&self.shared);
+            let now = s.now();
+            let (out, actions) = s
+                .processor
+                .stream_message(direction, &relayed, message, now);
+            (out, actions, s.processor.wan_ip())
+        };
+        if !actions.is_empty() {
+            let mut kernel = self.datapath.lock().unwrap_or_else(|p| p.into_inner());
+            commit_unlocked(&mut *kernel, &actions, wan_ip, &self.shared);
         }
         out
     }
 
     fn closed(&self, conn: &Conn) {
-        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        s.processor.close_stream(conn.phone);
+        lock(&self.shared).processor.close_stream(conn.phone);
     }
 }
