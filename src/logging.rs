@@ -13,7 +13,10 @@
 //! every later message is lost, and the crate drops the send error without a word
 //! (Geal/rust-syslog issue #21, open; reproduced in docs/dependencies.md). It also fails if it
 //! starts before the log daemon. `libc::syslog` does reconnect (musl and glibc both
-//! do), but it always uses `/dev/log`, so the behaviour cannot be tested without root.
+//! do), but its socket blocks: with a log daemon that does not read, the 12th record
+//! blocked until the program was killed (measured, docs/dependencies.md), which here
+//! would stall the packet path. procd's `stderr 1` would log every line as `LOG_ERR`
+//! (openwrt/procd `service/instance.c`) through the same blocking path.
 //!
 //! So [`SyslogWriter`] owns a Unix datagram socket connected to the log socket path.
 //! It is non-blocking, so a stuck log daemon can never stall the packet path. On any

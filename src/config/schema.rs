@@ -3,7 +3,9 @@
 //! schema` prints it; the init script, the default config and the LuCI page are held
 //! to it by tests.
 
-use super::types::{Cidr, Config, MAX_TIMEOUT, MIN_MEDIA_TIMEOUT, MIN_SIGNALING_TIMEOUT};
+use super::types::{
+    Cidr, Config, MediaSource, Qos, Timeouts, MAX_TIMEOUT, MIN_MEDIA_TIMEOUT, MIN_SIGNALING_TIMEOUT,
+};
 use super::values::{
     parse_bool, parse_device, parse_dscp, parse_external, parse_log_level, parse_media_source,
     parse_port, parse_timeout,
@@ -268,5 +270,50 @@ pub(super) fn clear_list(c: &mut Config, key: &str) {
         "port" => c.ports.clear(),
         "trusted_source" => c.trusted_sources.clear(),
         _ => {}
+    }
+}
+
+impl Default for Config {
+    /// The defaults of [`SCHEMA`] (the SPEC's), applied to an empty config.
+    fn default() -> Self {
+        let mut c = Config {
+            enabled: false,
+            alg: false,
+            kernel_helper: false,
+            wan_devices: Vec::new(),
+            external_address: None,
+            ports: Vec::new(),
+            tcp: false,
+            trusted_sources: Vec::new(),
+            media_source: MediaSource::Sdp,
+            log_level: log::LevelFilter::Info,
+            timeouts: Timeouts {
+                signaling: 0,
+                media: 0,
+            },
+            qos: Qos {
+                enabled: false,
+                signaling_dscp: 0,
+                media_dscp: 0,
+            },
+        };
+        for o in SCHEMA {
+            for item in o.default.split_whitespace() {
+                (o.set)(&mut c, item).expect("the schema's defaults are valid");
+            }
+        }
+        c
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Config::default().timeouts
+    }
+}
+
+impl Default for Qos {
+    fn default() -> Self {
+        Config::default().qos
     }
 }

@@ -1,8 +1,7 @@
-//! The validated configuration's types: [`Config`] and its parts, the limits of its
-//! numbers, and the defaults (which come from [`super::SCHEMA`]).
+//! The validated configuration's types: [`Config`] and its parts and the limits of its
+//! numbers. Their defaults come from [`super::SCHEMA`] (schema.rs), their parsers from
+//! values.rs.
 
-use super::schema::SCHEMA;
-use super::values::parse_decimal;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -75,29 +74,6 @@ impl fmt::Display for Cidr {
     }
 }
 
-impl std::str::FromStr for Cidr {
-    type Err = String;
-
-    /// `a.b.c.d` (a /32) or `a.b.c.d/n`.
-    fn from_str(s: &str) -> Result<Cidr, String> {
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IPv4 address or address/prefix"))?;
-        let prefix = match p {
-            None => 32,
-            Some(p) => match parse_decimal(p) {
-                Some(n) if n <= 32 => n as u8,
-                _ => return Err(format!("'{s}': the prefix length must be 0 to 32")),
-            },
-        };
-        Ok(Cidr::new(addr, prefix))
-    }
-}
-
 /// `main.media_source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaSource {
@@ -142,48 +118,3 @@ pub const MIN_SIGNALING_TIMEOUT: u32 = 120;
 pub const MIN_MEDIA_TIMEOUT: u32 = 60;
 /// Maximum of both timeouts (s): 7 days.
 pub const MAX_TIMEOUT: u32 = 86400 * 7;
-
-impl Default for Config {
-    /// The defaults of [`SCHEMA`] (the SPEC's), applied to an empty config.
-    fn default() -> Self {
-        let mut c = Config {
-            enabled: false,
-            alg: false,
-            kernel_helper: false,
-            wan_devices: Vec::new(),
-            external_address: None,
-            ports: Vec::new(),
-            tcp: false,
-            trusted_sources: Vec::new(),
-            media_source: MediaSource::Sdp,
-            log_level: log::LevelFilter::Info,
-            timeouts: Timeouts {
-                signaling: 0,
-                media: 0,
-            },
-            qos: Qos {
-                enabled: false,
-                signaling_dscp: 0,
-                media_dscp: 0,
-            },
-        };
-        for o in SCHEMA {
-            for item in o.default.split_whitespace() {
-                (o.set)(&mut c, item).expect("the schema's defaults are valid");
-            }
-        }
-        c
-    }
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Config::default().timeouts
-    }
-}
-
-impl Default for Qos {
-    fn default() -> Self {
-        Config::default().qos
-    }
-}

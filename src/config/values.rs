@@ -2,7 +2,7 @@
 //! saying what is wrong with it. Decimal digits only, as `validate_data`'s
 //! expressions in [`super::SCHEMA`] accept.
 
-use super::types::{MediaSource, MAX_TIMEOUT};
+use super::types::{Cidr, MediaSource, MAX_TIMEOUT};
 use std::net::Ipv4Addr;
 
 /// Parses a DSCP: a name (`CS0`..`CS7`, `AF11`..`AF43`, `EF`, `VA`, `LE`; any
@@ -123,5 +123,28 @@ pub(super) fn parse_media_source(s: &str) -> Result<MediaSource, String> {
         "sdp" => Ok(MediaSource::Sdp),
         "any" => Ok(MediaSource::Any),
         _ => Err(format!("'{s}' is not a media source: use 'sdp' or 'any'")),
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    /// `a.b.c.d` (a /32) or `a.b.c.d/n`.
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IPv4 address or address/prefix"))?;
+        let prefix = match p {
+            None => 32,
+            Some(p) => match parse_decimal(p) {
+                Some(n) if n <= 32 => n as u8,
+                _ => return Err(format!("'{s}': the prefix length must be 0 to 32")),
+            },
+        };
+        Ok(Cidr::new(addr, prefix))
     }
 }
