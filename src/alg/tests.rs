@@ -501,24 +501,32 @@ fn a_replay_comes_out_in_the_same_order_every_time() {
     }
 }
 
+/// What [`register_phone`] sends: the REGISTER, and the registrar's 200.
+const PHONE_REGISTER: &[u8] = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+const PHONE_REGISTERED: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=120\r\nContent-Length: 0\r\n\r\n";
+
+/// Phone 192.168.1.20 registers at 198.51.100.10 (at 0 s) and the registrar's 200
+/// grants 120 s (at 1 s).
+fn register_phone(p: &mut Processor, k: &mut FakeKernel) {
+    k.handle(
+        p,
+        Hook::Outbound,
+        &udp("192.168.1.20:5060", "198.51.100.10:5060", PHONE_REGISTER),
+        0,
+    );
+    k.handle(
+        p,
+        Hook::Inbound,
+        &udp("198.51.100.10:5060", "198.51.100.1:5060", PHONE_REGISTERED),
+        1,
+    );
+}
+
 #[test]
 fn registration_and_call_state_follow_the_datapath() {
     let mut p = processor();
     let mut k = FakeKernel::default();
-    let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
-    k.handle(
-        &mut p,
-        Hook::Outbound,
-        &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
-        0,
-    );
-    let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=120\r\nContent-Length: 0\r\n\r\n";
-    k.handle(
-        &mut p,
-        Hook::Inbound,
-        &udp("198.51.100.10:5060", "198.51.100.1:5060", ok),
-        1,
-    );
+    register_phone(&mut p, &mut k);
     k.commit(&mut p);
     assert_eq!(
         k.actions,
@@ -569,7 +577,7 @@ fn registration_and_call_state_follow_the_datapath() {
     k.handle(
         &mut p,
         Hook::Outbound,
-        &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
+        &udp("192.168.1.20:5060", "198.51.100.10:5060", PHONE_REGISTER),
         0,
     );
     k.conntrack.push((
@@ -577,7 +585,8 @@ fn registration_and_call_state_follow_the_datapath() {
         "198.51.100.10:5060".parse().unwrap(),
         "198.51.100.1:5060".parse().unwrap(),
     ));
-    let ok_plain = String::from_utf8_lossy(ok).replace("198.51.100.1:5060>", "192.168.1.20:5060>");
+    let ok_plain = String::from_utf8_lossy(PHONE_REGISTERED)
+        .replace("198.51.100.1:5060>", "192.168.1.20:5060>");
     assert!(matches!(
         k.handle(
             &mut p,
@@ -623,20 +632,7 @@ fn registration_and_call_state_follow_the_datapath() {
 fn the_core_answers_what_the_daemon_asks_snat_elements_and_a_status_snapshot() {
     let mut p = processor();
     let mut k = FakeKernel::default();
-    let reg = b"REGISTER sip:198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1;rport\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@192.168.1.20:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
-    k.handle(
-        &mut p,
-        Hook::Outbound,
-        &udp("192.168.1.20:5060", "198.51.100.10:5060", reg),
-        0,
-    );
-    let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK1\r\nTo: <sip:100@pbx>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:100@198.51.100.1:5060>;expires=120\r\nContent-Length: 0\r\n\r\n";
-    k.handle(
-        &mut p,
-        Hook::Inbound,
-        &udp("198.51.100.10:5060", "198.51.100.1:5060", ok),
-        1,
-    );
+    register_phone(&mut p, &mut k);
     let sdp = "v=0\r\nc=IN IP4 192.168.1.20\r\nm=audio 4000 RTP/AVP 0\r\n";
     let inv = format!("INVITE sip:b@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
     k.handle(

@@ -258,34 +258,20 @@ fn sets(s: &mut String, trusted: &[String]) {
 fn queue(s: &mut String, c: &Common) {
     let (wan, ports) = (&c.wan, &c.ports);
     let q = format!("queue num {QUEUE_NUM} bypass");
-    let _ = writeln!(s, "\tchain queue_out {{");
-    let _ = writeln!(
-        s,
-        "\t\ttype filter hook postrouting priority mangle; policy accept;"
-    );
-    let _ = writeln!(
-        s,
-        "\t\toifname {wan} meta nfproto ipv4 udp dport {ports} {q}"
-    );
-    let _ = writeln!(
-        s,
-        "\t\toifname {wan} meta nfproto ipv4 udp sport {ports} {q}"
-    );
-    let _ = writeln!(s, "\t}}");
-    let _ = writeln!(s, "\tchain queue_in {{");
-    let _ = writeln!(
-        s,
-        "\t\ttype filter hook prerouting priority mangle; policy accept;"
-    );
-    let _ = writeln!(
-        s,
-        "\t\tiifname {wan} meta nfproto ipv4 udp sport {ports} {q}"
-    );
-    let _ = writeln!(
-        s,
-        "\t\tiifname {wan} meta nfproto ipv4 udp dport {ports} {q}"
-    );
-    let _ = writeln!(s, "\t}}");
+    for (chain, hook, dev, ends) in [
+        ("queue_out", "postrouting", "oifname", ["dport", "sport"]),
+        ("queue_in", "prerouting", "iifname", ["sport", "dport"]),
+    ] {
+        let _ = writeln!(s, "\tchain {chain} {{");
+        let _ = writeln!(
+            s,
+            "\t\ttype filter hook {hook} priority mangle; policy accept;"
+        );
+        for end in ends {
+            let _ = writeln!(s, "\t\t{dev} {wan} meta nfproto ipv4 udp {end} {ports} {q}");
+        }
+        let _ = writeln!(s, "\t}}");
+    }
 }
 
 /// Before fw4's helper assignment (prerouting, priority filter): the fw4 include
