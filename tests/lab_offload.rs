@@ -563,7 +563,12 @@ fn fw4_reload_keeps_one_rule_first_and_status_tells_when_it_is_missing() {
         "{}",
         flows_from(&lab, "udp", PHONE1, 5060)
     );
+    // The daemon looks for offloaded flows every 5 s, and an idle flow leaves the
+    // flowtable after its 2 s timeout: the phone keeps the flow busy (CRLF keep-alives,
+    // RFC 5626 style) so that a look finds it there, as it would a live call.
+    let server = format!("{SERVER}:5060");
     let st = lab.wait_status(Duration::from_secs(20), "an offloaded flow counted", |st| {
+        let _ = s.phone.send_to(b"\r\n\r\n", &server);
         !st.contains("\"offloaded\":0")
     });
     assert!(
