@@ -192,8 +192,9 @@ fn encode(msg: u8, flags: u16, seq: u32, tuple_ty: u16, t: &Tuple, u32s: &[(u16,
     b.buf
 }
 
-/// A dump request of the IPv4 entries with `mark & mask == mark`.
-fn encode_dump_marked(seq: u32, mark: u32, mask: u32) -> Vec<u8> {
+/// A dump request of the IPv4 entries: all of them, or with `marked = Some((mark,
+/// mask))` only those with `mark & mask == mark` (the kernel filters).
+fn encode_dump(seq: u32, marked: Option<(u32, u32)>) -> Vec<u8> {
     let mut b = MsgBuilder::new();
     let o = b.begin(
         nfnl_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET),
@@ -202,9 +203,11 @@ fn encode_dump_marked(seq: u32, mark: u32, mask: u32) -> Vec<u8> {
         AF_INET,
         0,
     );
-    b.attrs()
-        .put_u32_be(CTA_MARK, mark)
-        .put_u32_be(CTA_MARK_MASK, mask);
+    if let Some((mark, mask)) = marked {
+        b.attrs()
+            .put_u32_be(CTA_MARK, mark)
+            .put_u32_be(CTA_MARK_MASK, mask);
+    }
     b.end(o);
     b.buf
 }
@@ -296,7 +299,7 @@ impl Conntrack {
     /// filter), so only the matching entries cross to user space.
     pub fn dump_marked(&mut self, mark: u32, mask: u32) -> io::Result<Vec<Entry>> {
         let seq = self.sock.next_seqs(1);
-        let req = encode_dump_marked(seq, mark, mask);
+        let req = encode_dump(seq, Some((mark, mask)));
         let mut out = Vec::new();
         self.sock.request(&req, seq, |m| {
             if let Some(e) = entry_of(m) {
@@ -311,17 +314,9 @@ impl Conntrack {
     /// All IPv4 UDP entries (a multi-part dump, filtered here).
     pub fn dump_udp(&mut self) -> io::Result<Vec<Entry>> {
         let seq = self.sock.next_seqs(1);
-        let mut b = MsgBuilder::new();
-        let o = b.begin(
-            nfnl_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET),
-            NLM_F_REQUEST | NLM_F_DUMP,
-            seq,
-            AF_INET,
-            0,
-        );
-        b.end(o);
+        let req = encode_dump(seq, None);
         let mut out = Vec::new();
-        self.sock.request(&b.buf, seq, |m| {
+        self.sock.request(&req, seq, |m| {
             if let Some(e) = entry_of(m) {
                 if e.orig.proto == IPPROTO_UDP {
                     out.push(e);
@@ -392,7 +387,10 @@ mod tests {
             8, 0, 8, 0, 0x80, 0, 0, 0, // CTA_MARK
             8, 0, 21, 0, 0x80, 0, 0, 0, // CTA_MARK_MASK
         ];
-        assert_eq!(encode_dump_marked(7, 0x8000_0000, 0x8000_0000), expected);
+        assert_eq!(encode_dump(7, Some((0x8000_0000, 0x8000_0000))), expected);
+        let mut all = expected[..20].to_vec();
+        all[0] = 20;
+        assert_eq!(encode_dump(7, None), all, "no filter: the header alone");
     }
 
     /// The reply of `conntrack -G -p udp -s 10.0.0.2 -d 198.51.100.10 --sport 5060 --dport 5060`
