@@ -56,6 +56,36 @@ impl Sip {
         )
     }
 
+    /// An inbound call to the phone registered at `public` ([`Sip::register`]): the
+    /// server's INVITE with `offer`, which must reach the phone with its Request-URI
+    /// restored, and the phone's 200 with `answer`. Returns the INVITE as the phone got
+    /// it and the 200 as the server got it.
+    pub fn called(
+        &self,
+        call: &str,
+        public: SocketAddr,
+        offer: &str,
+        answer: &str,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let ip = self.phone_ip;
+        let invite = sip_sdp(
+            &format!("INVITE sip:100@{public} SIP/2.0\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-{call}\nFrom: <sip:caller@{SERVER}>;tag={call}\nTo: <sip:100@{SERVER}>\nCall-ID: {call}\nCSeq: 1 INVITE\nContact: <sip:caller@{SERVER}:5060>\n"),
+            offer,
+        );
+        let got = self.down(&invite, public);
+        assert!(
+            text(&got).starts_with(&format!("INVITE sip:100@{ip}:5060 SIP/2.0")),
+            "{}",
+            text(&got)
+        );
+        let ok = sip_sdp(
+            &format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP {SERVER}:5060;branch=z9hG4bK-{call}\nFrom: <sip:caller@{SERVER}>;tag={call}\nTo: <sip:100@{SERVER}>;tag=ph\nCall-ID: {call}\nCSeq: 1 INVITE\nContact: <sip:100@{ip}:5060>\n"),
+            answer,
+        );
+        let (at_server, _) = self.up(&ok);
+        (got, at_server)
+    }
+
     /// A whole outbound call set-up: INVITE with `offer`, 200 with `answer`, ACK.
     /// Returns the INVITE as the server saw it and the phone's public mapping.
     pub fn call(&self, call: &str, offer: &str, answer: &str) -> (Vec<u8>, SocketAddr) {
