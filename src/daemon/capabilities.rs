@@ -7,8 +7,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// `nft --check -f -` of `ruleset`: whether the kernel accepts it.
-fn accepted(ruleset: &str) -> bool {
+/// `nft --check -f -` of `ruleset`: whether the kernel accepts it (also the lab's
+/// probe for flowtables).
+pub fn accepted(ruleset: &str) -> bool {
     let Ok(mut child) = Command::new("nft")
         .args(["--check", "-f", "-"])
         .stdin(Stdio::piped())

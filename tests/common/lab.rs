@@ -143,21 +143,7 @@ impl Router {
 /// The CI host's 6.18 has none; the VM stage's 6.1 has them.
 pub fn flowtable_supported() -> bool {
     let probe = "table inet sipalg_ftprobe {\n\tflowtable f { hook ingress priority 0; devices = { lo }; }\n\tchain c { type filter hook forward priority 0; meta l4proto udp flow offload @f; }\n}\n";
-    let Ok(mut child) = Command::new("nft")
-        .args(["--check", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    use std::io::Write;
-    let wrote = child
-        .stdin
-        .take()
-        .is_some_and(|mut i| i.write_all(probe.as_bytes()).is_ok());
-    child.wait().is_ok_and(|s| s.success()) && wrote
+    sipalg::daemon::capabilities::accepted(probe)
 }
 
 pub struct Lab {
