@@ -10,6 +10,9 @@
 //! listed one no longer exists, so that the list only ever shrinks; the sealing of the
 //! core (issue #21) empties it.
 
+#[path = "common/rust_source.rs"]
+mod rust_source;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -98,21 +101,6 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 /// The module path of a file: `src/state/calls/mod.rs` → `[state, calls]`,
 /// `src/state/restore/exact.rs` → `[state, restore, exact]`, `src/lib.rs` → `[]`.
 fn module_path(file: &Path) -> Vec<String> {
@@ -138,145 +126,15 @@ fn layer_of(file: &Path) -> String {
     }
 }
 
-/// Whether the `r` at `i` begins a raw string literal (`r"`, `r#"`, `br"`), not the
-/// end of an identifier.
-fn starts_raw(b: &[u8], i: usize) -> bool {
-    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    match i {
-        0 => true,
-        _ if b[i - 1] == b'b' => i == 1 || !ident(b[i - 2]),
-        _ => !ident(b[i - 1]),
-    }
-}
-
-/// The source with comments removed and the contents of string and character literals
-/// blanked (their delimiters kept), so that only code remains; line breaks are kept.
+/// The source with comments and literals blanked ([`rust_source::blank`]): only code
+/// remains, line breaks kept.
 fn code_only(text: &str) -> String {
-    let b = text.as_bytes();
-    let mut out = String::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    if b[i] == b'\n' {
-                        out.push('\n');
-                    }
-                    i += 1;
-                }
-            }
-        } else if c == b'r'
-            && (b.get(i + 1) == Some(&b'"') || b.get(i + 1) == Some(&b'#'))
-            && starts_raw(b, i)
-        {
-            // A raw string: r"…", r#"…"#, br"…".
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while b.get(j) == Some(&b'#') {
-                hashes += 1;
-                j += 1;
-            }
-            if b.get(j) != Some(&b'"') {
-                out.push('r');
-                i += 1;
-                continue;
-            }
-            let close: Vec<u8> = std::iter::once(b'"')
-                .chain(std::iter::repeat_n(b'#', hashes))
-                .collect();
-            j += 1;
-            while j < b.len() && !b[j..].starts_with(&close) {
-                if b[j] == b'\n' {
-                    out.push('\n');
-                }
-                j += 1;
-            }
-            out.push_str("\"\"");
-            i = j + close.len();
-        } else if c == b'"' {
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                if i < b.len() && b[i] == b'\n' {
-                    out.push('\n');
-                }
-                i += 1;
-            }
-            out.push_str("\"\"");
-            i += 1;
-        } else if c == b'\'' {
-            // A character literal ('x', '\n', '\'', '\u{..}') or a lifetime ('a).
-            if b.get(i + 1) == Some(&b'\\') {
-                let mut j = i + 2;
-                while j < b.len() && b[j] != b'\'' {
-                    j += 1;
-                }
-                out.push_str("' '");
-                i = j + 1;
-            } else if b.get(i + 2) == Some(&b'\'') {
-                out.push_str("' '");
-                i += 3;
-            } else {
-                out.push('\'');
-                i += 1;
-            }
-        } else {
-            out.push(c as char);
-            i += 1;
-        }
-    }
-    out
+    String::from_utf8_lossy(&rust_source::blank(text)).into_owned()
 }
 
-/// `code` without the `#[cfg(test)]` items: a `mod … { … }` block, or the one item
-/// the attribute precedes.
+/// `code` without the `#[cfg(test)]` items ([`rust_source::test_items`]).
 fn without_tests(code: &str) -> String {
-    let mut out = String::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("#[cfg(test)]") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at..];
-        // The item ends at its first `;` outside braces, or with its closing brace.
-        let mut depth = 0;
-        let mut end = after.len();
-        for (i, ch) in after.char_indices() {
-            match ch {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = i + 1;
-                        break;
-                    }
-                }
-                ';' if depth == 0 => {
-                    end = i + 1;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
+    rust_source::without_test_items(code.as_bytes())
 }
 
 fn is_ident(c: char) -> bool {
@@ -370,8 +228,7 @@ struct File {
 }
 
 fn files() -> Vec<File> {
-    let mut paths = Vec::new();
-    rust_files(&src(), &mut paths);
+    let paths = rust_source::rust_files(&src());
     // Files that are test modules as a whole (`#[cfg(test)] mod tests;`).
     let mut test_modules = BTreeSet::new();
     for p in &paths {
