@@ -36,7 +36,9 @@ stage() {
   echo
   echo "=== stage $name ==="
   local start=$SECONDS
-  if "$@"; then
+  # Each stage's output also goes to target/stage-<name>.log, so that the end of the run
+  # can say which tests failed: CI keeps only the tail of what a run prints.
+  if "$@" 2>&1 | tee "target/stage-$name.log"; then
     passed=$((passed + 1))
     echo "=== stage $name passed ($((SECONDS - start)) s) ==="
   else
@@ -121,6 +123,13 @@ for s in "${stages[@]}"; do
   esac
 done
 echo
+for name in "${failed_names[@]}"; do
+  echo "--- what failed in stage $name (full output: target/stage-$name.log) ---"
+  grep -E -A12 "^test .* FAILED$|^---- .* stdout ----$|panicked at|^error(\[|:)|^FAIL" \
+    "target/stage-$name.log" | head -n 120
+  echo "--- last lines of stage $name ---"
+  tail -n 15 "target/stage-$name.log"
+done
 [ ${#failed_names[@]} -eq 0 ] || echo "failed stages: ${failed_names[*]}"
 echo "run-all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
