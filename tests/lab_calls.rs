@@ -807,8 +807,10 @@ fn firewall_stop_and_start_deleting_every_table_is_followed_by_a_reinstall() {
     );
     assert!(
         text(&inv).contains(&format!("c=IN IP4 {ROUTER_WAN}")),
-        "{}",
-        text(&inv)
+        "{}\n{}\n{}",
+        text(&inv),
+        lab.log(),
+        String::from_utf8_lossy(&lab.try_exec("r", &["nft", "list", "ruleset"]).stdout)
     );
 }
 

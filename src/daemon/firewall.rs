@@ -124,8 +124,12 @@ fn install_tables(input: &Input, preferred: Backend) -> Result<Backend, String> 
         backend: Backend::IptablesNft,
         ..*input
     };
-    run_with_stdin("nft", &["-f", "-"], &ruleset::nft(&fallback))?;
+    // The queue first: from then on SIP waits in the queue for the daemon, which holds
+    // its lock until the table and every element are in, so nothing leaves unrewritten
+    // while a table deleted by `fw4 flush` is put back. (The nft backend's queue rules
+    // are in the table's own transaction.)
     install_iptables(&fallback)?;
+    run_with_stdin("nft", &["-f", "-"], &ruleset::nft(&fallback))?;
     Ok(Backend::IptablesNft)
 }
 

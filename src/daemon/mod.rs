@@ -155,17 +155,18 @@ pub fn run(args: &[String]) -> i32 {
     if let Some(stats) = install::start_relay(&shared) {
         lock(&shared).relay = Some(stats);
     }
-    if !install_at_start(&shared) {
-        return 1;
-    }
+    // The queue is bound before the rules send SIP to it: what arrives before the
+    // receive loop runs waits in the queue instead of passing unrewritten (`bypass`).
     let mut queue = match datapath::open_queue() {
         Ok(q) => q,
         Err(e) => {
             log::error!("cannot bind NFQUEUE {}: {e}", ruleset::QUEUE_NUM);
-            firewall::remove_all();
             return 1;
         }
     };
+    if !install_at_start(&shared) {
+        return 1;
+    }
     serve_control(&shared, &socket);
     {
         let s = Arc::clone(&shared);
