@@ -4,8 +4,9 @@
 //! TCP registration that idles past the router's (shortened) TCP timeouts and then
 //! receives an inbound INVITE with media both ways, a real `sipp -t t1` call, the
 //! daemon killed mid-call (new connections still work, unmodified), 1,000 messages on
-//! one connection, a flood of silent connections that does not stop UDP SIP, and a
-//! phone writing Via and Contact without a port getting exactly those bytes back.
+//! one connection, a flood of silent connections that does not stop UDP SIP, a
+//! phone writing Via and Contact without a port getting exactly those bytes back, and
+//! a router where the relay's policy route cannot be added (nothing diverted).
 
 #[path = "common/lab.rs"]
 mod lab;
@@ -721,6 +722,73 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
         .try_exec("r", &["nft", "list", "table", "inet", "sipalg"])
         .status
         .success());
+}
+
+/// The relay's policy route goes in before the rule that diverts to it; when `ip` cannot
+/// add it, nothing is diverted (no connection is forwarded with the relay's socket and
+/// no route to it), status says why, and SIP over TCP passes unmodified. Here `ip` is a
+/// wrapper, first in the daemon's PATH, that refuses `rule add` and runs the real one
+/// for everything else.
+#[test]
+fn without_its_policy_route_nothing_is_diverted_to_the_relay_and_status_says_why() {
+    let Some(mut lab) = Lab::new("noroute") else {
+        return;
+    };
+    lab.write_config("\toption log_level 'debug'\n\toption alg '1'");
+    let shim = lab.run_dir().join("refusing-ip");
+    std::fs::create_dir_all(&shim).unwrap();
+    let wrapper = shim.join("ip");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \" $* \" in *\" rule add \"*) echo 'RTNETLINK answers: refused by the lab' >&2; exit 2 ;; esac\nexec /sbin/ip \"$@\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [&wrapper, &shim] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(lab.log_path())
+        .unwrap();
+    let child = lab
+        .daemon_command()
+        .env("PATH", format!("{}:{}", shim.display(), lab::DAEMON_PATH))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    lab.adopt_daemon(child);
+    let why = "cannot add the policy route for the TCP relay";
+    let status = lab.wait_status(Duration::from_secs(10), "the relay's warning", |s| {
+        s.contains(why)
+    });
+    assert!(status.contains("refused by the lab"), "{status}");
+    assert!(lab.log().contains(why), "{}", lab.log());
+    let table = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
+    assert!(!table.contains("tproxy"), "{table}");
+    assert!(
+        !lab.exec("r", &["ip", "-4", "rule"]).contains("lookup 5060"),
+        "no policy route either"
+    );
+    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
+    let mut p = dial_server(&lab, "lan1", PHONE1);
+    let msg = invite("noroute", PHONE1, &sdp(PHONE1, &audio(4000)));
+    p.send(&msg);
+    let (s, _) = accept(&server);
+    assert_eq!(Reader::new(s).next().map(|m| text(&m)), Some(text(&msg)));
+    // UDP SIP is still rewritten.
+    let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
+    let wan = lab.udp("wan", &format!("{SERVER}:5060"));
+    phone
+        .send_to(
+            &invite("noroute-udp", PHONE1, &sdp(PHONE1, &audio(4002))),
+            format!("{SERVER}:5060"),
+        )
+        .unwrap();
+    let got = text(&lab::recv(&wan).0);
+    assert!(got.contains(&format!("c=IN IP4 {ROUTER_WAN}")), "{got}");
 }
 
 #[test]

@@ -55,22 +55,20 @@ fn iptables_program(suffix: &str) -> String {
 
 /// Installs the table (and, for the fallback, the iptables rules). With `preferred`
 /// `Nft`, a kernel without nft's `queue` ([`super::capabilities::nft_queue`]) makes it
-/// fall back to iptables-nft; the backend actually in use is returned.
+/// fall back to iptables-nft; the backend actually in use is returned. The relay's
+/// policy route ([`install_tproxy_route`]) is the caller's, and goes in first.
 pub fn install(input: &Input, preferred: Backend) -> Result<Backend, String> {
     let backend = install_tables(input, preferred)?;
-    if input.tcp_relay.is_some() {
-        if let Err(e) = install_tproxy_route() {
-            log::warn!("cannot add the policy route for the TCP relay ({e}); SIP over TCP passes unmodified");
-        }
-    } else {
+    if input.tcp_relay.is_none() {
         remove_tproxy_route();
     }
     Ok(backend)
 }
 
 /// The policy route `tproxy` needs: packets it marked are delivered locally (to the
-/// relay's socket) instead of being forwarded.
-fn install_tproxy_route() -> Result<(), String> {
+/// relay's socket) instead of being forwarded. Added before the rule that marks them,
+/// so that no diverted connection is ever forwarded without its socket.
+pub fn install_tproxy_route() -> Result<(), String> {
     let mark = format!("{TPROXY_MARK:#x}/{TPROXY_MARK:#x}");
     let table = TPROXY_TABLE.to_string();
     remove_tproxy_route();

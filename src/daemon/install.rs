@@ -90,8 +90,13 @@ impl Shared {
         let mut input = ruleset_input(&self.config, &policy, &self.wan, &snat, &trusted);
         self.relay_off = None;
         if input.tcp_relay.is_some() {
-            self.relay_off = self.relay_off_reason();
-            if self.relay_off.is_some() {
+            self.relay_off = self.relay_off_reason().or_else(|| {
+                firewall::install_tproxy_route().err().map(|e| {
+                    format!("cannot add the policy route for the TCP relay ({e}): SIP over TCP passes unmodified")
+                })
+            });
+            if let Some(why) = &self.relay_off {
+                log::warn!("{why}");
                 input.tcp_relay = None;
             }
         }
