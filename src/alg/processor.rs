@@ -93,10 +93,19 @@ impl Processor {
     }
 
     /// The policy the daemon built from the configuration, and the WAN address: the one
-    /// place where the config becomes the ALG's behaviour.
+    /// place where the config becomes the ALG's behaviour. When the address the
+    /// messages advertise changes (a new WAN address, `external_address` set or
+    /// changed), every mapping, call and registration made for the old one is forgotten:
+    /// peers know the router by the old address. While it stays (a reload, a new WAN
+    /// device with the same address, a WAN address behind a fixed `external_address`),
+    /// they are kept, and the daemon's next install puts them back.
     pub fn set_policy(&mut self, policy: Policy, wan_ip: Option<Ipv4Addr>) {
+        let before = self.advertised_ip();
         self.policy = policy;
         self.wan_ip = wan_ip;
+        if self.advertised_ip() != before {
+            self.forget();
+        }
     }
 
     /// The policy in force (what the ruleset is built for).
@@ -138,8 +147,8 @@ impl Processor {
         actions
     }
 
-    /// Forgets every mapping, call and registration (the WAN changed under them).
-    pub fn forget(&mut self) {
+    /// Forgets every mapping, call and registration.
+    fn forget(&mut self) {
         self.mappings.clear();
         self.calls.clear();
         self.registrations.clear();

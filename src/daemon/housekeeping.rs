@@ -105,12 +105,8 @@ fn reload(shared: &Mutex<Shared>, dir: &Path) {
     };
     crate::logging::set_level(cfg.log_level);
     let mut s = lock(shared);
-    let devices_before = s.wan.devices.clone();
     s.config = cfg;
     s.wan = wan::detect(&s.config.wan_devices);
-    if s.wan.devices != devices_before {
-        s.processor.forget();
-    }
     s.apply_config();
     match s.install_firewall() {
         Ok(()) => log::info!(
@@ -144,8 +140,6 @@ fn follow_wan(shared: &Mutex<Shared>) {
         now.address
     );
     s.wan = now;
-    // Mappings to the old address are useless now.
-    s.processor.forget();
     s.apply_config();
     if let Err(e) = s.install_firewall() {
         log::error!("cannot update the firewall rules after the WAN change: {e}");
