@@ -359,20 +359,9 @@ fn without_a_path_the_daemon_still_runs_nft_and_ip() {
         return;
     };
     lab.write_config("\toption alg '1'\n\toption tcp '1'");
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(lab.log_path())
-        .unwrap();
-    let child = lab
-        .daemon_command()
-        .env_remove("PATH")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    lab.adopt_daemon(child);
-    lab.wait_status(Duration::from_secs(10), "the daemon up", |_| true);
+    let mut without_path = lab.daemon_command();
+    without_path.env_remove("PATH");
+    lab.start_daemon_as(without_path);
     let table = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
     assert!(table.contains("tproxy"), "{table}\n{}", lab.log());
     let rules = lab.exec("r", &["ip", "-4", "rule"]);

@@ -186,6 +186,17 @@ fn invite(call: &str, phone: &str, body: &str) -> Vec<u8> {
     )
 }
 
+/// An INVITE over TCP from the first phone reaches the server as the phone wrote it
+/// (the relay is not in the path).
+fn tcp_invite_passes_unmodified(lab: &Lab, call: &str) {
+    let server = listen(lab, "wan", &format!("{SERVER}:5060"));
+    let mut p = dial_server(lab, "lan1", PHONE1);
+    let msg = invite(call, PHONE1, &sdp(PHONE1, &audio(4000)));
+    p.send(&msg);
+    let (s, _) = accept(&server);
+    assert_eq!(Reader::new(s).next().map(|m| text(&m)), Some(text(&msg)));
+}
+
 fn json_u64(st: &str, path: &str) -> u64 {
     let i = st
         .find(path)
@@ -662,12 +673,7 @@ fn no_diversion_with_tcp_or_alg_off_and_never_for_tls() {
     );
     let rules = lab.exec("r", &["nft", "list", "table", "inet", "sipalg"]);
     assert!(!rules.contains("tproxy"), "{rules}");
-    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut p = dial_server(&lab, "lan1", PHONE1);
-    let msg = invite("off", PHONE1, &sdp(PHONE1, &audio(4000)));
-    p.send(&msg);
-    let (s, _) = accept(&server);
-    assert_eq!(Reader::new(s).next().map(|m| text(&m)), Some(text(&msg)));
+    tcp_invite_passes_unmodified(&lab, "off");
     // tcp on: 5060 is diverted, 5061 (TLS) is not.
     lab.write_config("\toption alg '1'\n\tlist port '5060'\n\tlist port '5061'");
     lab.signal("HUP");
@@ -747,19 +753,9 @@ fn without_its_policy_route_nothing_is_diverted_to_the_relay_and_status_says_why
     for dir in [&wrapper, &shim] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(lab.log_path())
-        .unwrap();
-    let child = lab
-        .daemon_command()
-        .env("PATH", format!("{}:{}", shim.display(), lab::DAEMON_PATH))
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    lab.adopt_daemon(child);
+    let mut cmd = lab.daemon_command();
+    cmd.env("PATH", format!("{}:{}", shim.display(), lab::DAEMON_PATH));
+    lab.start_daemon_as(cmd);
     let why = "cannot add the policy route for the TCP relay";
     let status = lab.wait_status(Duration::from_secs(10), "the relay's warning", |s| {
         s.contains(why)
@@ -772,12 +768,7 @@ fn without_its_policy_route_nothing_is_diverted_to_the_relay_and_status_says_why
         !lab.exec("r", &["ip", "-4", "rule"]).contains("lookup 5060"),
         "no policy route either"
     );
-    let server = listen(&lab, "wan", &format!("{SERVER}:5060"));
-    let mut p = dial_server(&lab, "lan1", PHONE1);
-    let msg = invite("noroute", PHONE1, &sdp(PHONE1, &audio(4000)));
-    p.send(&msg);
-    let (s, _) = accept(&server);
-    assert_eq!(Reader::new(s).next().map(|m| text(&m)), Some(text(&msg)));
+    tcp_invite_passes_unmodified(&lab, "noroute");
     // UDP SIP is still rewritten.
     let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
     let wan = lab.udp("wan", &format!("{SERVER}:5060"));

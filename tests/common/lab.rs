@@ -456,14 +456,20 @@ impl Lab {
 
     /// Like [`Lab::start_daemon`], with syslog at `log_socket` (used when it exists).
     pub fn start_daemon_logging_to(&mut self, log_socket: &Path) {
+        let mut cmd = self.daemon_command();
+        cmd.env("SIPALG_LOG_SOCKET", log_socket);
+        self.start_daemon_as(cmd);
+    }
+
+    /// Starts `cmd` (a [`Lab::daemon_command`] the test changed), its stderr in
+    /// [`Lab::log`], and waits until it answers on its control socket.
+    pub fn start_daemon_as(&mut self, mut cmd: Command) {
         let log = File::options()
             .create(true)
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = self
-            .daemon_command()
-            .env("SIPALG_LOG_SOCKET", log_socket)
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
