@@ -160,12 +160,7 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     loop {
                         match self.bump() {
-                            None => {
-                                return Err(SyntaxError {
-                                    line: open,
-                                    message: "unterminated single quote".into(),
-                                })
-                            }
+                            None => return Err(unterminated(open, "single")),
                             Some('\'') => break,
                             Some(c) => text.push(c),
                         }
@@ -176,20 +171,10 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     loop {
                         match self.bump() {
-                            None => {
-                                return Err(SyntaxError {
-                                    line: open,
-                                    message: "unterminated double quote".into(),
-                                })
-                            }
+                            None => return Err(unterminated(open, "double")),
                             Some('"') => break,
                             Some('\\') => match self.bump() {
-                                None => {
-                                    return Err(SyntaxError {
-                                        line: open,
-                                        message: "unterminated double quote".into(),
-                                    })
-                                }
+                                None => return Err(unterminated(open, "double")),
                                 Some('\n') => {}
                                 Some(c) => text.push(c),
                             },
@@ -356,6 +341,14 @@ fn entry(kw: &str, words: &[&str], line: usize) -> Result<Entry, SyntaxError> {
         value: words.get(2).unwrap_or(&"").to_string(),
         line,
     })
+}
+
+/// A quote opened on `line` that the file never closes.
+fn unterminated(line: usize, quote: &str) -> SyntaxError {
+    SyntaxError {
+        line,
+        message: format!("unterminated {quote} quote"),
+    }
 }
 
 #[cfg(test)]
