@@ -32,6 +32,9 @@ pub struct Processor {
     pub(super) maps_mark_media: bool,
     /// The WAN interface's IPv4 address (what SNAT uses and what arrives on the WAN).
     pub(super) wan_ip: Option<Ipv4Addr>,
+    /// The last WAN address seen: the one the mappings, calls and registrations were
+    /// made for (it stays while the WAN has none).
+    pub(super) state_wan: Option<Ipv4Addr>,
     pub(super) pool: PortPool,
     pub(super) mappings: Mappings,
     pub(super) calls: Calls,
@@ -68,6 +71,7 @@ impl Processor {
             policy,
             maps_mark_media: true,
             wan_ip: None,
+            state_wan: None,
             pool: PortPool::default(),
             mappings: Mappings::new(),
             calls: Calls::default(),
@@ -93,19 +97,23 @@ impl Processor {
     }
 
     /// The policy the daemon built from the configuration, and the WAN address: the one
-    /// place where the config becomes the ALG's behaviour. When the address the
-    /// messages advertise changes (a new WAN address, `external_address` set or
-    /// changed), every mapping, call and registration made for the old one is forgotten:
-    /// peers know the router by the old address. While it stays (a reload, a new WAN
-    /// device with the same address, a WAN address behind a fixed `external_address`),
-    /// they are kept, and the daemon's next install puts them back.
+    /// place where the config becomes the ALG's behaviour. When the router gets a WAN
+    /// address other than the last one (DHCP, a PPPoE reconnect), every mapping, call
+    /// and registration is forgotten: they were made for the old address, which SNAT no
+    /// longer uses and the peers can no longer reach. They are kept through a reload,
+    /// a new WAN device with the same address, a WAN without an address for a while,
+    /// and a change of `external_address` (the mappings' ports are still the router's:
+    /// forgetting them would hand a port that live flows hold to another phone); the
+    /// daemon's next install puts them back.
     pub fn set_policy(&mut self, policy: Policy, wan_ip: Option<Ipv4Addr>) {
-        let before = self.advertised_ip();
+        if let (Some(new), Some(old)) = (wan_ip, self.state_wan) {
+            if new != old {
+                self.forget();
+            }
+        }
+        self.state_wan = wan_ip.or(self.state_wan);
         self.policy = policy;
         self.wan_ip = wan_ip;
-        if self.advertised_ip() != before {
-            self.forget();
-        }
     }
 
     /// The policy in force (what the ruleset is built for).
