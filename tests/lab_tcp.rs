@@ -750,8 +750,8 @@ fn without_its_policy_route_nothing_is_diverted_to_the_relay_and_status_says_why
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
-    for dir in [&wrapper, &shim] {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for path in [&wrapper, &shim] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let mut cmd = lab.daemon_command();
     cmd.env("PATH", format!("{}:{}", shim.display(), lab::DAEMON_PATH));
@@ -772,11 +772,12 @@ fn without_its_policy_route_nothing_is_diverted_to_the_relay_and_status_says_why
     // UDP SIP is still rewritten.
     let phone = lab.udp("lan1", &format!("{PHONE1}:5060"));
     let wan = lab.udp("wan", &format!("{SERVER}:5060"));
+    let udp_invite = sip_sdp(
+        &format!("INVITE sip:bob@{SERVER} SIP/2.0\nVia: SIP/2.0/UDP {PHONE1}:5060;branch=z9hG4bK-noroute-udp\nFrom: <sip:100@{SERVER}>;tag=a\nTo: <sip:bob@{SERVER}>\nCall-ID: noroute-udp\nCSeq: 1 INVITE\nContact: <sip:100@{PHONE1}:5060>\n"),
+        &sdp(PHONE1, &audio(4002)),
+    );
     phone
-        .send_to(
-            &invite("noroute-udp", PHONE1, &sdp(PHONE1, &audio(4002))),
-            format!("{SERVER}:5060"),
-        )
+        .send_to(&udp_invite, format!("{SERVER}:5060"))
         .unwrap();
     let got = text(&lab::recv(&wan).0);
     assert!(got.contains(&format!("c=IN IP4 {ROUTER_WAN}")), "{got}");
